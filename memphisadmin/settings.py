@@ -1,0 +1,209 @@
+"""Settings, read from the environment. Defaults work locally; production (DEBUG=false) refuses
+to start without a real secret key and encryption key."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    if value.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def local_secret(path: Path, make: str) -> str:
+    """A development secret kept in a git-ignored file, created once (O_EXCL so the web process
+    and the worker cannot race each other into two different keys)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(make + "\n")
+    return make
+
+
+DEBUG = env_bool("DEBUG", True)
+VAR_DIR = Path(env_str("MEMPHISADMIN_VAR_DIR", str(BASE_DIR / "var")))
+
+if DEBUG:
+    SECRET_KEY = env_str("SECRET_KEY") or local_secret(
+        VAR_DIR / "secret_key", secrets.token_urlsafe(50)
+    )
+    # Newest key first; older keys still decrypt until `manage.py rotate_secrets` has run.
+    ENCRYPTION_KEYS = env_list("ENCRYPTION_KEYS") or [
+        local_secret(VAR_DIR / "encryption_key", Fernet.generate_key().decode())
+    ]
+    AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY") or local_secret(
+        VAR_DIR / "audit_hmac_key", secrets.token_urlsafe(32)
+    )
+else:
+    SECRET_KEY = env_str("SECRET_KEY")
+    ENCRYPTION_KEYS = env_list("ENCRYPTION_KEYS")
+    AUDIT_HMAC_KEY = env_str("AUDIT_HMAC_KEY")
+    if len(SECRET_KEY) < 40 or SECRET_KEY.startswith("django-insecure"):
+        raise ImproperlyConfigured("SECRET_KEY must be set to a long random value when DEBUG=false")
+    if not ENCRYPTION_KEYS:
+        raise ImproperlyConfigured("ENCRYPTION_KEYS (Fernet keys, newest first) must be set")
+    if len(AUDIT_HMAC_KEY) < 32:
+        raise ImproperlyConfigured("AUDIT_HMAC_KEY must be set to at least 32 random characters")
+
+for _key in ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError:
+        raise ImproperlyConfigured("ENCRYPTION_KEYS holds a value that is no Fernet key") from None
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "streams",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "streams.middleware.RequestIdMiddleware",
+]
+
+ROOT_URLCONF = "memphisadmin.urls"
+WSGI_APPLICATION = "memphisadmin.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web process and the worker both write: WAL plus immediate transactions make concurrent
+    # writers wait for each other instead of failing with "database is locked".
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    # A file, not memory, so the test suite's Celery worker process sees the same database.
+    DATABASES["default"]["TEST"] = {
+        "NAME": env_str("TEST_DATABASE_PATH", str(VAR_DIR / "test-db.sqlite3"))
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "profile_list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+
+# Celery: Redis is the broker; a missing or unreachable broker is an error, never eager mode.
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0" if DEBUG else "")
+if not REDIS_URL:
+    raise ImproperlyConfigured("REDIS_URL must point at the Redis that carries the job queue")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "reap-overdue-jobs": {"task": "streams.tasks.reap_overdue_jobs", "schedule": 15.0},
+}
+
+# A job nobody picked up, or one still running past its deadline, is failed with that reason.
+JOB_QUEUE_TIMEOUT = env_float("JOB_QUEUE_TIMEOUT", 120.0)
+JOB_RUN_TIMEOUT = env_float("JOB_RUN_TIMEOUT", 120.0)
+JOB_MAX_ATTEMPTS = 3
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # nats-py logs connection errors with tracebacks on its own; we report them on the job.
+    "loggers": {"nats": {"level": "CRITICAL"}},
+}

@@ -1,0 +1,280 @@
+"""The only module that talks to brokers. Each public function opens one connection, runs one
+operation inside a single `asyncio.run`, closes it, and turns every failure into BrokerError
+with a readable message that never contains a secret."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import nats
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client, RawCredentials
+from nats.js import JetStreamContext
+
+T = TypeVar("T")
+
+CLIENT_NAME = "memphisadmin"  # never with "::": Memphis would take us for its own SDK
+RETRYABLE_ERR_CODES = {10008}  # JetStream temporarily unavailable
+
+
+class BrokerError(Exception):
+    """A broker operation failed. `message` is safe to show and store."""
+
+    def __init__(
+        self, message: str, *, err_code: int | None = None, retryable: bool = False,
+        field: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.err_code = err_code
+        self.retryable = retryable
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Everything needed to connect. Secrets are excluded from repr so they never reach logs."""
+
+    servers: list[str]
+    connect_timeout: float = 2.0
+    js_domain: str = ""
+    js_api_prefix: str = ""
+    user: str = ""
+    password: str | None = field(default=None, repr=False)
+    token: str = field(default="", repr=False)
+    nkey_seed: str = field(default="", repr=False)
+    creds: str = field(default="", repr=False)
+    tls_ca: str = ""
+    tls_client_cert: str = ""
+    tls_client_key: str = field(default="", repr=False)
+    tls_server_name: str = ""
+
+    @classmethod
+    def from_profile(cls, profile: Any) -> Connection:
+        method = profile.auth_method
+        kwargs: dict[str, Any] = {}
+        if method in {"user_password", "memphis_password"}:
+            # A user without a password must still send password="" or nats-py drops the user.
+            kwargs.update(user=profile.username, password=profile.password or "")
+        elif method == "token":
+            kwargs["token"] = profile.token
+        elif method == "memphis_token":
+            # What `nats --user=<APP_USER>::<CONNECTION_TOKEN>` sends: one token.
+            kwargs["token"] = f"{profile.username}::{profile.token}"
+        elif method == "nkey":
+            kwargs["nkey_seed"] = profile.nkey_seed
+        elif method == "creds":
+            kwargs["creds"] = profile.creds
+        return cls(
+            servers=profile.server_list,
+            connect_timeout=profile.connect_timeout,
+            js_domain=profile.js_domain,
+            js_api_prefix=profile.js_api_prefix,
+            tls_ca=profile.tls_ca,
+            tls_client_cert=profile.tls_client_cert,
+            tls_client_key=profile.tls_client_key,
+            tls_server_name=profile.tls_server_name,
+            **kwargs,
+        )
+
+    @property
+    def wants_tls(self) -> bool:
+        return bool(self.tls_ca or self.tls_client_cert) or any(
+            url.startswith("tls://") for url in self.servers
+        )
+
+
+def run(
+    conn: Connection,
+    operation: Callable[[Client, JetStreamContext], Awaitable[T]],
+    timeout: float,
+) -> T:
+    """Connect, run `operation`, close; the whole thing bounded by `timeout` seconds."""
+    return asyncio.run(_run(conn, operation, timeout))
+
+
+async def _run(
+    conn: Connection,
+    operation: Callable[[Client, JetStreamContext], Awaitable[T]],
+    timeout: float,
+) -> T:
+    try:
+        async with asyncio.timeout(timeout):
+            nc = await _connect(conn)
+            try:
+                js = nc.jetstream(domain=conn.js_domain or None, prefix=conn.js_api_prefix or
+                                  "$JS.API")
+                return await operation(nc, js)
+            finally:
+                await nc.close()
+    except TimeoutError:
+        raise BrokerError(f"timed out after {timeout:g} s", retryable=True) from None
+    except BrokerError:
+        raise
+    except Exception as exc:
+        raise _translate(exc) from None
+
+
+async def _connect(conn: Connection) -> Client:
+    """Try each server in order, each within the connect timeout. nats-py would otherwise keep
+    retrying unreachable hosts for minutes."""
+    failures: list[str] = []
+    for url in conn.servers:
+        nc = Client()
+        errors: list[BaseException] = []
+        try:
+            await nc.connect(servers=[url], **_connect_options(conn, errors.append))
+            return nc
+        except Exception as exc:
+            # NoServersError only says the pool ran dry; the reason is the last error seen.
+            cause = errors[-1] if isinstance(exc, nats.errors.NoServersError) and errors else exc
+            error = _translate(cause)
+            if not error.retryable:  # wrong credentials or TLS: other servers will say the same
+                raise error from None
+            failures.append(f"{_host_port(url)}: {error.message}")
+    raise BrokerError("cannot reach " + "; ".join(failures), retryable=True)
+
+
+def _connect_options(conn: Connection, on_error: Callable[[BaseException], None]) -> dict[str, Any]:
+    async def error_cb(exc: BaseException) -> None:
+        on_error(exc)  # reported through the raised error, not nats-py's printed tracebacks
+
+    async def _ignore(*args: Any) -> None:
+        pass
+
+    options: dict[str, Any] = {
+        "name": CLIENT_NAME,
+        "connect_timeout": conn.connect_timeout,
+        "allow_reconnect": False,
+        # nats-py never gives up on a server with 0 here; 1 means two tries, back to back.
+        "max_reconnect_attempts": 1,
+        "reconnect_time_wait": 0,
+        "error_cb": error_cb,
+        "disconnected_cb": _ignore,
+        "closed_cb": _ignore,
+    }
+    if conn.password is not None:
+        options.update(user=conn.user, password=conn.password)
+    if conn.token:
+        options["token"] = conn.token
+    if conn.nkey_seed:
+        options["nkeys_seed_str"] = conn.nkey_seed
+    if conn.creds:
+        options["user_credentials"] = RawCredentials(conn.creds)
+    if conn.wants_tls:
+        options["tls"] = _ssl_context(conn)
+        if conn.tls_server_name:
+            options["tls_hostname"] = conn.tls_server_name
+    return options
+
+
+def _ssl_context(conn: Connection) -> ssl.SSLContext:
+    context = ssl.create_default_context(cadata=conn.tls_ca or None)
+    if conn.tls_client_cert:
+        # The ssl module loads client keys only from files: write 0600 files and remove them.
+        with tempfile.TemporaryDirectory(prefix="memphisadmin-tls-") as folder:
+            cert_path = os.path.join(folder, "cert.pem")
+            key_path = os.path.join(folder, "key.pem")
+            for path, text in ((cert_path, conn.tls_client_cert), (key_path, conn.tls_client_key)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(text)
+            context.load_cert_chain(cert_path, key_path or None)
+    return context
+
+
+def _host_port(url: str) -> str:
+    parts = urlsplit(url if "://" in url else f"nats://{url}")
+    return f"{parts.hostname}:{parts.port or 4222}"
+
+
+def _translate(exc: BaseException) -> BrokerError:
+    """Map nats-py and OS errors to a readable BrokerError."""
+    if isinstance(exc, BrokerError):
+        return exc
+    if isinstance(exc, nats.js.errors.ServiceUnavailableError | nats.errors.NoRespondersError):
+        return BrokerError("JetStream is not enabled on this server or for this account")
+    if isinstance(exc, nats.js.errors.APIError):
+        description = exc.description or "JetStream API error"
+        return BrokerError(
+            f"{description} (error {exc.err_code})" if exc.err_code else description,
+            err_code=exc.err_code,
+            retryable=exc.err_code in RETRYABLE_ERR_CODES,
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return BrokerError(f"TLS error: certificate verify failed: {exc.verify_message}",
+                           field="tls_ca")
+    if isinstance(exc, ssl.SSLError):
+        return BrokerError(f"TLS error: {exc.reason or exc}", field="tls_ca")
+    text = str(exc)
+    if "authorization violation" in text.lower() or isinstance(
+        exc, nats.errors.AuthorizationError
+    ):
+        return BrokerError("authorization violation: the server rejected the credentials",
+                           field="auth_method")
+    if isinstance(exc, nats.errors.TimeoutError | asyncio.TimeoutError | TimeoutError):
+        return BrokerError("the server did not answer in time", retryable=True)
+    if isinstance(exc, ConnectionRefusedError):
+        return BrokerError("connection refused", retryable=True)
+    if isinstance(exc, OSError):
+        return BrokerError(exc.strerror or text or type(exc).__name__, retryable=True)
+    if isinstance(exc, nats.errors.Error):
+        return BrokerError(text.removeprefix("nats: ").strip("'") or type(exc).__name__,
+                           retryable=isinstance(exc, nats.errors.ConnectionClosedError))
+    return BrokerError(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+# Operations ------------------------------------------------------------------------------------
+
+
+def check_connection(conn: Connection, timeout: float) -> dict[str, Any]:
+    """Who the server is, what JetStream offers this account, and the round-trip time."""
+    return run(conn, _server_report, timeout)
+
+
+async def _server_report(nc: Client, js: JetStreamContext) -> dict[str, Any]:
+    info = nc._server_info  # nats-py keeps the server's INFO only here
+    started = time.perf_counter()
+    await nc.flush(timeout=5)
+    rtt_ms = (time.perf_counter() - started) * 1000
+    report: dict[str, Any] = {
+        "server_name": info.get("server_name", ""),
+        "server_id": info.get("server_id", ""),
+        "version": info.get("version", ""),
+        "jetstream": bool(info.get("jetstream")),
+        "cluster": info.get("cluster", ""),
+        # Servers gossip the client URLs of every cluster member, their own included.
+        "cluster_size": len(info.get("connect_urls") or []) if info.get("cluster") else 1,
+        "connected_url": _host_port(nc.connected_url.geturl()) if nc.connected_url else "",
+        "tls": bool(info.get("tls_required")),
+        "rtt_ms": round(rtt_ms, 2),
+    }
+    if not report["jetstream"]:
+        raise BrokerError(
+            f"connected to {report['server_name'] or 'the server'} "
+            f"(nats-server {report['version']}), but JetStream is not enabled"
+        )
+    account = await js.account_info()
+    report["domain"] = account.domain or ""
+    report["account"] = {
+        "memory": account.memory,
+        "storage": account.storage,
+        "streams": account.streams,
+        "consumers": account.consumers,
+        "limits": {
+            "max_memory": account.limits.max_memory,
+            "max_storage": account.limits.max_storage,
+            "max_streams": account.limits.max_streams,
+            "max_consumers": account.limits.max_consumers,
+        },
+    }
+    return report

@@ -1,0 +1,219 @@
+"""Test connection, end to end: the view enqueues a job, the real worker connects to a real
+nats-server configured for each authentication method, and the job records the outcome."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from streams.models import AuditEvent, AuthMethod, Job, JobStatus, Profile
+from tests.conftest import wait_for_job
+from tests.servers import (
+    NatsServer,
+    OperatorSetup,
+    TlsMaterial,
+    free_port,
+    make_nkey_user,
+    make_operator_setup,
+    make_tls_material,
+    tls_server_config,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
+
+NKEY_SEED, NKEY_PUBLIC = make_nkey_user()
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
+    return make_tls_material(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def operator(tmp_path_factory: pytest.TempPathFactory) -> OperatorSetup:
+    return make_operator_setup(tmp_path_factory.mktemp("operator"))
+
+
+AUTH_CONFIGS: dict[str, Callable[[Any], str]] = {
+    "user_password": lambda _: 'authorization { users: [{user: "ops", password: "pw-9f3k"}] }',
+    "token": lambda _: 'authorization { token: "tok-51ab" }',
+    "memphis_token": lambda _: 'authorization { token: "root::conn-77zz" }',
+    "nkey": lambda _: f'authorization {{ users: [{{nkey: "{NKEY_PUBLIC}"}}] }}',
+}
+
+
+@pytest.fixture(scope="session")
+def auth_servers(
+    tmp_path_factory: pytest.TempPathFactory, tls_material: TlsMaterial, operator: OperatorSetup
+) -> Iterator[dict[str, NatsServer]]:
+    configs = {name: make(None) for name, make in AUTH_CONFIGS.items()}
+    configs["tls"] = tls_server_config(tls_material, verify_clients=True)
+    configs["creds"] = operator.server_config
+    servers = {
+        name: NatsServer.start(tmp_path_factory.mktemp(f"nats-{name}"), config=config)
+        for name, config in configs.items()
+    }
+    servers["no_jetstream"] = NatsServer.start(
+        tmp_path_factory.mktemp("nats-nojs"), jetstream=False
+    )
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+def run_test(client: Client, profile: Profile) -> Job:
+    response = client.post(reverse("profile_test", args=[profile.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    job = Job.objects.get(profile=profile)
+    assert f'id="job-{job.pk}"' in response.content.decode()
+    return wait_for_job(job.pk)
+
+
+def test_connection_reports_server_and_account(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer
+) -> None:
+    profile = make_profile(nats_server)
+    job = run_test(client_alice, profile)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["version"] == nats_server.version
+    assert job.result["jetstream"] is True
+    assert job.result["server_name"] == "memphisadmin-test"
+    assert job.result["account"]["limits"]["max_streams"] == -1
+    assert job.result["rtt_ms"] > 0
+    profile.refresh_from_db()
+    assert profile.last_check_ok is True
+    assert profile.last_server_version == nats_server.version
+    # The card, polled after the end, shows the version and tells htmx to stop polling.
+    card = client_alice.get(reverse("job_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert card.status_code == 286
+    assert f"nats-server {nats_server.version}" in card.content.decode()
+    actions = list(AuditEvent.objects.filter(job=job).values_list("action", "outcome"))
+    assert sorted(actions) == [("job.finished", "succeeded"), ("job.requested", "requested")]
+
+
+@pytest.mark.parametrize(
+    ("method", "fields"),
+    [
+        ("user_password", {"username": "ops", "password": "pw-9f3k"}),
+        ("token", {"token": "tok-51ab"}),
+        ("memphis_token", {"username": "root", "token": "conn-77zz"}),
+        ("nkey", {"nkey_seed": NKEY_SEED}),
+    ],
+)
+def test_each_auth_method_connects(
+    client_alice: Client, make_profile: Callable[..., Profile],
+    auth_servers: dict[str, NatsServer], method: str, fields: dict[str, str],
+) -> None:
+    profile = make_profile(auth_servers[method], auth_method=method, **fields)
+    job = run_test(client_alice, profile)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["version"]
+
+
+@pytest.mark.parametrize(
+    ("method", "fields"),
+    [
+        ("user_password", {"username": "ops", "password": "wrong"}),
+        ("token", {"token": "wrong"}),
+        ("memphis_token", {"username": "other", "token": "conn-77zz"}),
+        ("nkey", {"nkey_seed": make_nkey_user()[0]}),
+    ],
+)
+def test_wrong_credentials_fail_readably(
+    client_alice: Client, make_profile: Callable[..., Profile],
+    auth_servers: dict[str, NatsServer], method: str, fields: dict[str, str],
+) -> None:
+    profile = make_profile(auth_servers[method], auth_method=method, **fields)
+    job = run_test(client_alice, profile)
+    assert job.status == JobStatus.FAILED
+    assert job.error == "authorization violation: the server rejected the credentials"
+    assert job.attempts == 1  # not retried: it would fail the same way
+    profile.refresh_from_db()
+    assert profile.last_check_ok is False
+
+
+def test_creds_file_connects_and_foreign_creds_fail(
+    client_alice: Client, make_profile: Callable[..., Profile],
+    auth_servers: dict[str, NatsServer], operator: OperatorSetup, tmp_path: Any,
+) -> None:
+    good = make_profile(auth_servers["creds"], auth_method=AuthMethod.CREDS,
+                        creds=operator.creds_text)
+    assert run_test(client_alice, good).status == JobStatus.SUCCEEDED
+    stranger = make_operator_setup(tmp_path)
+    bad = make_profile(auth_servers["creds"], auth_method=AuthMethod.CREDS,
+                       creds=stranger.creds_text)
+    job = run_test(client_alice, bad)
+    assert job.status == JobStatus.FAILED
+    assert "authorization violation" in job.error
+
+
+def test_tls_with_client_certificate(
+    client_alice: Client, make_profile: Callable[..., Profile],
+    auth_servers: dict[str, NatsServer], tls_material: TlsMaterial,
+) -> None:
+    server = auth_servers["tls"]
+    profile = make_profile(
+        f"tls://127.0.0.1:{server.port}", tls_ca=tls_material.ca_pem,
+        tls_client_cert=tls_material.client_cert_pem, tls_client_key=tls_material.client_key_pem,
+    )
+    job = run_test(client_alice, profile)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["tls"] is True
+
+
+def test_tls_with_unknown_ca_fails_readably(
+    client_alice: Client, make_profile: Callable[..., Profile],
+    auth_servers: dict[str, NatsServer], tls_material: TlsMaterial, tmp_path: Any,
+) -> None:
+    other_ca = make_tls_material(tmp_path).ca_pem
+    profile = make_profile(
+        f"tls://127.0.0.1:{auth_servers['tls'].port}", tls_ca=other_ca,
+        tls_client_cert=tls_material.client_cert_pem, tls_client_key=tls_material.client_key_pem,
+    )
+    job = run_test(client_alice, profile)
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("TLS error: certificate verify failed")
+
+
+def test_jetstream_disabled_is_reported(
+    client_alice: Client, make_profile: Callable[..., Profile],
+    auth_servers: dict[str, NatsServer],
+) -> None:
+    job = run_test(client_alice, make_profile(auth_servers["no_jetstream"]))
+    assert job.status == JobStatus.FAILED
+    assert job.error.endswith("but JetStream is not enabled")
+
+
+def test_unreachable_port_fails_within_the_bound(
+    client_alice: Client, make_profile: Callable[..., Profile]
+) -> None:
+    port = free_port()  # nothing listens here
+    profile = make_profile(f"nats://127.0.0.1:{port}", connect_timeout=1.0)
+    started = time.monotonic()
+    job = run_test(client_alice, profile)
+    elapsed = time.monotonic() - started
+    assert job.status == JobStatus.FAILED
+    assert job.error == f"cannot reach 127.0.0.1:{port}: connection refused"
+    assert job.attempts == 1  # a test reports the first failure instead of retrying
+    assert elapsed < 3
+
+
+def test_silent_server_fails_within_the_connect_timeout(
+    client_alice: Client, make_profile: Callable[..., Profile]
+) -> None:
+    # A TCP listener that accepts and never greets: the client waits for INFO until it gives up.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        profile = make_profile(f"nats://127.0.0.1:{port}", connect_timeout=0.5)
+        started = time.monotonic()
+        job = run_test(client_alice, profile)
+        elapsed = time.monotonic() - started
+    assert job.status == JobStatus.FAILED
+    assert job.error == f"cannot reach 127.0.0.1:{port}: the server did not answer in time"
+    assert elapsed < 2 * 0.5 + 2  # nats-py's two tries, plus the job's way through the queue
