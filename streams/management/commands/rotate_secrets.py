@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from streams import audit
+from streams.models import Profile
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt every stored secret under the first key of ENCRYPTION_KEYS. Put the new key "
+        "first, keep the old ones after it, run this, then drop the old keys."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            count = 0
+            for profile in Profile.objects.select_for_update():
+                # Reading decrypts with whichever key matches; saving encrypts with the first.
+                profile.save(update_fields=list(Profile.SECRET_FIELDS))
+                count += 1
+            audit.record("secrets.rotated", audit.Context(), target_type="profile",
+                         outcome="succeeded", actor_name=f"manage.py ({getpass.getuser()})",
+                         message=f"re-encrypted the secrets of {count} profile(s)")
+        self.stdout.write(f"re-encrypted the secrets of {count} profile(s)")
