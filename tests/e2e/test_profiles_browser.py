@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.servers import NatsServer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_add_profile_and_test_connection_without_reload(
+    page: Page, nats_server: NatsServer
+) -> None:
+    page.click("text=New connection")
+    page.fill("#id_name", "browser-local")
+    page.fill("#id_servers", nats_server.url)
+    page.click("button:has-text('Save')")
+    expect(page.locator("h1")).to_contain_text("browser-local")
+
+    page.evaluate("window.notReloaded = true")
+    page.click("button:has-text('Test connection')")
+    expect(page.locator(".server-version")).to_have_text(f"nats-server {nats_server.version}")
+    expect(page.locator(".job .badge")).to_have_text("Succeeded")
+    assert page.evaluate("window.notReloaded") is True  # the card updated in place

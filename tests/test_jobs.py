@@ -1,0 +1,183 @@
+"""The job pipeline under faults: duplicate delivery, a worker killed mid-job, no worker at
+all, and Redis down when a job is submitted."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from streams import operations, tasks
+from streams.audit import Context
+from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile
+from tests.conftest import ROOT, Worker, wait_for_job
+from tests.servers import NatsServer, RedisServer, free_port, wait_for_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def finished_events(job: Job) -> list[str]:
+    return list(AuditEvent.objects.filter(job=job, action="job.finished")
+                .values_list("outcome", flat=True))
+
+
+def test_duplicate_delivery_runs_the_job_once(
+    celery_worker: Worker, nats_server: NatsServer, make_profile: Callable[..., Profile]
+) -> None:
+    profile = make_profile(nats_server)
+    job = operations.submit(JobKind.TEST_CONNECTION, profile, Context())
+    duplicate = tasks.run_job.apply_async(args=[job.pk])  # a redelivery of the same job
+    job = wait_for_job(job.pk)
+    deadline = time.monotonic() + 10
+    while f"run_job[{duplicate.id}] succeeded" not in celery_worker.log_text():
+        assert time.monotonic() < deadline, "the worker never ran the duplicate"
+        time.sleep(0.05)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.attempts == 1
+    assert finished_events(job) == ["succeeded"]
+    # And once more, long after the end: still a no-op.
+    tasks.run_job(job.pk)
+    job.refresh_from_db()
+    assert job.attempts == 1 and finished_events(job) == ["succeeded"]
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A TCP listener that never speaks NATS: a connect to it hangs for the connect timeout."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield listener.getsockname()[1]
+
+
+def test_reaper_fails_a_job_whose_worker_died(
+    redis_server: RedisServer, tmp_path: Path, silent_port: int, client_alice: Client,
+    make_profile: Callable[..., Profile], celery_worker: Worker,
+) -> None:
+    # A second worker, on its own queue, with a 1 s job deadline; killed while it works.
+    doomed = Worker(redis_server.url, tmp_path, "-Q", "doomed", JOB_RUN_TIMEOUT="1")
+    profile = make_profile(f"nats://127.0.0.1:{silent_port}", connect_timeout=30)
+    job = Job.objects.create(kind=JobKind.TEST_CONNECTION, profile=profile,
+                             profile_name=profile.name, target=profile.name)
+    tasks.run_job.apply_async(args=[job.pk], queue="doomed")
+    deadline = time.monotonic() + 10
+    while Job.objects.get(pk=job.pk).status != JobStatus.RUNNING:
+        assert time.monotonic() < deadline, "the doomed worker never claimed the job"
+        time.sleep(0.05)
+    doomed.kill()
+    time.sleep(1.2)  # past the 1 s deadline
+
+    # The polling card itself fails the overdue job, so the spinner ends with the reason.
+    card = client_alice.get(reverse("job_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert card.status_code == 286
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error == "the worker stopped before finishing the job (still running past its " \
+                        "deadline)"
+    assert job.error in card.content.decode()
+    assert finished_events(job) == ["failed"]
+
+
+def test_reaper_fails_a_job_no_worker_picked_up(
+    make_profile: Callable[..., Profile], nats_server: NatsServer
+) -> None:
+    profile = make_profile(nats_server)
+    stale = Job.objects.create(kind=JobKind.TEST_CONNECTION, profile=profile,
+                               profile_name=profile.name)
+    fresh = Job.objects.create(kind=JobKind.TEST_CONNECTION, profile=profile,
+                               profile_name=profile.name)
+    Job.objects.filter(pk=stale.pk).update(
+        created_at=timezone.now() - timedelta(seconds=settings.JOB_QUEUE_TIMEOUT + 1)
+    )
+    assert tasks.reap_overdue_jobs() == 1
+    stale.refresh_from_db()
+    fresh.refresh_from_db()
+    assert stale.status == JobStatus.FAILED
+    assert stale.error.startswith("no worker picked the job up within")
+    assert fresh.status == JobStatus.QUEUED
+    assert "reap-overdue-jobs" in settings.CELERY_BEAT_SCHEDULE  # and it runs periodically
+
+
+class WebClient:
+    """A browser-less HTTP client with cookies and CSRF, for the gunicorn process."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
+
+    def get(self, path: str) -> tuple[int, str]:
+        with self.opener.open(self.base + path, timeout=10) as response:
+            return response.status, response.read().decode()
+
+    def post(self, path: str, data: dict[str, str], headers: dict[str, str] | None = None
+             ) -> tuple[int, str]:
+        token = next(c.value for c in self.cookies if c.name == "csrftoken")
+        request = urllib.request.Request(
+            self.base + path, data=urllib.parse.urlencode(data).encode(),
+            headers={"X-CSRFToken": token, "Referer": self.base + path, **(headers or {})},
+        )
+        with self.opener.open(request, timeout=10) as response:
+            return response.status, response.read().decode()
+
+
+@pytest.fixture
+def web_without_redis(django_db_setup: Any) -> Iterator[str]:
+    """`./dev web` (the command docker-compose runs) with REDIS_URL pointing at a dead port."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PORT": str(port),
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
+        "WEB_WORKERS": "1",
+    }
+    process = subprocess.Popen([str(ROOT / "dev"), "web"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, timeout=20)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_redis_down_at_submit_fails_the_job_at_once(
+    web_without_redis: str, nats_server: NatsServer, make_profile: Callable[..., Profile]
+) -> None:
+    get_user_model().objects.create_superuser("carol", "", "carol-pass-77")
+    profile = make_profile(nats_server)
+    web = WebClient(web_without_redis)
+    status, _ = web.get("/login/")
+    assert status == 200
+    web.post("/login/", {"username": "carol", "password": "carol-pass-77"})
+    assert web.get("/static/css/app.css")[0] == 200  # static files come from gunicorn itself
+
+    started = time.monotonic()
+    status, card = web.post(f"/profiles/{profile.pk}/test/", {}, {"HX-Request": "true"})
+    elapsed = time.monotonic() - started
+    job = Job.objects.get(profile=profile)
+    assert status == 200
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("task queue unreachable")
+    assert re.search(r'data-status="failed"', card) and "task queue unreachable" in card
+    assert "hx-trigger" not in card  # no spinner left polling
+    assert elapsed < 5
+    assert finished_events(job) == ["failed"]
