@@ -14,6 +14,12 @@ def test_add_profile_and_test_connection_without_reload(
     page.click("text=New connection")
     page.fill("#id_name", "browser-local")
     page.fill("#id_servers", nats_server.url)
+    # Only the fields of the chosen authentication method are shown.
+    expect(page.locator("#id_password")).to_be_hidden()
+    page.select_option("#id_auth_method", "user_password")
+    expect(page.locator("#id_password")).to_be_visible()
+    expect(page.locator("#id_nkey_seed")).to_be_hidden()
+    page.select_option("#id_auth_method", "none")
     page.click("button:has-text('Save')")
     expect(page.locator("h1")).to_contain_text("browser-local")
 

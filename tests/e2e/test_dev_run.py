@@ -1,0 +1,60 @@
+"""The README's first command, for real: `./dev run` brings up web, worker, Redis and a local
+JetStream server; a new user logs in, tests the ready-made profile, and Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import Browser, expect
+
+from tests.conftest import ROOT
+from tests.servers import free_port
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_dev_run_serves_a_working_dashboard(browser: Browser, tmp_path: Path) -> None:
+    ports = {"PORT": free_port(), "NATS_PORT": free_port(), "REDIS_PORT": free_port()}
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update({name: str(port) for name, port in ports.items()})
+    env.update(MEMPHISADMIN_VAR_DIR=str(tmp_path), ADMIN_PASSWORD="first-login-pass",
+               PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    log_path = tmp_path / "dev-run.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([str(ROOT / "dev"), "run"], cwd=ROOT, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while b"memphisadmin is running at" not in log_path.read_bytes():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        output = log_path.read_text()
+        assert "created administrator 'admin'" in output
+        assert "first-login-pass" not in output  # a password from the environment is not echoed
+
+        page = browser.new_page(base_url=f"http://127.0.0.1:{ports['PORT']}")
+        page.goto("/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", "first-login-pass")
+        page.click("button[type=submit]")
+        page.click("text=local")
+        started = time.monotonic()
+        page.click("button:has-text('Test connection')")
+        expect(page.locator(".server-version")).to_contain_text("nats-server 2.", timeout=10_000)
+        elapsed = time.monotonic() - started
+        page.close()
+        assert elapsed < 3, f"the version took {elapsed:.2f} s to appear"
+    finally:
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+        process.wait(30)
+    assert not any(listening(port) for port in ports.values())
