@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from celery.signals import before_task_publish
 from django.test import Client
 from django.urls import reverse
 
@@ -217,3 +218,49 @@ def test_silent_server_fails_within_the_connect_timeout(
     assert job.status == JobStatus.FAILED
     assert job.error == f"cannot reach 127.0.0.1:{port}: the server did not answer in time"
     assert elapsed < 2 * 0.5 + 2  # nats-py's two tries, plus the job's way through the queue
+
+
+def test_secrets_stay_out_of_messages_rows_and_logs(
+    client_alice: Client, make_profile: Callable[..., Profile],
+    auth_servers: dict[str, NatsServer], celery_worker: Any,
+) -> None:
+    published: list[str] = []
+
+    def capture(body: Any = None, headers: Any = None, **kwargs: Any) -> None:
+        published.append(f"{body!r} {headers!r}")
+
+    good = make_profile(auth_servers["token"], auth_method="token", token="tok-51ab")
+    bad = make_profile(auth_servers["token"], auth_method="token", token="wrong-tok-8812")
+    before_task_publish.connect(capture)
+    try:
+        jobs = [run_test(client_alice, good), run_test(client_alice, bad)]
+    finally:
+        before_task_publish.disconnect(capture)
+    assert [job.status for job in jobs] == [JobStatus.SUCCEEDED, JobStatus.FAILED]
+    assert len(published) == 2
+    for message, job in zip(published, jobs, strict=True):
+        assert message.startswith(f"([{job.pk}], {{}}")  # the job id, and nothing else
+    stored = [f"{job.params}{job.result}{job.error}" for job in jobs]
+    stored += [f"{e.before}{e.after}{e.changes}{e.message}" for e in AuditEvent.objects.all()]
+    for text in [*published, *stored, celery_worker.log_text()]:
+        assert "tok-51ab" not in text and "wrong-tok-8812" not in text
+
+
+def test_job_list_filters_by_status_kind_and_profile(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer
+) -> None:
+    first, second = make_profile(nats_server, name="first"), make_profile(nats_server, name="b")
+    run_test(client_alice, first)
+    run_test(client_alice, make_profile(f"nats://127.0.0.1:{free_port()}", name="down"))
+    Job.objects.create(kind="test_connection", profile=second, profile_name="b")
+
+    def listed(**filters: str) -> list[str]:
+        response = client_alice.get(reverse("job_list"), filters, HTTP_HX_REQUEST="true")
+        assert "<html" not in response.content.decode()  # htmx gets the table alone
+        return sorted(job.profile_name for job in response.context["page"].object_list)
+
+    assert listed() == ["b", "down", "first"]
+    assert listed(status="failed") == ["down"]
+    assert listed(status="queued", kind="test_connection") == ["b"]
+    assert listed(profile="first", status="succeeded") == ["first"]
+    assert listed(profile="first", status="failed") == []
