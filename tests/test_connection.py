@@ -104,6 +104,7 @@ def test_connection_reports_server_and_account(
         ("user_password", {"username": "ops", "password": "pw-9f3k"}),
         ("token", {"token": "tok-51ab"}),
         ("memphis_token", {"username": "root", "token": "conn-77zz"}),
+        ("memphis_password", {"username": "ops", "password": "pw-9f3k"}),
         ("nkey", {"nkey_seed": NKEY_SEED}),
     ],
 )
@@ -111,10 +112,11 @@ def test_each_auth_method_connects(
     client_alice: Client, make_profile: Callable[..., Profile],
     auth_servers: dict[str, NatsServer], method: str, fields: dict[str, str],
 ) -> None:
-    profile = make_profile(auth_servers[method], auth_method=method, **fields)
+    server = auth_servers["user_password" if method == "memphis_password" else method]
+    profile = make_profile(server, auth_method=method, **fields)
     job = run_test(client_alice, profile)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    assert job.result["version"]
+    assert job.result["version"] == server.version
 
 
 @pytest.mark.parametrize(
