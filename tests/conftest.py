@@ -40,6 +40,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.stop()
 
 
+def subprocess_database_url() -> str:
+    """The test database as a URL, for the processes the tests start (worker, web)."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 class Worker:
     """A real worker process started with the production command (`./dev worker`, which
     docker-compose runs too), on the test database and the test Redis."""
@@ -50,7 +58,7 @@ class Worker:
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
             "REDIS_URL": redis_url,
-            "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
+            "DATABASE_URL": subprocess_database_url(),
             "CELERY_BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule"),
             "PYTHONUNBUFFERED": "1",
             **env,

@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -436,6 +437,76 @@ class RedisServer:
 
     def log_tail(self, n: int = 50) -> str:
         return _tail(self.log_path, n)
+
+
+# --------------------------------------------------------------------------- postgresql
+
+
+def _postgres_bin(tool: str) -> str:
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{tool}"))
+    if not found:
+        raise RuntimeError("no PostgreSQL server: install the Debian package postgresql")
+    return str(found[-1])
+
+
+@dataclass(eq=False)
+class PostgresServer:
+    """A throwaway PostgreSQL cluster (Debian's binaries) on a loopback port, trust auth."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    datadir: Path
+    log_path: Path
+    user: str = "memphisadmin"
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://{self.user}@{LOOPBACK}:{self.port}/{database}"
+
+    @staticmethod
+    def _as_postgres(argv: list[str]) -> list[str]:
+        # The server refuses to run as root; tests here often do.
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    @classmethod
+    def start(cls, timeout: float = 30.0) -> PostgresServer:
+        # Its own folder under /tmp: pytest's tmp dirs are private to root, and postgres must
+        # own its data directory.
+        datadir = Path(tempfile.mkdtemp(prefix="memphisadmin-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(datadir, "postgres", "postgres")
+        subprocess.run(
+            cls._as_postgres([_postgres_bin("initdb"), "-D", str(datadir / "data"), "-A",
+                              "trust", "-U", "memphisadmin", "--no-sync"]),
+            check=True, capture_output=True,
+        )
+        port = free_port()
+        log_path = datadir / "postgres.log"
+        with log_path.open("ab") as log:
+            process = subprocess.Popen(
+                cls._as_postgres([_postgres_bin("postgres"), "-D", str(datadir / "data"),
+                                  "-h", LOOPBACK, "-p", str(port), "-k", str(datadir),
+                                  "-c", "fsync=off"]),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        server = cls(port=port, process=process, datadir=datadir, log_path=log_path)
+        deadline = time.monotonic() + timeout
+        while b"ready to accept connections" not in log_path.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                raise RuntimeError(f"postgres did not start\n{_tail(log_path, 30)}")
+            time.sleep(0.1)
+        return server
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)  # "fast" shutdown
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        shutil.rmtree(self.datadir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- TLS

@@ -27,7 +27,7 @@ from django.utils import timezone
 from streams import operations, tasks
 from streams.audit import Context
 from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile
-from tests.conftest import ROOT, Worker, wait_for_job
+from tests.conftest import ROOT, Worker, subprocess_database_url, wait_for_job
 from tests.servers import NatsServer, RedisServer, free_port, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -146,7 +146,7 @@ def web_without_redis(django_db_setup: Any) -> Iterator[str]:
         "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
         "PORT": str(port),
         "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-        "DATABASE_URL": f"sqlite:///{settings.DATABASES['default']['NAME']}",
+        "DATABASE_URL": subprocess_database_url(),
         "WEB_WORKERS": "1",
     }
     process = subprocess.Popen([str(ROOT / "dev"), "web"], cwd=ROOT, env=env,
