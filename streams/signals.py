@@ -19,11 +19,9 @@ def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> N
 
 @receiver(user_logged_out)
 def _logged_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
-    if user is None:
-        return
-    context = audit.Context.from_request(request)
-    audit.record("logout", audit.Context(user, context.ip, context.user_agent, context.request_id),
-                 target_type="user", target_name=user.get_username(), outcome="succeeded")
+    if user is not None:  # request.user is still the user while this signal runs
+        audit.record("logout", audit.Context.from_request(request), target_type="user",
+                     target_name=user.get_username(), outcome="succeeded")
 
 
 @receiver(user_login_failed)
