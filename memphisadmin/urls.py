@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from streams import views
+from streams import audit_views, views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="profile_list"), name="home"),
@@ -17,7 +17,24 @@ urlpatterns = [
     path("profiles/<int:pk>/edit/", views.profile_edit, name="profile_edit"),
     path("profiles/<int:pk>/delete/", views.profile_delete, name="profile_delete"),
     path("profiles/<int:pk>/test/", views.profile_test, name="profile_test"),
+    path("profiles/<int:pk>/streams/", views.stream_list, name="stream_list"),
+    path("profiles/<int:pk>/streams/refresh/", views.stream_list_refresh,
+         name="stream_list_refresh"),
+    path("profiles/<int:pk>/streams/new/", views.stream_create, name="stream_create"),
+    path("profiles/<int:pk>/stream/<str:name>/", views.stream_detail, name="stream_detail"),
+    path("profiles/<int:pk>/stream/<str:name>/refresh/", views.stream_refresh,
+         name="stream_refresh"),
+    path("profiles/<int:pk>/stream/<str:name>/edit/", views.stream_edit, name="stream_edit"),
+    path("profiles/<int:pk>/stream/<str:name>/delete/", views.stream_delete,
+         name="stream_delete"),
+    path("profiles/<int:pk>/stream/<str:name>/purge/", views.stream_purge, name="stream_purge"),
     path("jobs/", views.job_list, name="job_list"),
     path("jobs/<int:pk>/", views.job_detail, name="job_detail"),
+    path("audit/", audit_views.audit_list, name="audit_list"),
+    path("audit/<int:seq>/", audit_views.audit_detail, name="audit_detail"),
+    re_path(r"^audit/export\.(?P<fmt>csv|jsonl)$", audit_views.audit_export, name="audit_export"),
+    path("profiles/<int:pk>/audit/", audit_views.profile_audit, name="profile_audit"),
+    path("profiles/<int:pk>/stream/<str:name>/audit/", audit_views.stream_audit,
+         name="stream_audit"),
     path("admin/", admin.site.urls),
 ]

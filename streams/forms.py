@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
 
+from streams import stream_config
 from streams.models import AuthMethod, BrokerKind, Profile
 
 MEMPHIS_PORT = 6666
@@ -183,3 +185,233 @@ class ProfileForm(forms.ModelForm):
         if method == AuthMethod.MEMPHIS_TOKEN and "::" in data.get("username", ""):
             self.add_error("username", "Give the application user alone; :: is added for you.")
         return data
+
+
+# Streams ---------------------------------------------------------------------------------------
+
+LABELS = stream_config.LABELS
+YES_NO = [("yes", "Yes"), ("no", "No")]
+
+
+class CliValueField(forms.CharField):
+    """A value typed the way the CLI accepts it (`2m0s`, `1GB`, `-1`); cleans to the API's typed
+    value and prints back normalised."""
+
+    def __init__(self, parse: Callable[[str], Any], show: Callable[[Any], str],
+                 **kwargs: Any) -> None:
+        self.parse, self.show = parse, show
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        try:
+            return self.parse(text)
+        except stream_config.ParseError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+def _cli(name: str, parse: Callable[[str], Any], show: Callable[[Any], str],
+         **kwargs: Any) -> CliValueField:
+    return CliValueField(parse, show, label=LABELS[name], **kwargs)
+
+
+def _limit(name: str, **kwargs: Any) -> CliValueField:
+    return _cli(name, stream_config.parse_limit, stream_config.format_limit, **kwargs)
+
+
+def _size(name: str, **kwargs: Any) -> CliValueField:
+    return _cli(name, stream_config.parse_size, stream_config.format_size, **kwargs)
+
+
+def _duration(name: str, **kwargs: Any) -> CliValueField:
+    return _cli(name, stream_config.parse_duration, stream_config.format_duration, **kwargs)
+
+
+def _choice(name: str, choices: list[tuple[str, str]], **kwargs: Any) -> forms.ChoiceField:
+    return forms.ChoiceField(label=LABELS[name], choices=choices, **kwargs)
+
+
+def _text(name: str, **kwargs: Any) -> forms.CharField:
+    return forms.CharField(label=LABELS[name], required=False, **kwargs)
+
+
+def _yes_no(name: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(label=LABELS[name], choices=YES_NO,
+                                  coerce=lambda value: value == "yes")
+
+
+def _check(name: str) -> forms.BooleanField:
+    return forms.BooleanField(label=LABELS[name], required=False)
+
+
+def _parse_lines(text: str) -> list[str]:
+    return [line.strip() for line in re.split(r"[\n,]+", text) if line.strip()]
+
+
+class StreamForm(forms.Form):
+    """The `nats stream add` questions with its wording and defaults. Create when `current` is
+    None; edit otherwise (pre-filled from the server's config, unchangeable fields read-only)."""
+
+    name = forms.CharField(label=LABELS["name"], max_length=255, strip=True)
+    subjects = _cli("subjects", stream_config.parse_subjects, ", ".join, required=False,
+                    help_text="Comma or space separated, wildcards * and > allowed. "
+                              "Empty: the stream name.")
+    storage = _choice("storage", stream_config.STORAGE_CHOICES)
+    num_replicas = forms.IntegerField(label=LABELS["num_replicas"], min_value=1, max_value=5,
+                                      widget=forms.NumberInput(attrs={"list": "replica-counts"}))
+    retention = _choice("retention", stream_config.RETENTION_CHOICES)
+    discard = _choice("discard", stream_config.DISCARD_CHOICES)
+    max_msgs = _limit("max_msgs")
+    max_msgs_per_subject = _limit("max_msgs_per_subject")
+    max_bytes = _size("max_bytes", help_text="Bytes or 512MiB, 1GB; -1 for unlimited.")
+    max_age = _cli("max_age", stream_config.parse_duration, stream_config.format_limit_duration,
+                   help_text="Like 1h30m, 7d, 500ms; -1 for unlimited.")
+    max_msg_size = _size("max_msg_size")
+    duplicate_window = _duration("duplicate_window")
+    allow_rollup_hdrs = _yes_no("allow_rollup_hdrs")
+    allow_delete = _yes_no("allow_delete")
+    allow_purge = _yes_no("allow_purge")
+
+    description = forms.CharField(label=LABELS["description"], required=False, max_length=4096)
+    max_consumers = _limit("max_consumers", required=False)
+    discard_new_per_subject = _check("discard_new_per_subject")
+    allow_direct = _check("allow_direct")
+    mirror_direct = _check("mirror_direct")
+    compression = _choice("compression", stream_config.COMPRESSION_CHOICES, required=False)
+    first_seq = forms.IntegerField(label=LABELS["first_seq"], min_value=0, required=False)
+    subject_transform_src = _text("subject_transform_src")
+    subject_transform_dest = _text("subject_transform_dest")
+    republish_src = _text("republish_src")
+    republish_dest = _text("republish_dest")
+    republish_headers_only = _check("republish_headers_only")
+    placement_cluster = _text("placement_cluster")
+    placement_tags = _cli("placement_tags", _parse_lines, ", ".join, required=False)
+    mirror = _text("mirror", help_text="Name of the stream to mirror.")
+    sources = _cli("sources", _parse_lines, "\n".join, required=False,
+                   widget=forms.Textarea(attrs={"rows": 2}),
+                   help_text="Stream names, one per line.")
+    metadata = _cli("metadata", stream_config.parse_metadata, stream_config.format_metadata,
+                    required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                    help_text="key=value, one per line.")
+    no_ack = _check("no_ack")
+    allow_msg_ttl = _check("allow_msg_ttl")
+    subject_delete_marker_ttl = _duration("subject_delete_marker_ttl", required=False)
+    sealed = _check("sealed")
+
+    def __init__(self, data: Any = None, *, profile: Profile,
+                 current: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        initial = stream_config.to_initial(current) if current else stream_config.DEFAULTS
+        super().__init__(data, initial=initial, **kwargs)
+        self.profile = profile
+        self.current = current
+        self.version = stream_config.parse_version(profile.last_server_version)
+        self.memphis = profile.broker_kind == BrokerKind.MEMPHIS
+        for name in list(self.fields):
+            if not stream_config.supported(name, self.version):
+                del self.fields[name]
+        if current is None:
+            del self.fields["sealed"]
+        else:
+            for name, field in self.fields.items():
+                reason = stream_config.read_only_reason(name, current, self.version)
+                if reason:
+                    field.disabled = True
+                    field.help_text = reason
+        self.config: dict[str, Any] = {}
+        self.changes: dict[str, list[Any]] = {}
+
+    @property
+    def basic_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in stream_config.BASIC_FIELDS]
+
+    @property
+    def advanced_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in stream_config.ADVANCED_FIELDS if name in self.fields]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        values = {name: data[name] for name in self.fields if name in data}
+        if "max_consumers" in values and values["max_consumers"] is None:
+            values["max_consumers"] = -1  # left empty: unlimited, as the server's default
+        if values.get("compression") == "":
+            values["compression"] = "none"
+        self.config = stream_config.to_config(values)  # what the user asked for
+        if self.current is None:
+            errors = stream_config.rule_errors(self.config, memphis=self.memphis)
+        else:
+            editable = [name for name, field in self.fields.items() if not field.disabled]
+            self.changes = stream_config.diff(self.current, self.config,
+                                              stream_config.api_keys(editable))
+            # The rules apply to what the stream will be: the live config with these changes.
+            errors = stream_config.rule_errors(
+                stream_config.apply(self.current, self.changes), memphis=self.memphis,
+                current=self.current)
+        for field, messages in errors.items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+        return data
+
+    def normalise(self) -> None:
+        """Show values back the way they were understood: `1GB` → `1GiB`, `90s` → `1m30s`."""
+        data = self.data.copy()
+        for name, field in self.fields.items():
+            if isinstance(field, CliValueField) and name in self.cleaned_data \
+                    and self.cleaned_data[name] is not None:
+                data[name] = field.show(self.cleaned_data[name])
+        self.data = data
+
+    def add_broker_error(self, field: str, message: str) -> None:
+        self.add_error(field if field in self.fields else None, message)
+
+
+PURGE_MODES = [
+    ("all", "The entire stream"),
+    ("subject", "One subject (wildcards allowed)"),
+    ("keep", "Keep only the last N messages"),
+    ("seq", "Everything below a sequence"),
+]
+
+
+class PurgeForm(forms.Form):
+    mode = forms.ChoiceField(label="Purge", choices=PURGE_MODES, initial="all",
+                             widget=forms.RadioSelect)
+    subject = forms.CharField(label="Subject", required=False)
+    keep = forms.IntegerField(label="Keep the last", min_value=1, required=False)
+    seq = forms.IntegerField(label="Up to (not including) sequence", min_value=1,
+                             required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        mode = data.get("mode")
+        if mode == "subject":
+            subject = data.get("subject", "")
+            error = stream_config.subject_error(subject) if subject else "Give a subject."
+            if error:
+                self.add_error("subject", error)
+        for name in ("keep", "seq"):
+            if mode == name and not data.get(name):
+                self.add_error(name, "Required for this kind of purge.")
+        return data
+
+    @property
+    def params(self) -> dict[str, Any]:
+        mode = self.cleaned_data["mode"]
+        return {} if mode == "all" else {mode: self.cleaned_data[mode]}
+
+
+class DeleteStreamForm(forms.Form):
+    confirm_name = forms.CharField(label="Type the stream name to confirm")
+
+    def __init__(self, *args: Any, stream_name: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stream_name = stream_name
+
+    def clean_confirm_name(self) -> str:
+        typed = self.cleaned_data["confirm_name"]
+        if typed != self.stream_name:
+            raise forms.ValidationError(f"Type {self.stream_name} exactly.")
+        return typed

@@ -5,6 +5,7 @@ with a readable message that never contains a secret."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import ssl
 import tempfile
@@ -19,6 +20,8 @@ import nats.errors
 import nats.js.errors
 from nats.aio.client import Client, RawCredentials
 from nats.js import JetStreamContext
+
+from streams import stream_config
 
 T = TypeVar("T")
 
@@ -278,3 +281,208 @@ async def _server_report(nc: Client, js: JetStreamContext) -> dict[str, Any]:
         },
     }
     return report
+
+
+# Streams ---------------------------------------------------------------------------------------
+# Raw JetStream API requests with JSON dicts: nats-py's StreamConfig drops fields it does not
+# know, and an update must send back every field, known or not.
+
+LIST_PAGE = 256  # the server's STREAM.LIST page size
+API_TIMEOUT = 5.0  # one JetStream API request
+STREAM_TIMEOUT = 30.0  # a whole stream job, connection included
+# The form field each JetStream error belongs to.
+ERROR_FIELDS = {10058: "name", 10065: "subjects", 10074: "num_replicas", 10005: "num_replicas"}
+NOT_FOUND = 10059
+
+
+def _api_prefix(conn: Connection) -> str:
+    if conn.js_domain:
+        return f"$JS.{conn.js_domain}.API"
+    return conn.js_api_prefix or "$JS.API"
+
+
+async def _api(
+    nc: Client, conn: Connection, subject: str, payload: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One JetStream API request; an error answer becomes a BrokerError on its form field."""
+    body = json.dumps(payload).encode() if payload is not None else b""
+    msg = await nc.request(f"{_api_prefix(conn)}.{subject}", body, timeout=API_TIMEOUT)
+    answer: dict[str, Any] = json.loads(msg.data or b"{}")
+    error = answer.get("error")
+    if error:
+        code = error.get("err_code") or error.get("code")
+        description = error.get("description") or "JetStream API error"
+        raise BrokerError(f"{description} (error {code})", err_code=code,
+                          retryable=code in RETRYABLE_ERR_CODES or error.get("code") == 503,
+                          field=ERROR_FIELDS.get(code, ""))
+    return answer
+
+
+def _server_facts(nc: Client) -> dict[str, Any]:
+    """What every stream job reports about the server, so version gates stay current."""
+    info = nc._server_info  # nats-py keeps the server's INFO only here
+    return {
+        "server_version": info.get("version", ""),
+        "cluster": info.get("cluster", ""),
+        "cluster_size": len(info.get("connect_urls") or []) if info.get("cluster") else 1,
+    }
+
+
+def _stream_op(
+    conn: Connection, operation: Callable[[Client], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    async def wrapped(nc: Client, js: JetStreamContext) -> dict[str, Any]:
+        return {**await operation(nc), **_server_facts(nc)}
+
+    return run(conn, wrapped, STREAM_TIMEOUT + conn.connect_timeout * len(conn.servers))
+
+
+async def _info(nc: Client, conn: Connection, name: str, **request: Any) -> dict[str, Any]:
+    answer = await _api(nc, conn, f"STREAM.INFO.{name}", request or None)
+    answer.pop("type", None)
+    return answer
+
+
+async def _info_or_none(nc: Client, conn: Connection, name: str) -> dict[str, Any] | None:
+    try:
+        return await _info(nc, conn, name)
+    except BrokerError as error:
+        if error.err_code == NOT_FOUND:
+            return None
+        raise
+
+
+def list_streams(conn: Connection) -> dict[str, Any]:
+    """Every stream, however many: STREAM.LIST pages of 256 until `total`. After the first
+    page the rest are requested at once, which is what makes a long listing quick."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        first = await _api(nc, conn, "STREAM.LIST", {"offset": 0})
+        pages = [first] + list(await asyncio.gather(*(
+            _api(nc, conn, "STREAM.LIST", {"offset": offset})
+            for offset in range(LIST_PAGE, first.get("total", 0), LIST_PAGE)
+        )))
+        streams: dict[str, dict[str, Any]] = {}
+        missing: set[str] = set()
+        offline: dict[str, str] = {}
+        for page in pages:
+            for info in page.get("streams") or []:
+                streams[info["config"]["name"]] = info
+            missing.update(page.get("missing") or [])
+            offline.update(page.get("offline") or {})
+        # A cluster lists a stream it could not reach both here (config only) and as missing.
+        return {"streams": list(streams.values()), "total": first.get("total", 0),
+                "missing": sorted(missing), "offline": offline}
+
+    return _stream_op(conn, operation)
+
+
+def stream_info(conn: Connection, name: str) -> dict[str, Any]:
+    """The stream's config, state (with per-subject counts, capped) and cluster status."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        return {"info": await _info(nc, conn, name, subjects_filter=">")}
+
+    return _stream_op(conn, operation)
+
+
+def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
+    """Create the stream. Create is idempotent for an identical config, and a create that timed
+    out may have been applied: then the stream's info tells."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        name = config["name"]
+        try:
+            answer = await _api(nc, conn, f"STREAM.CREATE.{name}", config)
+        except nats.errors.TimeoutError:
+            info = await _info_or_none(nc, conn, name)
+            if info is None or _differs(info["config"], config):
+                raise BrokerError("the server did not confirm the create in time",
+                                  retryable=True) from None
+            answer = info
+        answer.pop("type", None)
+        answer.pop("did_create", None)
+        return {"info": answer}
+
+    return _stream_op(conn, operation)
+
+
+def update_stream(conn: Connection, name: str, changes: dict[str, list[Any]]) -> dict[str, Any]:
+    """Read-modify-write: read the live config, replace only the changed keys, send it back.
+    Fails when someone else changed one of those keys since the form was read."""
+    async def operation(nc: Client) -> dict[str, Any]:
+        current = (await _info(nc, conn, name))["config"]
+        desired = stream_config.apply(current, changes)
+        if not stream_config.diff(current, desired, list(changes)):
+            return {"before": current, "info": await _info(nc, conn, name), "applied": False}
+        changed_meanwhile = stream_config.conflicts(current, changes)
+        if changed_meanwhile:
+            labels = ", ".join(stream_config.label_of_key(key) for key in changed_meanwhile)
+            raise BrokerError(f"changed on the server since the form was read: {labels}; "
+                              "reload and edit again", field=changed_meanwhile[0])
+        try:
+            answer = await _api(nc, conn, f"STREAM.UPDATE.{name}", desired)
+        except nats.errors.TimeoutError:
+            answer = await _info(nc, conn, name)
+            if stream_config.diff(answer["config"], desired, list(changes)):
+                raise BrokerError("the server did not confirm the update in time",
+                                  retryable=True) from None
+        answer.pop("type", None)
+        return {"before": current, "info": answer, "applied": True}
+
+    return _stream_op(conn, operation)
+
+
+def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
+    """Delete the stream, refusing when it is sealed or denies purging. A stream already gone
+    (a redelivered job whose first run deleted it) counts as deleted."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        info = await _info_or_none(nc, conn, name)
+        if info is None:
+            return {"before": None, "deleted": False}
+        _refuse_destruction(info["config"], "deleted")
+        try:
+            await _api(nc, conn, f"STREAM.DELETE.{name}")
+        except nats.errors.TimeoutError:
+            if await _info_or_none(nc, conn, name) is not None:
+                raise BrokerError("the server did not confirm the delete in time",
+                                  retryable=True) from None
+        return {"before": info["config"], "state": info.get("state"), "deleted": True}
+
+    return _stream_op(conn, operation)
+
+
+def purge_stream(
+    conn: Connection, name: str, *, subject: str = "", keep: int = 0, seq: int = 0,
+) -> dict[str, Any]:
+    """Purge all, one subject (wildcards allowed), keep the last N, or everything below a
+    sequence. Zeros are left out of the request (they would mean something else)."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        info = await _info(nc, conn, name)
+        _refuse_destruction(info["config"], "purged")
+        request: dict[str, Any] = {}
+        if subject:
+            request["filter"] = subject
+        if keep:
+            request["keep"] = keep
+        if seq:
+            request["seq"] = seq
+        answer = await _api(nc, conn, f"STREAM.PURGE.{name}", request or None)
+        after = await _info(nc, conn, name)
+        return {"purged": answer.get("purged", 0), "request": request,
+                "state_before": info.get("state"), "info": after}
+
+    return _stream_op(conn, operation)
+
+
+def _refuse_destruction(config: dict[str, Any], verb: str) -> None:
+    refusal = stream_config.destruction_refusal(config, verb)
+    if refusal:
+        raise BrokerError(refusal, err_code=10109 if config.get("sealed") else 10110)
+
+
+def _differs(live: dict[str, Any], asked: dict[str, Any]) -> bool:
+    """Whether a live config lacks something the request asked for."""
+    return bool(stream_config.diff(live, asked, [key for key in asked if key != "name"]))

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from streams.crypto import EncryptedTextField
 
@@ -79,6 +81,12 @@ class Profile(models.Model):
 
 class JobKind(models.TextChoices):
     TEST_CONNECTION = "test_connection", "Test connection"
+    STREAM_LIST = "stream_list", "List streams"
+    STREAM_INFO = "stream_info", "Read stream"
+    STREAM_CREATE = "stream_create", "Create stream"
+    STREAM_UPDATE = "stream_update", "Edit stream"
+    STREAM_DELETE = "stream_delete", "Delete stream"
+    STREAM_PURGE = "stream_purge", "Purge stream"
 
 
 class JobStatus(models.TextChoices):
@@ -133,31 +141,175 @@ class Job(models.Model):
         return None
 
 
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or delete an audit entry through the ORM."""
+
+
+class AuditQuerySet(models.QuerySet["AuditEvent"]):
+    """Entries are append-only: the ORM refuses to change or remove them in bulk too."""
+
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("audit entries cannot be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("audit entries cannot be deleted (use manage.py prune_audit)")
+
+    def bulk_update(self, *args: Any, **kwargs: Any) -> int:
+        raise AppendOnlyError("audit entries cannot be changed")
+
+
 class AuditEvent(models.Model):
     """Append-only record of who did what, when, to which target, and how it ended. Names are
-    copied, not only referenced, so entries outlive what they describe."""
+    copied, not only referenced, so entries outlive what they describe: the foreign keys are
+    plain ids without a database constraint (deleting a user, profile or job must not rewrite
+    an entry). `seq` and `hash` chain the entries together (see streams.audit)."""
 
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    seq = models.PositiveBigIntegerField(unique=True)
+    at = models.DateTimeField(default=timezone.now)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING,
+                              db_constraint=False)
     actor_name = models.CharField(max_length=150, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     request_id = models.CharField(max_length=32, blank=True)
 
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=32, blank=True)
     target_name = models.CharField(max_length=255, blank=True)
-    profile = models.ForeignKey(Profile, null=True, blank=True, on_delete=models.SET_NULL)
+    profile = models.ForeignKey(Profile, null=True, blank=True, on_delete=models.DO_NOTHING,
+                                db_constraint=False)
     profile_name = models.CharField(max_length=100, blank=True)
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.DO_NOTHING,
+                            db_constraint=False)
     outcome = models.CharField(max_length=16, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
     changes = models.JSONField(null=True, blank=True)
     message = models.TextField(blank=True)
 
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditQuerySet.as_manager()
+
     class Meta:
-        ordering = ["-at", "-id"]
+        ordering = ["-seq"]
+        # Every review filter is an equality on one of these plus "newest first": each index
+        # ends in seq so a page is one index range scan, however large the table.
+        indexes = [
+            models.Index(fields=["at", "seq"], name="audit_at_seq"),
+            models.Index(fields=["actor_name", "seq"], name="audit_actor_seq"),
+            models.Index(fields=["action", "seq"], name="audit_action_seq"),
+            models.Index(fields=["target_type", "target_name", "seq"], name="audit_target_seq"),
+            models.Index(fields=["profile_name", "seq"], name="audit_profile_name_seq"),
+            models.Index(fields=["profile", "seq"], name="audit_profile_seq"),
+            models.Index(fields=["outcome", "seq"], name="audit_outcome_seq"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.target_name} by {self.actor_name or 'anonymous'}"
+        return f"#{self.seq} {self.action} {self.target_name} by {self.actor_name or 'anonymous'}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("audit entries cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError("audit entries cannot be deleted (use manage.py prune_audit)")
+
+
+class AuditChainHead(models.Model):
+    """The newest entry's seq, hash and time, in a single row. Writers lock it to take turns, so
+    two entries never get the same predecessor; verification compares it with the newest entry
+    to notice entries removed from the end."""
+
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    at = models.DateTimeField(null=True)
+
+
+class AuditCheckpoint(models.Model):
+    """Left behind by prune_audit: the seq and hash of the last entry it removed, signed, so the
+    chain can be verified from the first remaining entry. Append-only like the entries."""
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    hash = models.CharField(max_length=64)
+    pruned_before = models.DateTimeField()
+    removed = models.PositiveBigIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+    mac = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-seq"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at #{self.seq}"
+
+
+class StreamStatus(models.TextChoices):
+    OK = "ok", "ok"
+    MISSING = "missing", "missing"  # the cluster knows it, but no replica answered
+    OFFLINE = "offline", "offline"
+
+
+class Stream(models.Model):
+    """What the broker last said about one stream, so pages render from the database. Rows are
+    replaced by each listing and by each job that reads or changes the stream."""
+
+    SYSTEM_KINDS = {"memphis": "Memphis system", "kv": "key-value", "objectstore": "object store"}
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="streams")
+    name = models.CharField(max_length=255)
+    status = models.CharField(max_length=16, choices=StreamStatus.choices,
+                              default=StreamStatus.OK)
+    status_reason = models.CharField(max_length=255, blank=True)
+    system_kind = models.CharField(max_length=16, blank=True)  # "" for the user's own streams
+    subjects = models.JSONField(default=list, blank=True)
+    subjects_text = models.TextField(blank=True)  # space-joined, for filtering
+    storage = models.CharField(max_length=16, blank=True)
+    replicas = models.PositiveSmallIntegerField(null=True)
+    retention = models.CharField(max_length=16, blank=True)
+    messages = models.BigIntegerField(null=True)
+    bytes = models.BigIntegerField(null=True)
+    consumers = models.IntegerField(null=True)
+    first_seq = models.BigIntegerField(null=True)
+    first_ts = models.DateTimeField(null=True)
+    last_seq = models.BigIntegerField(null=True)
+    last_ts = models.DateTimeField(null=True)
+    info = models.JSONField(null=True, blank=True)  # the server's STREAM.INFO JSON as read
+    read_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["profile", "name"],
+                                               name="stream_unique_per_profile")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return (self.info or {}).get("config") or {}
+
+    @property
+    def system_label(self) -> str:
+        return self.SYSTEM_KINDS.get(self.system_kind, "")
+
+
+class StreamDefinition(models.Model):
+    """The configuration a user asked for (the job holds what the server returned)."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE,
+                                related_name="stream_definitions")
+    name = models.CharField(max_length=255)
+    config = models.JSONField()
+    job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL)
+    updated_by = models.CharField(max_length=150, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["profile", "name"],
+                                               name="stream_definition_unique_per_profile")]
+
+    def __str__(self) -> str:
+        return self.name

@@ -6,19 +6,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from streams import audit, jetstream
+from streams import audit, jetstream, stream_config
 from streams.jetstream import BrokerError
-from streams.models import Job, JobKind, JobStatus, Profile
+from streams.models import (
+    Job,
+    JobKind,
+    JobStatus,
+    Profile,
+    Stream,
+    StreamDefinition,
+    StreamStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,8 @@ class Operation:
     record: Callable[[Job, dict[str, Any] | None, BrokerError | None], None]
     target_type: str
     retry: bool = True  # retry retryable failures with backoff
+    # What of the result the Job row keeps (a 10,000-stream listing lives in Stream rows).
+    summary: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 def _check_connection(job: Job, conn: jetstream.Connection) -> dict[str, Any]:
@@ -49,9 +59,233 @@ def _record_check(job: Job, result: dict[str, Any] | None, error: BrokerError | 
     )
 
 
+# Streams ---------------------------------------------------------------------------------------
+
+SUBJECTS_KEPT = 100  # per-subject counts kept for the detail page
+STREAM_ROW_FIELDS = [
+    "status", "status_reason", "system_kind", "subjects", "subjects_text", "storage", "replicas",
+    "retention", "messages", "bytes", "consumers", "first_seq", "first_ts", "last_seq",
+    "last_ts", "info", "read_at",
+]
+
+
+def _list_streams(job: Job, conn: jetstream.Connection) -> dict[str, Any]:
+    return jetstream.list_streams(conn)
+
+
+def _stream_info(job: Job, conn: jetstream.Connection) -> dict[str, Any]:
+    return jetstream.stream_info(conn, job.target)
+
+
+def _create_stream(job: Job, conn: jetstream.Connection) -> dict[str, Any]:
+    return jetstream.create_stream(conn, job.params["config"])
+
+
+def _update_stream(job: Job, conn: jetstream.Connection) -> dict[str, Any]:
+    return jetstream.update_stream(conn, job.target, job.params["changes"])
+
+
+def _delete_stream(job: Job, conn: jetstream.Connection) -> dict[str, Any]:
+    return jetstream.delete_stream(conn, job.target)
+
+
+def _purge_stream(job: Job, conn: jetstream.Connection) -> dict[str, Any]:
+    params = job.params
+    return jetstream.purge_stream(conn, job.target, subject=params.get("subject", ""),
+                                  keep=params.get("keep", 0), seq=params.get("seq", 0))
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if not text or text.startswith("0001-"):  # Go's zero time: no message yet
+        return None
+    return datetime.fromisoformat(text)
+
+
+def _stream_row(profile_id: int, info: dict[str, Any], read_at: datetime,
+                status: str = StreamStatus.OK, reason: str = "") -> dict[str, Any]:
+    """A Stream row's column values (plain values: thousands are stored at once)."""
+    config, state = info.get("config") or {}, info.get("state")
+    subjects = config.get("subjects") or []
+    if state is None:  # an unreachable stream: its config is known, its state is not
+        state = dict.fromkeys(("messages", "bytes", "consumer_count", "first_seq", "last_seq"))
+    return {
+        "profile_id": profile_id, "name": config["name"], "status": status,
+        "status_reason": reason[:255], "system_kind": stream_config.system_kind(config["name"]),
+        "subjects": subjects, "subjects_text": " ".join(subjects),
+        "storage": config.get("storage", ""), "replicas": config.get("num_replicas") or 1,
+        "retention": config.get("retention", ""), "messages": state.get("messages", 0),
+        "bytes": state.get("bytes", 0), "consumers": state.get("consumer_count", 0),
+        "first_seq": state.get("first_seq", 0), "first_ts": _timestamp(state.get("first_ts")),
+        "last_seq": state.get("last_seq", 0), "last_ts": _timestamp(state.get("last_ts")),
+        "info": info, "read_at": read_at,
+    }
+
+
+def _unreadable_row(profile_id: int, name: str, status: str, reason: str,
+                    read_at: datetime) -> dict[str, Any]:
+    """A stream the cluster names but cannot describe."""
+    return {**_stream_row(profile_id, {"config": {"name": name}}, read_at, status, reason),
+            "storage": "", "replicas": None, "retention": "", "info": None}
+
+
+def _store_streams(rows: list[dict[str, Any]]) -> None:
+    """Upsert Stream rows with one statement per batch: the ORM's bulk_create spends ~0.4 ms a
+    row preparing values, and a 10,000-stream listing must be stored in well under a second."""
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    fields = [Stream._meta.get_field(name) for name in ["profile", "name", *STREAM_ROW_FIELDS]]
+    columns = [field.column for field in fields]
+    sql = (f"INSERT INTO {quote(Stream._meta.db_table)} ({', '.join(map(quote, columns))}) "
+           f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT (profile_id, name) "
+           f"DO UPDATE SET {', '.join(f'{quote(c)} = excluded.{quote(c)}' for c in columns[2:])}")
+    converters = [(field.attname, _db_value(field)) for field in fields]
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            cursor.executemany(sql, [
+                [convert(row[attname]) for attname, convert in converters]
+                for row in rows[start:start + 1000]
+            ])
+
+
+def _db_value(field: Any) -> Callable[[Any], Any]:
+    """The cheapest correct conversion of one column's Python value for the database."""
+    if isinstance(field, models.JSONField):
+        return lambda value: None if value is None else connection.ops.adapt_json_value(
+            value, None)
+    if isinstance(field, models.DateTimeField):
+        return connection.ops.adapt_datetimefield_value
+    return lambda value: value
+
+
+def _note_server(job: Job, result: dict[str, Any]) -> None:
+    """Stream jobs see the server's version too: keep the form's version gates current."""
+    version = result.get("server_version")
+    if version and job.profile is not None and job.profile.last_server_version != version:
+        Profile.objects.filter(pk=job.profile_id).update(last_server_version=version)
+
+
+def _store_definition(job: Job) -> None:
+    """What the user asked for, in one upsert."""
+    StreamDefinition.objects.bulk_create(
+        [StreamDefinition(profile_id=job.profile_id, name=job.target,
+                          config=job.params["config"], job=job, updated_by=job.actor_name)],
+        update_conflicts=True, unique_fields=["profile", "name"],
+        update_fields=["config", "job", "updated_by", "updated_at"],
+    )
+
+
+def _record_list(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+    if result is None:
+        return
+    now = timezone.now()
+    unreadable: dict[str, tuple[str, str]] = dict.fromkeys(
+        result["missing"], (StreamStatus.MISSING, "no replica of this stream answered"))
+    unreadable.update((name, (StreamStatus.OFFLINE, reason))
+                      for name, reason in result["offline"].items())
+    rows = {}
+    for info in result["streams"]:
+        name = info["config"]["name"]
+        rows[name] = _stream_row(job.profile_id, info, now,
+                                 *unreadable.pop(name, (StreamStatus.OK, "")))
+    for name, (status, reason) in unreadable.items():  # known by name only
+        rows[name] = _unreadable_row(job.profile_id, name, status, reason, now)
+    _store_streams(list(rows.values()))
+    # Streams that were not in this listing are gone.
+    Stream.objects.filter(profile_id=job.profile_id, read_at__lt=now).delete()
+    _note_server(job, result)
+
+
+def _summarise_list(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in result.items() if key != "streams"}
+
+
+def _summarise_info(result: dict[str, Any]) -> dict[str, Any]:
+    """Keep the largest per-subject counts only: a stream may have millions of subjects."""
+    info = result.get("info")
+    subjects = ((info or {}).get("state") or {}).get("subjects")
+    if not subjects or len(subjects) <= SUBJECTS_KEPT:
+        return result
+    largest = sorted(subjects.items(), key=lambda item: -item[1])[:SUBJECTS_KEPT]
+    state = {**info["state"], "subjects": dict(largest), "subjects_truncated": True}
+    return {**result, "info": {**info, "state": state}}
+
+
+def _record_info(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+    if error is not None and error.err_code == jetstream.NOT_FOUND:
+        Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
+    if result is not None:
+        _store_streams([_stream_row(job.profile_id, _summarise_info(result)["info"],
+                                    timezone.now())])
+        _note_server(job, result)
+
+
+def _audit_stream(
+    job: Job, action: str, error: BrokerError | None, *, before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None, changes: dict[str, Any] | None = None,
+    message: str = "",
+) -> None:
+    audit.record(
+        action, audit.Context.of_job(job), target_type="stream", target_name=job.target,
+        profile=job.profile, job=job, outcome="failed" if error else "succeeded",
+        before=before, after=after, changes=changes,
+        message=error.message if error else message,
+    )
+
+
+def _record_create(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+    asked = job.params["config"]
+    if result is not None:
+        _store_streams([_stream_row(job.profile_id, result["info"], timezone.now())])
+        _store_definition(job)
+        _note_server(job, result)
+    _audit_stream(job, "stream.created", error, after=result["info"]["config"] if result
+                  else asked, message="created")
+
+
+def _record_update(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+    changes = job.params["changes"]
+    if result is None:
+        _audit_stream(job, "stream.changed", error, changes=changes)
+        return
+    before, after = result["before"], result["info"]["config"]
+    _store_streams([_stream_row(job.profile_id, result["info"], timezone.now())])
+    _store_definition(job)
+    _note_server(job, result)
+    _audit_stream(job, "stream.changed", error, before=before, after=after,
+                  changes=stream_config.diff(before, after, list(changes)),
+                  message="changed" if result["applied"] else "nothing to change")
+
+
+def _record_delete(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+    if result is not None:
+        Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
+        StreamDefinition.objects.filter(profile_id=job.profile_id, name=job.target).delete()
+    _audit_stream(job, "stream.deleted", error, before=(result or {}).get("before"),
+                  message="deleted" if result and result["deleted"] else "already gone")
+
+
+def _record_purge(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+    if result is not None:
+        _store_streams([_stream_row(job.profile_id, result["info"], timezone.now())])
+    _audit_stream(
+        job, "stream.purged", error, before=(result or {}).get("state_before"),
+        after=(result or {}).get("info", {}).get("state"), changes=job.params or None,
+        message=f"purged {result['purged']} message(s)" if result else "",
+    )
+
+
 OPERATIONS: dict[str, Operation] = {
     # The answer is the point of a test: report the first failure instead of retrying.
     JobKind.TEST_CONNECTION: Operation(_check_connection, _record_check, "profile", retry=False),
+    JobKind.STREAM_LIST: Operation(_list_streams, _record_list, "profile",
+                                   summary=_summarise_list),
+    JobKind.STREAM_INFO: Operation(_stream_info, _record_info, "stream",
+                                   summary=_summarise_info),
+    JobKind.STREAM_CREATE: Operation(_create_stream, _record_create, "stream"),
+    JobKind.STREAM_UPDATE: Operation(_update_stream, _record_update, "stream"),
+    JobKind.STREAM_DELETE: Operation(_delete_stream, _record_delete, "stream"),
+    JobKind.STREAM_PURGE: Operation(_purge_stream, _record_purge, "stream"),
 }
 
 
@@ -132,7 +366,9 @@ def requeue(job: Job, error: BrokerError) -> bool:
 
 
 def succeed(job: Job, result: dict[str, Any]) -> None:
-    _finish(job.pk, JobStatus.SUCCEEDED, JobStatus.RUNNING, result=result)
+    summary = OPERATIONS[job.kind].summary
+    _finish(job.pk, JobStatus.SUCCEEDED, JobStatus.RUNNING, result=result,
+            stored=summary(result) if summary else result)
 
 
 def fail(job_id: int, error: BrokerError, expected: str = JobStatus.RUNNING) -> None:
@@ -141,14 +377,14 @@ def fail(job_id: int, error: BrokerError, expected: str = JobStatus.RUNNING) -> 
 
 def _finish(
     job_id: int, status: str, expected: str, *, result: dict[str, Any] | None = None,
-    error: BrokerError | None = None,
+    stored: dict[str, Any] | None = None, error: BrokerError | None = None,
 ) -> None:
     now = timezone.now()
     with transaction.atomic():
         updated = Job.objects.filter(pk=job_id, status=expected).update(
             status=status,
             finished_at=now,
-            result=result,
+            result=stored,
             error=error.message if error else "",
             err_code=error.err_code if error else None,
             error_field=error.field if error else "",

@@ -1,20 +1,25 @@
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from streams import audit, operations
-from streams.forms import ProfileForm
-from streams.models import Job, JobKind, JobStatus, Profile
+from streams import audit, operations, stream_config
+from streams.forms import DeleteStreamForm, ProfileForm, PurgeForm, StreamForm
+from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile, Stream
 
 View = Callable[..., HttpResponse]
 
@@ -145,5 +150,268 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         response_class = HttpResponseStopPolling if job.is_finished else HttpResponse
         response = render(request, "streams/job_detail.html#job_card", {"job": job})
-        return response_class(response.content)
+        stopped = response_class(response.content)
+        if job.is_finished:  # regions showing what the job changes reload on this event
+            stopped["HX-Trigger"] = "job-finished"
+        return stopped
     return render(request, "streams/job_detail.html", {"job": job})
+
+
+# Streams ---------------------------------------------------------------------------------------
+
+STREAM_PAGE = 50
+STREAM_COLUMNS = [
+    ("name", "Name"), ("subjects_text", "Subjects"), ("storage", "Storage"),
+    ("replicas", "Replicas"), ("retention", "Retention"), ("messages", "Messages"),
+    ("bytes", "Bytes"), ("consumers", "Consumers"), ("first_seq", "First seq"),
+    ("first_ts", "First time"), ("last_seq", "Last seq"), ("last_ts", "Last time"),
+]
+STREAM_SORTS = {column for column, _label in STREAM_COLUMNS}
+STREAM_JOB_KINDS = [JobKind.STREAM_INFO, JobKind.STREAM_CREATE, JobKind.STREAM_UPDATE,
+                    JobKind.STREAM_DELETE, JobKind.STREAM_PURGE]
+
+
+def _stream(profile: Profile, name: str) -> Stream:
+    return get_object_or_404(Stream, profile=profile, name=name)
+
+
+def _changeable(stream: Stream, verb: str) -> str:
+    """Why this stream cannot be changed here at all ("" when it can)."""
+    if stream.system_kind:
+        return f"This is a {stream.system_label} stream, read-only here: it cannot be {verb}."
+    if not stream.config:
+        return f"Its configuration could not be read ({stream.status}): it cannot be {verb}."
+    return stream_config.destruction_refusal(stream.config, verb) if verb != "changed" else ""
+
+
+def _job_card(request: HttpRequest, job: Job, fallback: str) -> HttpResponse:
+    if request.htmx:
+        return render(request, "streams/job_detail.html#job_card", {"job": job})
+    return redirect(fallback)
+
+
+def _cluster_size(profile: Profile) -> int:
+    """As the last job that talked to the server reported it (all of them do)."""
+    results = profile.jobs.filter(status=JobStatus.SUCCEEDED).values_list("result", flat=True)
+    for result in results[:20]:
+        if result and "cluster_size" in result:
+            return int(result["cluster_size"])
+    return 1
+
+
+def _last_listing(profile: Profile) -> Job | None:
+    return profile.jobs.filter(kind=JobKind.STREAM_LIST, status=JobStatus.SUCCEEDED).order_by(
+        "-finished_at").first()
+
+
+@permission_required("streams.view_stream")
+def stream_list(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    filters = {key: request.GET.get(key, "").strip() for key in ("q", "subject", "sort")}
+    filters["system"] = "1" if request.GET.get("system") else ""
+    streams = profile.streams.defer("info")
+    if filters["q"]:
+        streams = streams.filter(name__icontains=filters["q"])
+    if filters["subject"]:
+        streams = streams.filter(subjects_text__icontains=filters["subject"])
+    if not filters["system"]:
+        streams = streams.filter(system_kind="")
+    sort = filters["sort"] if filters["sort"].lstrip("-") in STREAM_SORTS else "name"
+    streams = streams.order_by(sort, "name")
+    page = Paginator(streams, STREAM_PAGE).get_page(request.GET.get("page"))
+    last_listing = _last_listing(profile)
+    context = {
+        "profile": profile,
+        "page": page,
+        "filters": filters,
+        "sort": sort,
+        "columns": STREAM_COLUMNS,
+        "query": urlencode({key: value for key, value in filters.items() if value and
+                            key != "sort"}),
+        "last_listing": last_listing,
+        "read_seconds": int((timezone.now() - last_listing.finished_at).total_seconds())
+        if last_listing else None,
+        "hidden_system": 0 if filters["system"] else
+        profile.streams.exclude(system_kind="").count(),
+    }
+    return render(request, _partial(request, "streams/stream_list.html", "stream_table"), context)
+
+
+@permission_required("streams.view_stream")
+@require_POST
+def stream_list_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    job = operations.submit(JobKind.STREAM_LIST, profile, audit.Context.from_request(request))
+    return _job_card(request, job, reverse("stream_list", args=[pk]))
+
+
+@permission_required("streams.view_stream")
+def stream_detail(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    stream = _stream(profile, name)
+    config = stream.config
+    context = {
+        "profile": profile,
+        "stream": stream,
+        "config_rows": [(stream_config.label_of_key(key), stream_config.format_value(key, value))
+                        for key, value in _config_rows(config)],
+        "state": (stream.info or {}).get("state") or {},
+        "cluster": (stream.info or {}).get("cluster") or {},
+        "mirror": (stream.info or {}).get("mirror"),
+        "sources": (stream.info or {}).get("sources") or [],
+        "jobs": profile.jobs.filter(target=name, kind__in=STREAM_JOB_KINDS)[:20],
+        "audit_events": AuditEvent.objects.filter(profile_id=profile.pk, target_type="stream",
+                                                  target_name=name)[:20],
+        "refusal": stream_config.destruction_refusal(config, "purged"),
+    }
+    return render(request, _partial(request, "streams/stream_detail.html", "stream_body"),
+                  context)
+
+
+def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The config in the form's order and labels; keys the form does not know come last."""
+    keys = stream_config.api_keys(list(stream_config.LABELS))
+    known = [(key, config.get(key)) for key in keys if key in config or key in
+             stream_config.BASIC_API_KEYS]
+    return known + [(key, value) for key, value in config.items() if key not in keys]
+
+
+@permission_required("streams.view_stream")
+@require_POST
+def stream_refresh(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    job = operations.submit(JobKind.STREAM_INFO, profile, audit.Context.from_request(request),
+                            target=name)
+    return _job_card(request, job, reverse("stream_detail", args=[pk, name]))
+
+
+def _form_context(profile: Profile, form: StreamForm, **extra: Any) -> dict[str, Any]:
+    # A callable: only the full page (not an htmx fragment) needs it, and it costs a query.
+    return {"profile": profile, "form": form,
+            "replica_counts": lambda: [1, 3] if _cluster_size(profile) >= 3 else [1], **extra}
+
+
+def _render_form(request: HttpRequest, form: StreamForm, context: dict[str, Any]) -> HttpResponse:
+    """The field row alone while the user types, else the form region or the page."""
+    template = "streams/stream_form.html"
+    for name, form_field in form.fields.items():
+        # Each field validates itself: the name as it is typed, the rest once left, because
+        # normalising `1G` to `1GiB` under the cursor would fight the typing.
+        form_field.widget.attrs.update({
+            "hx-post": f"{request.path}?validate={name}",
+            "hx-trigger": "input changed delay:400ms" if name == "name" else "change",
+            "hx-target": f"#row-{name}", "hx-swap": "outerHTML",
+        })
+    field = request.GET.get("validate", "")
+    if request.method == "POST" and field in form.fields:
+        return render(request, f"{template}#field_row", {**context, "field": form[field]})
+    return render(request, _partial(request, template, "form_region"), context)
+
+
+def _job_outcome(profile: Profile, form_kind: str, request: HttpRequest,
+                 current: dict[str, Any] | None = None) -> tuple[Job, StreamForm]:
+    """After a create / edit job ended: the form again, with a broker error on its field."""
+    job = get_object_or_404(Job, pk=request.GET.get("job"), profile=profile, kind=form_kind)
+    values = stream_config.to_initial(job.params["config"])
+    form = StreamForm(values, profile=profile, current=current)
+    form.is_valid()
+    if job.status == JobStatus.FAILED:
+        form.add_broker_error(job.error_field, job.error)
+    return job, form
+
+
+@permission_required("streams.add_stream")
+@require_http_methods(["GET", "POST"])
+def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    if request.GET.get("job"):
+        job, form = _job_outcome(profile, JobKind.STREAM_CREATE, request)
+        return _render_form(request, form, _form_context(profile, form, job=job))
+    form = StreamForm(request.POST or None, profile=profile)
+    context = _form_context(profile, form)
+    if request.method == "POST":
+        valid = form.is_valid()
+        form.normalise()
+        if valid and "validate" not in request.GET:
+            context["job"] = operations.submit(
+                JobKind.STREAM_CREATE, profile, audit.Context.from_request(request),
+                target=form.config["name"], params={"config": form.config},
+            )
+    return _render_form(request, form, context)
+
+
+@permission_required("streams.change_stream")
+@require_http_methods(["GET", "POST"])
+def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    stream = _stream(profile, name)
+    if _changeable(stream, "changed"):
+        raise PermissionDenied(_changeable(stream, "changed"))
+    if request.GET.get("job"):
+        job, form = _job_outcome(profile, JobKind.STREAM_UPDATE, request, current=stream.config)
+        context = _form_context(profile, form, job=job, stream=stream,
+                                diff=_diff_rows(job.params["changes"])
+                                if job.status == JobStatus.SUCCEEDED else None)
+        return _render_form(request, form, context)
+    form = StreamForm(request.POST or None, profile=profile, current=stream.config)
+    context = _form_context(profile, form, stream=stream)
+    if request.method == "POST":
+        valid = form.is_valid()
+        form.normalise()
+        if valid and "validate" not in request.GET:
+            digest = _digest(form.changes)
+            if not form.changes:
+                form.add_error(None, "Nothing to change: the form matches the stream.")
+            elif request.POST.get("confirm") == digest:
+                context["job"] = operations.submit(
+                    JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
+                    target=name, params={"changes": form.changes, "config": form.config},
+                )
+            else:  # first the diff; Apply sends the digest of exactly what was shown
+                context["diff"] = _diff_rows(form.changes)
+                context["digest"] = digest
+    return _render_form(request, form, context)
+
+
+def _diff_rows(changes: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
+    return [(stream_config.label_of_key(key), stream_config.format_value(key, old),
+             stream_config.format_value(key, new)) for key, (old, new) in changes.items()]
+
+
+def _digest(changes: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@permission_required("streams.delete_stream")
+@require_http_methods(["GET", "POST"])
+def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    stream = _stream(profile, name)
+    form = DeleteStreamForm(request.POST or None, stream_name=name)
+    context: dict[str, Any] = {
+        "profile": profile, "stream": stream, "form": form,
+        "refusal": _changeable(stream, "deleted"),
+    }
+    if request.method == "POST" and not context["refusal"] and form.is_valid():
+        context["job"] = operations.submit(JobKind.STREAM_DELETE, profile,
+                                           audit.Context.from_request(request), target=name)
+    return render(request, _partial(request, "streams/stream_delete.html", "delete_region"),
+                  context)
+
+
+@permission_required("streams.delete_stream")
+@require_http_methods(["GET", "POST"])
+def stream_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    stream = _stream(profile, name)
+    form = PurgeForm(request.POST or None)
+    context: dict[str, Any] = {
+        "profile": profile, "stream": stream, "form": form,
+        "refusal": _changeable(stream, "purged"),
+    }
+    if request.method == "POST" and not context["refusal"] and form.is_valid():
+        context["job"] = operations.submit(JobKind.STREAM_PURGE, profile,
+                                           audit.Context.from_request(request), target=name,
+                                           params=form.params)
+    return render(request, _partial(request, "streams/stream_purge.html", "purge_region"),
+                  context)

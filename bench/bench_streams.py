@@ -1,0 +1,236 @@
+"""Stream benchmarks against raw nats-py, measured in one run on the same loopback server.
+
+    .venv/bin/python bench/bench_streams.py [--creates 200] [--streams 10000]
+
+(1) create: from the create form's POST to the job's success committed in the database, through
+    the real view, Redis, Celery worker and nats-server; against nats-py `add_stream` on a fresh
+    connection. Target: median ≤ 5× raw.
+(2) listing: all streams into the dashboard's database (a stream_list job) against a raw
+    paginated nats-py `streams_info` listing. Target ≤ 1.2× raw.
+
+Starts its own nats-server, redis-server, SQLite database and Celery worker in a temporary
+directory and stops them at the end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import nats  # noqa: E402
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig  # noqa: E402
+
+from tests.servers import NatsServer, RedisServer  # noqa: E402
+
+SEED_FORM = {
+    "storage": "file", "num_replicas": "1", "retention": "limits", "discard": "old",
+    "max_msgs": "-1", "max_msgs_per_subject": "-1", "max_bytes": "-1", "max_age": "-1",
+    "max_msg_size": "-1", "duplicate_window": "2m0s", "allow_rollup_hdrs": "no",
+    "allow_delete": "yes", "allow_purge": "yes",
+}
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log = log_path.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "memphisadmin", "worker", "--pool=prefork",
+         "--concurrency=2", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while b"ready." not in log_path.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+    return process
+
+
+def wait_succeeded(job_id: int, timeout: float = 120) -> float:
+    """When the job's outcome was committed, as a time.time() value. The worker's last write
+    before its commit is the job.finished audit entry, so its timestamp is that moment; polling
+    for it slowly keeps the poller from taking CPU from the worker being measured."""
+    from streams.models import AuditEvent, Job, JobStatus
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status, error = Job.objects.values_list("status", "error").get(pk=job_id)
+        if status == JobStatus.SUCCEEDED:
+            finished = AuditEvent.objects.filter(job_id=job_id, action="job.finished")
+            return finished.values_list("at", flat=True).get().timestamp()
+        if status == JobStatus.FAILED:
+            raise RuntimeError(f"job {job_id} failed: {error}")
+        time.sleep(0.02)
+    raise RuntimeError(f"job {job_id} did not finish in {timeout} s")
+
+
+def job_id_of(response: Any) -> int:
+    text = response.content.decode()
+    marker = 'id="job-'
+    if response.status_code != 200 or marker not in text:
+        raise RuntimeError(f"no job in the response ({response.status_code}): {text[:500]}")
+    return int(text.split(marker, 1)[1].split('"', 1)[0])
+
+
+def bench_creates(client: Any, profile_id: int, url: str, count: int) -> tuple[list, list]:
+    from django.urls import reverse
+
+    create_url = reverse("stream_create", args=[profile_id])
+    ours = []
+    for index in range(count):
+        data = {**SEED_FORM, "name": f"ours_{index:04d}", "subjects": f"ours.{index}"}
+        started = time.time()
+        response = client.post(create_url, data, HTTP_HX_REQUEST="true")
+        ours.append(wait_succeeded(job_id_of(response)) - started)
+
+    async def raw() -> list[float]:
+        timings = []
+        for index in range(count):
+            config = StreamConfig(
+                name=f"raw_{index:04d}", subjects=[f"raw.{index}"], storage=StorageType.FILE,
+                num_replicas=1, retention=RetentionPolicy.LIMITS, discard=DiscardPolicy.OLD,
+                max_msgs=-1, max_msgs_per_subject=-1, max_bytes=-1, max_age=0,
+                max_msg_size=-1, duplicate_window=120, allow_rollup_hdrs=False,
+                deny_delete=False, deny_purge=False,
+            )
+            started = time.perf_counter()
+            nc = await nats.connect(url)
+            await nc.jetstream().add_stream(config)
+            await nc.close()
+            timings.append(time.perf_counter() - started)
+        return timings
+
+    return ours, asyncio.run(raw())
+
+
+def fill(url: str, count: int) -> None:
+    async def go() -> None:
+        nc = await nats.connect(url)
+        for start in range(0, count, 500):
+            await asyncio.gather(*(
+                nc.request(f"$JS.API.STREAM.CREATE.many_{index:05d}", json.dumps({
+                    "name": f"many_{index:05d}", "subjects": [f"many.{index}"],
+                    "storage": "memory"}).encode(), timeout=30)
+                for index in range(start, min(start + 500, count))))
+        await nc.close()
+
+    asyncio.run(go())
+
+
+def bench_listing(client: Any, profile_id: int, url: str, rounds: int) -> tuple[list, list, int]:
+    from django.urls import reverse
+
+    from streams.models import Stream
+
+    async def raw() -> int:
+        nc = await nats.connect(url)
+        js = nc.jetstream(timeout=30)
+        listed, offset = 0, 0
+        while True:
+            page = await js.streams_info(offset=offset)
+            listed += len(page)
+            offset += len(page)
+            if len(page) < 256:
+                break
+        await nc.close()
+        return listed
+
+    raw_times, ours_times = [], []
+    total = 0
+    for _ in range(rounds):  # alternate, so both see the same server conditions
+        started = time.perf_counter()
+        total = asyncio.run(raw())
+        raw_times.append(time.perf_counter() - started)
+        started = time.time()
+        response = client.post(reverse("stream_list_refresh", args=[profile_id]),
+                               HTTP_HX_REQUEST="true")
+        ours_times.append(wait_succeeded(job_id_of(response)) - started)
+        stored = Stream.objects.filter(profile_id=profile_id).count()
+        if stored != total:
+            raise RuntimeError(f"listed {total} streams but stored {stored}")
+    return ours_times, raw_times, total
+
+
+def row(label: str, ours: list[float], raw: list[float], measure: Callable[..., float]) -> str:
+    mine, theirs = measure(ours) * 1000, measure(raw) * 1000
+    return f"{label:<34}{mine:>10.1f} ms{theirs:>10.1f} ms{mine / theirs:>9.2f}×"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--creates", type=int, default=200)
+    parser.add_argument("--streams", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="memphisadmin-bench-"))
+    servers: list[Any] = []
+    worker = None
+    try:
+        nats_server = NatsServer.start(workdir / "nats", name="memphisadmin-bench")
+        redis = RedisServer.start(workdir / "redis")
+        servers += [nats_server, redis]
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "memphisadmin.settings",
+               "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}", "REDIS_URL": redis.url,
+               "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "testserver"}
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.contrib.auth import get_user_model
+        from django.core.management import call_command
+        from django.test import Client
+
+        from streams.models import Profile
+
+        call_command("migrate", verbosity=0)
+        worker = start_worker(env, workdir / "worker.log")
+        user = get_user_model().objects.create_superuser("bench", "", "bench-pass-1234")
+        profile = Profile.objects.create(name="bench", servers=nats_server.url,
+                                         last_server_version=nats_server.version)
+        client = Client()
+        client.force_login(user)
+
+        print(f"nats-server {nats_server.version} on loopback; SQLite; Celery prefork worker")
+        ours_create, raw_create = bench_creates(client, profile.pk, nats_server.url,
+                                                args.creates)
+        fill(nats_server.url, args.streams)
+        ours_list, raw_list, total = bench_listing(client, profile.pk, nats_server.url,
+                                                   args.rounds)
+        print(f"\n{'':<34}{'dashboard':>13}{'raw nats-py':>13}{'ratio':>10}")
+        print(row(f"create, median (n={args.creates})", ours_create, raw_create,
+                  statistics.median))
+        print(row(f"create, p95 (n={args.creates})", ours_create, raw_create,
+                  lambda values: percentile(values, 0.95)))
+        print(row(f"list {total} streams, median", ours_list, raw_list, statistics.median))
+        print(row(f"list {total} streams, first run", ours_list[:1], raw_list[:1],
+                  statistics.median))
+        print("\ntargets: create median ≤ 5×, listing ≤ 1.2×")
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(15)
+        for server in servers:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,369 @@
+"""The team audit log: the filtered list (also as per-profile and per-stream tabs), one entry's
+detail with its change rendered field by field, and streamed CSV / JSON-lines exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
+from django_htmx.http import push_url
+
+from streams import audit
+from streams.models import AuditEvent, Job, Profile
+from streams.views import _partial, permission_required
+
+PAGE_SIZE = 50
+EXPORT_CHUNK = 2000
+OUTCOMES = ("succeeded", "failed", "denied", "requested")
+# Known values, offered as suggestions; the filters accept any value.
+ACTIONS = (
+    "login", "logout", "permission.denied", "profile.created", "profile.changed",
+    "profile.deleted", "job.requested", "job.finished", "stream.created", "stream.changed",
+    "stream.deleted", "stream.purged", "secrets.rotated", "audit.exported", "audit.verified",
+    "audit.pruned",
+)
+TARGET_TYPES = ("profile", "stream", "user", "view", "audit")
+# The screen's columns, in order; the exports carry exactly these.
+COLUMNS = (
+    ("seq", "#"), ("at", "When"), ("actor", "Actor"), ("ip", "IP"), ("action", "Action"),
+    ("target_type", "Target type"), ("target", "Target"), ("profile", "Profile"),
+    ("outcome", "Outcome"), ("message", "Message"),
+)
+ROW_FIELDS = ("seq", "at", "actor_name", "ip", "action", "target_type", "target_name",
+              "profile_name", "outcome", "message")
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(required=False)
+    action = forms.CharField(required=False)
+    target_type = forms.CharField(required=False, label="Target type")
+    target = forms.CharField(required=False)
+    profile = forms.CharField(required=False)
+    outcome = forms.ChoiceField(required=False, choices=[("", "any"), *((o, o) for o in OUTCOMES)])
+    since = forms.DateField(required=False, label="From")
+    until = forms.DateField(required=False, label="To")
+    q = forms.CharField(required=False, label="Text")
+
+    def apply(self, events: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+        """The entries matching every valid filter; an invalid one is shown as an error."""
+        self.is_valid()  # cleaned_data then holds the valid filters only
+        data = self.cleaned_data
+        exact = {"actor": "actor_name", "action": "action", "target_type": "target_type",
+                 "target": "target_name", "profile": "profile_name", "outcome": "outcome"}
+        for name, column in exact.items():
+            if data.get(name):
+                events = events.filter(**{column: data[name]})
+        # Entries are in time order (audit.record never dates one before its predecessor), so
+        # a date range is a seq range: two probes of the (at, seq) index, then the same range
+        # scan as every other filter instead of a sort of everything in the range.
+        if data.get("since"):
+            first = (AuditEvent.objects.filter(at__gte=_midnight(data["since"]))
+                     .order_by("at", "seq").values_list("seq", flat=True).first())
+            events = events.filter(seq__gte=first) if first is not None else events.none()
+        if data.get("until"):  # inclusive: the whole of that day
+            last = (AuditEvent.objects.filter(at__lt=_midnight(data["until"]) + timedelta(days=1))
+                    .order_by("-at", "-seq").values_list("seq", flat=True).first())
+            events = events.filter(seq__lte=last) if last is not None else events.none()
+        if text := data.get("q"):
+            events = events.filter(
+                Q(target_name__icontains=text) | Q(message__icontains=text)
+                | Q(actor_name__icontains=text) | Q(action__icontains=text)
+                | Q(profile_name__icontains=text)
+            )
+        return events
+
+    def query(self) -> dict[str, str]:
+        """The filters as given, for links that keep them."""
+        return {name: str(self.data[name]) for name in self.fields if self.data.get(name)}
+
+
+def _midnight(day: Any) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+@dataclass(frozen=True)
+class Page:
+    """One keyset page, newest first: no OFFSET and no COUNT(*), so every page costs the same."""
+
+    rows: list[dict[str, Any]]
+    newer: int | None  # ?after= for the page before this one
+    older: int | None  # ?before= for the page after this one
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+def keyset_page(events: QuerySet[AuditEvent], before: int | None, after: int | None) -> Page:
+    events = events.order_by()
+    if after is not None:
+        rows = list(events.filter(seq__gt=after).order_by("seq").values(*ROW_FIELDS)
+                    [:PAGE_SIZE + 1])
+        has_newer = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE][::-1]
+        has_older = events.filter(seq__lte=after).exists()
+    else:
+        newest_first = events.filter(seq__lt=before) if before is not None else events
+        rows = list(newest_first.order_by("-seq").values(*ROW_FIELDS)[:PAGE_SIZE + 1])
+        has_older = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE]
+        has_newer = before is not None and events.filter(seq__gte=before).exists()
+    return Page(
+        rows=[_cells(row) for row in rows],
+        newer=rows[0]["seq"] if has_newer and rows else None,
+        older=rows[-1]["seq"] if has_older and rows else None,
+    )
+
+
+def _cells(row: dict[str, Any]) -> dict[str, Any]:
+    """One entry as the screen and the exports show it, keyed like COLUMNS."""
+    return {
+        "seq": row["seq"],
+        "at": row["at"].astimezone(UTC).isoformat(timespec="seconds"),
+        "actor": row["actor_name"],
+        "ip": row["ip"] or "",
+        "action": row["action"],
+        "target_type": row["target_type"],
+        "target": row["target_name"],
+        "profile": row["profile_name"],
+        "outcome": row["outcome"],
+        "message": row["message"],
+    }
+
+
+def rows_html(rows: list[dict[str, Any]]) -> str:
+    """The table body. Built here with the standard library's escape rather than in a template
+    loop or with format_html: those spend about 0.1 ms per entry on ten cells, most of a
+    page's time (bench/bench_audit.py)."""
+    detail = reverse("audit_detail", args=[0]).removesuffix("0/")
+    lines = []
+    for row in rows:
+        cells = {key: escape(str(value)) for key, value in row.items()}
+        outcome = cells["outcome"]
+        message = row["message"] if len(row["message"]) <= 120 else row["message"][:119] + "…"
+        lines.append(
+            f'<tr><td><a href="{detail}{row["seq"]}/">{row["seq"]}</a></td>'
+            f'<td class="mono">{cells["at"]}</td><td>{cells["actor"]}</td>'
+            f'<td class="mono">{cells["ip"]}</td><td class="mono">{cells["action"]}</td>'
+            f'<td>{cells["target_type"]}</td><td>{cells["target"]}</td>'
+            f'<td>{cells["profile"]}</td>'
+            f'<td>{f"""<span class="badge {outcome}">{outcome}</span>""" if outcome else ""}</td>'
+            f"<td>{escape(message)}</td></tr>"
+        )
+    return mark_safe("\n".join(lines))  # every value above is escaped
+
+
+def _list(
+    request: HttpRequest, events: QuerySet[AuditEvent], scope: dict[str, Any]
+) -> HttpResponse:
+    form = AuditFilterForm(request.GET)
+    before, after = _int(request.GET.get("before")), _int(request.GET.get("after"))
+    page = keyset_page(form.apply(events), before, after)
+    query = form.query()
+    context = {
+        "form": form,
+        "page": page,
+        "rows_html": rows_html(page.rows),
+        "columns": COLUMNS,
+        "scope": scope,
+        "query": urlencode(query),
+        "newer_query": urlencode({**query, "after": page.newer}) if page.newer else "",
+        "older_query": urlencode({**query, "before": page.older}) if page.older else "",
+        "outcomes": OUTCOMES,
+        "actions": ACTIONS,
+        "target_types": TARGET_TYPES,
+        "actors": get_user_model().objects.values_list("username", flat=True),
+        "profile_names": Profile.objects.values_list("name", flat=True),
+    }
+    response = render(request, _partial(request, "streams/audit_list.html", "audit_table"),
+                      context)
+    if request.htmx:  # the address bar gets the filters in use, not every empty form field
+        cursor = {"before": before} if before is not None else {}
+        cursor = {"after": after} if after is not None else cursor
+        shared = urlencode({**query, **cursor})
+        response = push_url(response, f"{request.path}?{shared}" if shared else request.path)
+    return response
+
+
+@permission_required("streams.view_auditevent")
+def audit_list(request: HttpRequest) -> HttpResponse:
+    return _list(request, AuditEvent.objects.all(), {"url": request.path})
+
+
+@permission_required("streams.view_auditevent")
+def profile_audit(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    return _list(request, AuditEvent.objects.filter(profile_id=profile.pk),
+                 {"url": request.path, "profile": profile})
+
+
+@permission_required("streams.view_auditevent")
+def stream_audit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    events = AuditEvent.objects.filter(profile_id=profile.pk, target_type="stream",
+                                       target_name=name)
+    return _list(request, events, {"url": request.path, "profile": profile, "stream": name})
+
+
+# Detail ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    label: str
+    kind: str  # added / removed / changed
+    old: str = ""
+    new: str = ""
+    secret: bool = False
+
+
+def _stream_label(key: str) -> str:
+    """The stream form's label when streams.stream_config provides it (issue 3), else the key."""
+    try:
+        from streams import stream_config
+    except ImportError:
+        return key
+    label_of_key = getattr(stream_config, "label_of_key", None)
+    if callable(label_of_key):
+        return str(label_of_key(key))
+    labels = getattr(stream_config, "LABELS", None)
+    return labels.get(key, key) if isinstance(labels, dict) else key
+
+
+def _profile_label(key: str) -> str:
+    try:
+        return capfirst(Profile._meta.get_field(key).verbose_name)
+    except FieldDoesNotExist:
+        return key
+
+
+def field_label(target_type: str, key: str) -> str:
+    return _profile_label(key) if target_type == "profile" else _stream_label(key)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_show(item) for item in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return "" if value is None else str(value)
+
+
+def change_rows(event: AuditEvent) -> list[ChangeRow]:
+    """The entry's before / after, field by field. A secret shows only that it changed."""
+    before, after, changes = event.before or {}, event.after or {}, event.changes or {}
+    rows = []
+    for key in sorted(before.keys() | after.keys() | changes.keys()):
+        label = field_label(event.target_type, key)
+        if key in Profile.SECRET_FIELDS or changes.get(key) == audit.SECRET_CHANGED:
+            if key in changes or bool(before.get(key)) != bool(after.get(key)):
+                rows.append(ChangeRow(label, "changed", secret=True))
+        elif key in before and key in after:
+            if before[key] != after[key]:
+                rows.append(ChangeRow(label, "changed", _show(before[key]), _show(after[key])))
+        elif key in after:
+            if after[key] not in (None, ""):
+                rows.append(ChangeRow(label, "added", new=_show(after[key])))
+        elif key in before:
+            if before[key] not in (None, ""):
+                rows.append(ChangeRow(label, "removed", old=_show(before[key])))
+        elif isinstance(changes[key], list) and len(changes[key]) == 2:
+            old, new = changes[key]
+            rows.append(ChangeRow(label, "changed", _show(old), _show(new)))
+    return rows
+
+
+@permission_required("streams.view_auditevent")
+def audit_detail(request: HttpRequest, seq: int) -> HttpResponse:
+    event = get_object_or_404(AuditEvent, seq=seq)
+    context = {
+        "event": event,
+        "job": Job.objects.filter(pk=event.job_id).first() if event.job_id else None,
+        "profile": Profile.objects.filter(pk=event.profile_id).first() if event.profile_id
+        else None,
+        "changes": change_rows(event),
+    }
+    return render(request, "streams/audit_detail.html", context)
+
+
+# Export ----------------------------------------------------------------------------------------
+
+
+class _Echo:
+    """csv.writer wants a file; this one hands each line back instead of keeping it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _export_rows(events: QuerySet[AuditEvent], up_to: int) -> Iterator[dict[str, Any]]:
+    """Newest first, in keyset chunks: memory stays flat and no cursor is held open between
+    chunks (a long export does not pin a database snapshot)."""
+    while True:
+        chunk = list(events.filter(seq__lte=up_to).order_by("-seq").values(*ROW_FIELDS)
+                     [:EXPORT_CHUNK])
+        yield from (_cells(row) for row in chunk)
+        if len(chunk) < EXPORT_CHUNK:
+            return
+        up_to = chunk[-1]["seq"] - 1
+
+
+def _csv_safe(value: Any) -> Any:
+    # A leading = + - @ makes spreadsheets evaluate the cell: entries hold user-typed names.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow([header for _, header in COLUMNS])
+    for row in rows:
+        yield writer.writerow([_csv_safe(row[key]) for key, _ in COLUMNS])
+
+
+def _json_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+EXPORT_FORMATS = {
+    "csv": ("text/csv; charset=utf-8", "csv", _csv_lines),
+    "jsonl": ("application/x-ndjson; charset=utf-8", "jsonl", _json_lines),
+}
+
+
+@permission_required("streams.view_auditevent")
+def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    content_type, extension, lines = EXPORT_FORMATS[fmt]
+    form = AuditFilterForm(request.GET)
+    events = form.apply(AuditEvent.objects.all())
+    # The export shows the log as it was when asked for, without its own entry.
+    up_to = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+    audit.record("audit.exported", audit.Context.from_request(request), target_type="audit",
+                 target_name=extension, outcome="succeeded",
+                 after={"format": extension, "filters": form.query(), "up_to_seq": up_to},
+                 message=f"exported the audit log as {extension}")
+    response = StreamingHttpResponse(lines(_export_rows(events, up_to)),
+                                     content_type=content_type)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{extension}"'
+    return response

@@ -1,0 +1,313 @@
+"""Audit log integrity: the hash chain, the append-only guards (model, admin, database), tamper
+detection by verify_audit, pruning with a checkpoint, and concurrent writers on the real SQLite
+file database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, connections, transaction
+from django.test import Client
+from django.utils import timezone
+
+from streams import audit
+from streams.models import AppendOnlyError, AuditChainHead, AuditCheckpoint, AuditEvent
+from tests.conftest import ROOT, subprocess_database_url
+
+TABLE = AuditEvent._meta.db_table
+
+
+def _write(count: int, **fields: Any) -> list[AuditEvent]:
+    return [
+        audit.record(fields.get("action", "profile.changed"), audit.Context(ip="10.0.0.1"),
+                     target_type="profile", target_name=f"orders-{i}", outcome="succeeded",
+                     actor_name="alice", after={"servers": f"nats://h{i}:4222"})
+        for i in range(count)
+    ]
+
+
+@contextmanager
+def triggers_dropped() -> Iterator[None]:
+    """What an attacker with database access does first: switch the guard off (then back on)."""
+    tables = [TABLE, AuditCheckpoint._meta.db_table]
+    if connection.vendor == "postgresql":
+        for table in tables:
+            _sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        try:
+            yield
+        finally:
+            for table in tables:
+                _sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                       "AND tbl_name IN (%s, %s)", tables)
+        saved = cursor.fetchall()
+        assert len(saved) == 4
+        for name, _ in saved:
+            cursor.execute(f"DROP TRIGGER {name}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for _, sql in saved:
+                cursor.execute(sql)
+
+
+def _sql(statement: str, params: list[Any] | None = None) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params or [])
+
+
+@pytest.mark.django_db
+def test_entries_form_a_gapless_chain_that_verifies() -> None:
+    events = _write(5)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert events[0].prev_hash == audit.GENESIS
+    assert all(later.prev_hash == earlier.hash
+               for earlier, later in zip(events, events[1:], strict=False))
+    stored = AuditEvent.objects.get(seq=3)
+    assert audit.entry_hash(audit.chained_content(stored), stored.prev_hash) == stored.hash
+    head = AuditChainHead.objects.get()
+    assert (head.seq, head.hash) == (5, events[-1].hash)
+    result = audit.verify()
+    assert result.ok and result.checked == 5 and (result.first_seq, result.last_seq) == (1, 5)
+
+
+@pytest.mark.django_db
+def test_hash_is_keyed_by_the_secret_outside_the_database(settings: Any) -> None:
+    (event,) = _write(1)
+    settings.AUDIT_HMAC_KEY = "another-key-another-key-another-key"
+    assert audit.entry_hash(audit.chained_content(event), event.prev_hash) != event.hash
+    assert not audit.verify().ok
+
+
+@pytest.mark.django_db
+def test_time_never_runs_backwards_along_the_chain() -> None:
+    future = timezone.now() + timedelta(hours=1)  # say, written by a host whose clock is ahead
+    audit.append_many([AuditEvent(at=future, action="login")])
+    later = audit.record("logout", audit.Context())
+    assert later.at == future and AuditChainHead.objects.get().at == future
+    with pytest.raises(ValueError, match="earlier"):
+        audit.append_many([AuditEvent(at=future - timedelta(seconds=1), action="login")])
+    assert audit.verify().ok
+
+
+@pytest.mark.django_db
+def test_orm_refuses_to_change_or_delete_entries() -> None:
+    (event,) = _write(1)
+    event.message = "rewritten"
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        event.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.filter(pk=event.pk).update(message="rewritten")
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.all().delete()
+    assert AuditEvent.objects.get(pk=event.pk).message == ""
+
+
+@pytest.mark.django_db
+def test_database_triggers_refuse_update_and_delete() -> None:
+    _write(2)
+    for statement in (f"UPDATE {TABLE} SET message = 'x' WHERE seq = 1",
+                      f"DELETE FROM {TABLE} WHERE seq = 1"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            _sql(statement)
+    assert AuditEvent.objects.filter(seq=1, message="").exists()
+
+
+@pytest.mark.django_db
+def test_checkpoints_are_append_only_too() -> None:
+    _write(3)
+    audit.prune(timezone.now() + timedelta(seconds=1), audit.Context())
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _sql(f"UPDATE {AuditCheckpoint._meta.db_table} SET removed = 0")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _sql(f"DELETE FROM {AuditCheckpoint._meta.db_table}")
+
+
+@pytest.mark.django_db
+def test_admin_shows_entries_read_only(client_alice: Client) -> None:
+    (event,) = _write(1)
+    changelist = client_alice.get("/admin/streams/auditevent/")
+    assert changelist.status_code == 200 and b"orders-0" in changelist.content
+    change_url = f"/admin/streams/auditevent/{event.pk}/change/"
+    page = client_alice.get(change_url)
+    assert page.status_code == 200 and b'name="_save"' not in page.content
+    assert client_alice.post(change_url, {"message": "x"}).status_code == 403
+    assert client_alice.post(f"/admin/streams/auditevent/{event.pk}/delete/",
+                             {"post": "yes"}).status_code == 403
+    assert client_alice.get("/admin/streams/auditevent/add/").status_code == 403
+    assert AuditEvent.objects.get(pk=event.pk).message == ""
+
+
+@pytest.mark.django_db
+def test_verify_reports_an_edited_row() -> None:
+    _write(5)
+    with triggers_dropped():
+        _sql(f"UPDATE {TABLE} SET target_name = 'innocent' WHERE seq = 3")
+    with pytest.raises(CommandError, match="#3 does not match its hash"):
+        call_command("verify_audit")
+    run = AuditEvent.objects.get(action="audit.verified")
+    assert run.outcome == "failed" and "#3" in run.message and run.actor_name.startswith("manage")
+
+
+@pytest.mark.django_db
+def test_verify_reports_a_deleted_row() -> None:
+    _write(5)
+    with triggers_dropped():
+        _sql(f"DELETE FROM {TABLE} WHERE seq = 4")
+    result = audit.verify()
+    assert result.problem_seq == 4 and "missing" in result.problem
+
+
+@pytest.mark.django_db
+def test_verify_reports_two_swapped_rows() -> None:
+    _write(5)
+    with triggers_dropped():  # rows #2 and #3 trade places, hashes and all
+        _sql(f"UPDATE {TABLE} SET seq = 0 WHERE seq = 2")
+        _sql(f"UPDATE {TABLE} SET seq = 2 WHERE seq = 3")
+        _sql(f"UPDATE {TABLE} SET seq = 3 WHERE seq = 0")
+    result = audit.verify()
+    assert result.problem_seq == 2 and "altered" in result.problem
+
+
+@pytest.mark.django_db
+def test_verify_reports_rows_inserted_in_the_middle_or_past_the_head() -> None:
+    _write(4)
+    forged = AuditEvent.objects.values().get(seq=4)
+    del forged["id"]
+    forged.update(seq=5, target_name="forged", hash="f" * 64)
+    with triggers_dropped():
+        _sql(f"INSERT INTO {TABLE} ({', '.join(forged)}) VALUES "
+             f"({', '.join(['%s'] * len(forged))})",
+             [v if not isinstance(v, dict) else None for v in forged.values()])
+    result = audit.verify()
+    assert result.problem_seq == 5 and "beyond the chain head" in result.problem
+    with triggers_dropped():  # now make room at #3 and put it there
+        _sql(f"DELETE FROM {TABLE} WHERE seq = 5")
+        _sql(f"UPDATE {TABLE} SET seq = seq + 10 WHERE seq >= 3")
+        _sql(f"UPDATE {TABLE} SET seq = seq - 9 WHERE seq >= 13")
+        _sql(f"INSERT INTO {TABLE} ({', '.join(forged)}) VALUES "
+             f"({', '.join(['%s'] * len(forged))})",
+             [3 if k == "seq" else (None if isinstance(v, dict) else v)
+              for k, v in forged.items()])
+    result = audit.verify()
+    assert result.problem_seq == 3 and "does not match its hash" in result.problem
+
+
+@pytest.mark.django_db
+def test_verify_reports_entries_removed_from_the_end() -> None:
+    _write(4)
+    with triggers_dropped():
+        _sql(f"DELETE FROM {TABLE} WHERE seq >= 3")
+    result = audit.verify()
+    assert result.problem_seq == 3 and "removed from the end" in result.problem
+
+
+@pytest.mark.django_db
+def test_prune_removes_old_entries_leaves_a_checkpoint_and_is_audited() -> None:
+    _write(3)
+    cutoff = timezone.now()
+    time.sleep(0.01)
+    kept = _write(2)
+    call_command("prune_audit", "--before", cutoff.isoformat())
+    assert list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True)) == [4, 5, 6]
+    checkpoint = AuditCheckpoint.objects.get()
+    assert (checkpoint.seq, checkpoint.removed) == (3, 3)
+    assert kept[0].prev_hash == checkpoint.hash
+    pruned = AuditEvent.objects.get(seq=6)
+    assert pruned.action == "audit.pruned" and pruned.after["removed"] == 3
+    assert pruned.actor_name.startswith("manage.py")
+    call_command("verify_audit")  # passes: no CommandError
+    assert AuditEvent.objects.filter(action="audit.verified", outcome="succeeded").exists()
+
+
+@pytest.mark.django_db
+def test_prune_by_date_only_removes_whole_days_before_it() -> None:
+    _write(2)
+    call_command("prune_audit", "--before", "2000-01-01")
+    assert AuditEvent.objects.filter(seq__in=[1, 2]).exists()
+    assert not AuditCheckpoint.objects.exists()
+    assert audit.verify().ok
+
+
+@pytest.mark.django_db
+def test_after_pruning_tampering_is_still_detected() -> None:
+    _write(4)
+    audit.prune(timezone.now() + timedelta(seconds=1), audit.Context())
+    _write(3)
+    assert audit.verify().ok
+    with triggers_dropped():
+        _sql(f"DELETE FROM {TABLE} WHERE seq = 5")  # the first entry after the checkpoint
+    result = audit.verify()
+    assert result.problem_seq == 5 and "missing" in result.problem
+    with triggers_dropped():
+        _sql(f"UPDATE {AuditCheckpoint._meta.db_table} SET seq = 5, removed = 5")
+    result = audit.verify()
+    assert "checkpoint" in result.problem and "forged" in result.problem
+
+
+@pytest.mark.django_db
+def test_key_rotation_is_recorded_in_the_chain() -> None:
+    _write(1)
+    call_command("rotate_secrets")
+    rotated = AuditEvent.objects.get(action="secrets.rotated")
+    assert rotated.seq == 2 and rotated.actor_name.startswith("manage.py")
+    assert audit.verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_audit_command_exits_non_zero_on_a_broken_chain() -> None:
+    _write(3)
+    with transaction.atomic(), triggers_dropped():
+        _sql(f"UPDATE {TABLE} SET actor_name = 'mallory' WHERE seq = 2")
+    env = {**os.environ, "DATABASE_URL": subprocess_database_url()}
+    run = subprocess.run([sys.executable, "manage.py", "verify_audit", "--skip-checks"],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert "#2 does not match its hash" in run.stderr
+    call_command("flush", interactive=False)  # the delete guard lets flush through
+    assert not AuditEvent.objects.exists() and not AuditChainHead.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_fork_the_chain() -> None:
+    threads, per_thread = 8, 25
+    start = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(per_thread):
+                audit.record("job.finished", audit.Context(), target_type="stream",
+                             target_name=f"w{n}-{i}", outcome="succeeded", actor_name=f"w{n}")
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(120)
+    assert errors == []
+    seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, threads * per_thread + 1))
+    assert AuditEvent.objects.values("prev_hash").distinct().count() == threads * per_thread
+    result = audit.verify()
+    assert result.ok and result.checked == threads * per_thread

@@ -1,0 +1,123 @@
+"""Compatibility: the oldest supported server (Debian's nats-server 2.9.10) and a three-node
+JetStream cluster on loopback, where the seed's answer for Replication is 3. The whole of
+test_streams.py also runs against 2.9; here are what only 2.9 or a cluster can show."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from streams.models import JobStatus, Profile, Stream
+from tests.servers import NatsServer, start_cluster, stop_all
+from tests.streams_helpers import (
+    api,
+    create_stream,
+    form_values,
+    live_config,
+    refresh_list,
+    run_post,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
+
+DEBIAN_NATS_SERVER = "/usr/sbin/nats-server"
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[NatsServer]]:
+    servers = start_cluster(tmp_path_factory.mktemp("cluster"), size=3)
+    yield servers
+    stop_all(servers)
+
+
+@pytest.fixture(scope="session")
+def old_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer.start(tmp_path_factory.mktemp("nats-2.9-compat"),
+                              binary=DEBIAN_NATS_SERVER)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster_profile(make_profile: Callable[..., Profile], cluster: list[NatsServer]) -> Profile:
+    return make_profile("\n".join(server.url for server in cluster), name="cluster")
+
+
+def test_the_old_server_is_really_2_9(old_server: NatsServer) -> None:
+    assert old_server.version.startswith("2.9.")
+
+
+def test_on_2_9_the_edit_form_locks_what_2_9_cannot_change(
+    client_alice: Client, make_profile: Callable[..., Profile], old_server: NatsServer,
+) -> None:
+    profile = make_profile(old_server)
+    test = run_post(client_alice, reverse("profile_test", args=[profile.pk]), {})
+    assert test.status == JobStatus.SUCCEEDED, test.error
+    job = create_stream(client_alice, profile, name="old_one", subjects="old.>")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    edit = reverse("stream_edit", args=[profile.pk, "old_one"])
+    html = client_alice.get(edit).content.decode()
+    assert "Retention cannot change before nats-server 2.10." in html
+    assert "Maximum consumers cannot change before nats-server 2.12." in html
+    assert "Message Compression" not in html and "Metadata" not in html  # 2.10+ options
+    answers = {**form_values(html), "max_bytes": "512MiB", "retention": "interest"}
+    review = client_alice.post(edit, answers, HTTP_HX_REQUEST="true").content.decode()
+    assert "<td>Total Stream Size</td><td class=\"mono\">-1</td><td>→</td>" \
+           "<td class=\"mono\">512MiB</td>" in review
+    assert "Retention Policy</td>" not in review  # locked: the tampered value is ignored
+    digest = review.split('name="confirm" value="')[1].split('"')[0]
+    update = run_post(client_alice, edit, {**answers, "confirm": digest})
+    assert update.status == JobStatus.SUCCEEDED, update.error
+    assert live_config(old_server.url, "old_one")["max_bytes"] == 512 << 20
+
+
+def test_seed_stream_with_replication_3_on_a_cluster(
+    client_alice: Client, cluster_profile: Profile, cluster: list[NatsServer],
+) -> None:
+    test = run_post(client_alice, reverse("profile_test", args=[cluster_profile.pk]), {})
+    assert test.status == JobStatus.SUCCEEDED and test.result["cluster_size"] == 3
+    html = client_alice.get(reverse("stream_create", args=[cluster_profile.pk])).content
+    assert b'<option value="1"><option value="3"></datalist>' in html  # 3 offered here
+    job = create_stream(client_alice, cluster_profile, num_replicas="3")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    info = job.result["info"]
+    assert info["config"]["num_replicas"] == 3
+    assert info["cluster"]["leader"] in {"n1", "n2", "n3"}
+    assert len(info["cluster"]["replicas"]) == 2
+    detail = reverse("stream_detail", args=[cluster_profile.pk, "argo_event_source"])
+    run_post(client_alice, reverse("stream_refresh", args=[cluster_profile.pk,
+                                                           "argo_event_source"]), {})
+    page = client_alice.get(detail).content.decode()
+    assert f'<dd class="cluster-leader">{info["cluster"]["leader"]}</dd>' in page
+    assert page.count("<dt>Replica</dt>") == 2
+    listing = refresh_list(client_alice, cluster_profile)
+    assert listing.status == JobStatus.SUCCEEDED
+    assert Stream.objects.get(profile=cluster_profile, name="argo_event_source").replicas == 3
+
+
+def test_streams_a_cluster_cannot_read_are_listed_as_such(
+    client_alice: Client, cluster_profile: Profile, cluster: list[NatsServer],
+) -> None:
+    """Last in this module: it stops the node holding an R1 stream."""
+    create_stream(client_alice, cluster_profile, name="lonely", subjects="lonely")
+    leader = api(cluster[0].url, "STREAM.INFO.lonely")["cluster"]["leader"]
+    holder = next(server for server in cluster if server.name == leader)
+    holder.stop()
+    others = [server for server in cluster if server is not holder]
+    cluster_profile.servers = "\n".join(server.url for server in others)
+    cluster_profile.save()
+    deadline = time.monotonic() + 60
+    while True:  # the cluster may first elect a new meta leader
+        job = refresh_list(client_alice, cluster_profile)
+        row = Stream.objects.filter(profile=cluster_profile, name="lonely").first()
+        if job.status == JobStatus.SUCCEEDED and row is not None and row.status != "ok":
+            break
+        assert time.monotonic() < deadline, (job.status, job.error, row and row.status)
+        time.sleep(1)
+    assert row.status in {"missing", "offline"}
+    html = client_alice.get(reverse("stream_list", args=[cluster_profile.pk])).content.decode()
+    assert 'data-name="lonely"' in html and f">{row.status}</span>" in html
