@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,12 +49,15 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    """The production worker command, `./dev worker`."""
+    log_path = workdir / "worker.log"
     log = log_path.open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "memphisadmin", "worker", "--pool=prefork",
-         "--concurrency=2", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [str(ROOT / "dev"), "worker"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env={**env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+             "CELERY_BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule")},
+        start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while b"ready." not in log_path.read_bytes():
@@ -201,14 +205,15 @@ def main() -> None:
         from streams.models import Profile
 
         call_command("migrate", verbosity=0)
-        worker = start_worker(env, workdir / "worker.log")
+        worker = start_worker(env, workdir)
         user = get_user_model().objects.create_superuser("bench", "", "bench-pass-1234")
         profile = Profile.objects.create(name="bench", servers=nats_server.url,
                                          last_server_version=nats_server.version)
         client = Client()
         client.force_login(user)
 
-        print(f"nats-server {nats_server.version} on loopback; SQLite; Celery prefork worker")
+        pool = os.environ.get("WORKER_POOL", "prefork")
+        print(f"nats-server {nats_server.version} on loopback; SQLite; ./dev worker ({pool} pool)")
         ours_create, raw_create = bench_creates(client, profile.pk, nats_server.url,
                                                 args.creates)
         fill(nats_server.url, args.streams)
@@ -225,7 +230,7 @@ def main() -> None:
         print("\ntargets: create median ≤ 5×, listing ≤ 1.2×")
     finally:
         if worker is not None:
-            worker.terminate()
+            os.killpg(worker.pid, signal.SIGTERM)
             worker.wait(15)
         for server in servers:
             server.stop()

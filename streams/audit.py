@@ -60,10 +60,7 @@ class Context:
     @classmethod
     def of_job(cls, job: Job) -> Context:
         """The context of whoever requested the job, for entries the worker writes."""
-        requested = job.auditevent_set.filter(action="job.requested").first()
-        if requested is None:
-            return cls(actor=job.actor)
-        return cls(job.actor, requested.ip, requested.user_agent, requested.request_id)
+        return cls(job.actor, job.ip, job.user_agent, job.request_id)
 
 
 def command_actor() -> str:
@@ -88,7 +85,8 @@ def record(
 ) -> AuditEvent:
     actor = context.actor
     ip_field = AuditEvent._meta.get_field("ip")
-    with transaction.atomic():
+    # No savepoint: inside a caller's transaction the entry commits or rolls back with it.
+    with transaction.atomic(savepoint=False):
         head = _lock_head()
         now = timezone.now()
         event = AuditEvent(

@@ -307,6 +307,9 @@ def submit(
             params=params or {},
             actor=context.actor,
             actor_name=context.actor.get_username() if context.actor else "",
+            ip=context.ip,
+            user_agent=context.user_agent,
+            request_id=context.request_id,
         )
         audit.record(
             "job.requested", context, target_type=operation.target_type,
