@@ -241,7 +241,17 @@ def _translate(exc: BaseException) -> BrokerError:
 
 def check_connection(conn: Connection, timeout: float) -> dict[str, Any]:
     """Who the server is, what JetStream offers this account, and the round-trip time."""
-    return run(conn, _server_report, timeout)
+
+    async def report(nc: Client, js: JetStreamContext) -> dict[str, Any]:
+        try:
+            return await _server_report(nc, js)
+        except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError):
+            if conn.js_domain or conn.js_api_prefix:  # the usual cause: a mistyped domain
+                raise BrokerError(f"no JetStream answers at {_api_prefix(conn)}: check the "
+                                  "JetStream domain or API prefix", field="js_domain") from None
+            raise
+
+    return run(conn, report, timeout)
 
 
 async def _server_report(nc: Client, js: JetStreamContext) -> dict[str, Any]:

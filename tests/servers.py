@@ -172,6 +172,7 @@ class NatsServer:
         config: str = "",
         binary: str | None = None,
         jetstream: bool = True,
+        domain: str = "",
         name: str | None = None,
         extra_args: list[str] | None = None,
         timeout: float = 15.0,
@@ -194,7 +195,8 @@ class NatsServer:
             f"server_name: {_conf_str(name)}",
         ]
         if jetstream:
-            lines.append(f"jetstream {{ store_dir: {_conf_str(workdir / 'js')} }}")
+            domain_line = f", domain: {_conf_str(domain)}" if domain else ""
+            lines.append(f"jetstream {{ store_dir: {_conf_str(workdir / 'js')}{domain_line} }}")
         lines.append(config)
         config_path = workdir / "nats-server.conf"
         config_path.write_text("\n".join(lines) + "\n")

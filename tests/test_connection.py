@@ -63,6 +63,7 @@ def auth_servers(
     servers["no_jetstream"] = NatsServer.start(
         tmp_path_factory.mktemp("nats-nojs"), jetstream=False
     )
+    servers["domain"] = NatsServer.start(tmp_path_factory.mktemp("nats-domain"), domain="hub")
     yield servers
     for server in servers.values():
         server.stop()
@@ -191,6 +192,19 @@ def test_jetstream_disabled_is_reported(
     job = run_test(client_alice, make_profile(auth_servers["no_jetstream"]))
     assert job.status == JobStatus.FAILED
     assert job.error.endswith("but JetStream is not enabled")
+
+
+def test_jetstream_domain_is_used_and_reported(
+    client_alice: Client, make_profile: Callable[..., Profile],
+    auth_servers: dict[str, NatsServer],
+) -> None:
+    job = run_test(client_alice, make_profile(auth_servers["domain"], js_domain="hub"))
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["domain"] == "hub"
+    wrong = run_test(client_alice, make_profile(auth_servers["domain"], js_domain="hbu"))
+    assert wrong.status == JobStatus.FAILED
+    assert wrong.error == ("no JetStream answers at $JS.hbu.API: check the JetStream domain or "
+                           "API prefix")
 
 
 def test_unreachable_port_fails_within_the_bound(

@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from streams.models import JobStatus, Profile, Stream
+from streams.models import Job, JobStatus, Profile, Stream
+from tests.conftest import wait_for_job
 from tests.servers import NatsServer, start_cluster, stop_all
 from tests.streams_helpers import (
     api,
@@ -97,6 +98,16 @@ def test_seed_stream_with_replication_3_on_a_cluster(
     listing = refresh_list(client_alice, cluster_profile)
     assert listing.status == JobStatus.SUCCEEDED
     assert Stream.objects.get(profile=cluster_profile, name="argo_event_source").replicas == 3
+
+
+def test_test_connection_reports_the_cluster(
+    client_alice: Client, cluster_profile: Profile
+) -> None:
+    client_alice.post(reverse("profile_test", args=[cluster_profile.pk]))
+    job = wait_for_job(Job.objects.get(profile=cluster_profile, kind="test_connection").pk)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.result["cluster"] == "memphisadmin-test"
+    assert job.result["cluster_size"] == 3
 
 
 def test_streams_a_cluster_cannot_read_are_listed_as_such(

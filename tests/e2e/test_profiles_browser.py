@@ -27,4 +27,6 @@ def test_add_profile_and_test_connection_without_reload(
     page.click("button:has-text('Test connection')")
     expect(page.locator(".server-version")).to_have_text(f"nats-server {nats_server.version}")
     expect(page.locator(".job .badge")).to_have_text("Succeeded")
+    # The header's last-check badge follows, out of band.
+    expect(page.locator("h1 .badge")).to_have_text(f"ok · nats-server {nats_server.version}")
     assert page.evaluate("window.notReloaded") is True  # the card updated in place
