@@ -26,7 +26,7 @@ from django_htmx.http import push_url
 
 from streams import audit
 from streams.models import AuditEvent, Job, Profile
-from streams.views import _partial, permission_required
+from streams.views import page_or_partial, permission_required
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
@@ -191,7 +191,7 @@ def _list(
         "actors": get_user_model().objects.values_list("username", flat=True),
         "profile_names": Profile.objects.values_list("name", flat=True),
     }
-    response = render(request, _partial(request, "streams/audit_list.html", "audit_table"),
+    response = render(request, page_or_partial(request, "streams/audit_list.html", "audit_table"),
                       context)
     if request.htmx:  # the address bar gets the filters in use, not every empty form field
         cursor = {"before": before} if before is not None else {}

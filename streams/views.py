@@ -42,7 +42,7 @@ def permission_required(perm: str) -> Callable[[View], View]:
     return decorator
 
 
-def _partial(request: HttpRequest, template: str, partial: str) -> str:
+def page_or_partial(request: HttpRequest, template: str, partial: str) -> str:
     """The fragment for htmx requests, the whole page otherwise."""
     return f"{template}#{partial}" if request.htmx and not request.htmx.boosted else template
 
@@ -139,7 +139,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "kinds": JobKind.choices,
         "profile_names": Profile.objects.values_list("name", flat=True),
     }
-    return render(request, _partial(request, "streams/job_list.html", "job_table"), context)
+    return render(request, page_or_partial(request, "streams/job_list.html", "job_table"), context)
 
 
 @permission_required("streams.view_job")
@@ -234,7 +234,8 @@ def stream_list(request: HttpRequest, pk: int) -> HttpResponse:
         "hidden_system": 0 if filters["system"] else
         profile.streams.exclude(system_kind="").count(),
     }
-    return render(request, _partial(request, "streams/stream_list.html", "stream_table"), context)
+    template = page_or_partial(request, "streams/stream_list.html", "stream_table")
+    return render(request, template, context)
 
 
 @permission_required("streams.view_stream")
@@ -264,7 +265,7 @@ def stream_detail(request: HttpRequest, pk: int, name: str) -> HttpResponse:
                                                   target_name=name)[:20],
         "refusal": stream_config.destruction_refusal(config, "purged"),
     }
-    return render(request, _partial(request, "streams/stream_detail.html", "stream_body"),
+    return render(request, page_or_partial(request, "streams/stream_detail.html", "stream_body"),
                   context)
 
 
@@ -305,7 +306,7 @@ def _render_form(request: HttpRequest, form: StreamForm, context: dict[str, Any]
     field = request.GET.get("validate", "")
     if request.method == "POST" and field in form.fields:
         return render(request, f"{template}#field_row", {**context, "field": form[field]})
-    return render(request, _partial(request, template, "form_region"), context)
+    return render(request, page_or_partial(request, template, "form_region"), context)
 
 
 def _job_outcome(profile: Profile, form_kind: str, request: HttpRequest,
@@ -395,7 +396,7 @@ def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     if request.method == "POST" and not context["refusal"] and form.is_valid():
         context["job"] = operations.submit(JobKind.STREAM_DELETE, profile,
                                            audit.Context.from_request(request), target=name)
-    return render(request, _partial(request, "streams/stream_delete.html", "delete_region"),
+    return render(request, page_or_partial(request, "streams/stream_delete.html", "delete_region"),
                   context)
 
 
@@ -413,5 +414,5 @@ def stream_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         context["job"] = operations.submit(JobKind.STREAM_PURGE, profile,
                                            audit.Context.from_request(request), target=name,
                                            params=form.params)
-    return render(request, _partial(request, "streams/stream_purge.html", "purge_region"),
+    return render(request, page_or_partial(request, "streams/stream_purge.html", "purge_region"),
                   context)

@@ -11,7 +11,10 @@ from pathlib import Path
 from tests.conftest import ROOT
 from tests.servers import PostgresServer
 
-ON_POSTGRES = ["tests/test_profiles.py", "tests/test_jobs.py"]
+ON_POSTGRES = [
+    "tests/test_profiles.py", "tests/test_jobs.py", "tests/test_audit_integrity.py",
+    "tests/test_audit_log.py",
+]
 
 
 def test_suite_passes_on_postgresql(tmp_path: Path) -> None:
