@@ -19,7 +19,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from streams import audit, operations, stream_config
 from streams.forms import DeleteStreamForm, ProfileForm, PurgeForm, StreamForm
-from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile, Stream
+from streams.models import Job, JobKind, JobStatus, Profile, Stream
 
 View = Callable[..., HttpResponse]
 
@@ -261,8 +261,6 @@ def stream_detail(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         "mirror": (stream.info or {}).get("mirror"),
         "sources": (stream.info or {}).get("sources") or [],
         "jobs": profile.jobs.filter(target=name, kind__in=STREAM_JOB_KINDS)[:20],
-        "audit_events": AuditEvent.objects.filter(profile_id=profile.pk, target_type="stream",
-                                                  target_name=name)[:20],
         "refusal": stream_config.destruction_refusal(config, "purged"),
     }
     return render(request, page_or_partial(request, "streams/stream_detail.html", "stream_body"),

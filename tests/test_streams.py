@@ -288,7 +288,10 @@ def test_detail_shows_config_state_and_refreshes_through_a_job(
     assert '<dd class="state-messages">3</dd>' in html
     assert "orders.eu</span> (2)" in html
     assert "Read stream" in html  # its jobs
-    assert "stream.created" in html  # its audit entries
+    # Its audit entries: the audit log's own list, filtered to this stream, loaded in place.
+    tab = reverse("stream_audit", args=[profile.pk, "orders"])
+    assert f'hx-get="{tab}"' in html
+    assert "stream.created" in client_alice.get(tab, HTTP_HX_REQUEST="true").content.decode()
 
 
 def test_edit_shows_the_diff_and_keeps_fields_the_form_does_not_show(
