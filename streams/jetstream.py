@@ -265,8 +265,7 @@ async def _server_report(nc: Client, js: JetStreamContext) -> dict[str, Any]:
         "version": info.get("version", ""),
         "jetstream": bool(info.get("jetstream")),
         "cluster": info.get("cluster", ""),
-        # Servers gossip the client URLs of every cluster member, their own included.
-        "cluster_size": len(info.get("connect_urls") or []) if info.get("cluster") else 1,
+        "cluster_size": _cluster_size(info),
         "connected_url": _host_port(nc.connected_url.geturl()) if nc.connected_url else "",
         "tls": bool(info.get("tls_required")),
         "rtt_ms": round(rtt_ms, 2),
@@ -334,8 +333,13 @@ def _server_facts(nc: Client) -> dict[str, Any]:
     return {
         "server_version": info.get("version", ""),
         "cluster": info.get("cluster", ""),
-        "cluster_size": len(info.get("connect_urls") or []) if info.get("cluster") else 1,
+        "cluster_size": _cluster_size(info),
     }
+
+
+def _cluster_size(info: dict[str, Any]) -> int:
+    """Servers gossip the client URLs of every cluster member, their own included."""
+    return len(info.get("connect_urls") or []) if info.get("cluster") else 1
 
 
 def _stream_op(

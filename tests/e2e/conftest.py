@@ -22,6 +22,13 @@ CHROMIUM_FLAGS = [
 PASSWORD = "browser-pass-4921"
 
 
+def log_in(page: Page, username: str, password: str) -> None:
+    page.goto("/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
@@ -40,10 +47,7 @@ def page(
     context = browser.new_context(base_url=live_server.url)
     context.set_default_timeout(10_000)
     page = context.new_page()
-    page.goto("/")
-    page.fill("#id_username", "browser")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, "browser", PASSWORD)
     page.wait_for_url("**/profiles/")
     yield page
     context.close()

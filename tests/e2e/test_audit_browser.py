@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from streams import audit
-from tests.e2e.conftest import PASSWORD
+from tests.e2e.conftest import PASSWORD, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,10 +47,7 @@ def test_review_works_without_javascript(browser: Browser, live_server: Any,
     _seed()
     context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
     plain = context.new_page()
-    plain.goto("/login/")
-    plain.fill("#id_username", "browser")
-    plain.fill("#id_password", PASSWORD)
-    plain.click("button[type=submit]")
+    log_in(plain, "browser", PASSWORD)
     plain.goto("/audit/")
     plain.select_option("select[name=outcome]", "failed")
     plain.click("button:has-text('Filter')")

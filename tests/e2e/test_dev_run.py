@@ -14,6 +14,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, expect
 
 from tests.conftest import ROOT
+from tests.e2e.conftest import log_in
 from tests.servers import free_port
 
 
@@ -43,10 +44,7 @@ def test_dev_run_serves_a_working_dashboard(browser: Browser, tmp_path: Path) ->
         assert "first-login-pass" not in output  # a password from the environment is not echoed
 
         page = browser.new_page(base_url=f"http://127.0.0.1:{ports['PORT']}")
-        page.goto("/")
-        page.fill("#id_username", "admin")
-        page.fill("#id_password", "first-login-pass")
-        page.click("button[type=submit]")
+        log_in(page, "admin", "first-login-pass")
         page.click("text=local")
         started = time.monotonic()
         page.click("button:has-text('Test connection')")
