@@ -11,14 +11,15 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from streams import audit, jetstream, stream_config
+from streams import audit, jetstream, sql, stream_config
 from streams.jetstream import BrokerError
 from streams.models import (
+    AuditEvent,
     Job,
     JobKind,
     JobStatus,
@@ -34,10 +35,11 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Operation:
     """How the worker runs one kind of job: `call` talks to the broker (no database writes),
-    `record` stores what came back in our own rows, whatever the outcome."""
+    `record` stores what came back in our own rows, whatever the outcome, and returns the audit
+    entries that describe it (written in one append with the job's own)."""
 
     call: Callable[[Job, jetstream.Connection], dict[str, Any]]
-    record: Callable[[Job, dict[str, Any] | None, BrokerError | None], None]
+    record: Callable[[Job, dict[str, Any] | None, BrokerError | None], list[AuditEvent]]
     target_type: str
     retry: bool = True  # retry retryable failures with backoff
     # What of the result the Job row keeps (a 10,000-stream listing lives in Stream rows).
@@ -50,13 +52,15 @@ def _check_connection(job: Job, conn: jetstream.Connection) -> dict[str, Any]:
     return jetstream.check_connection(conn, timeout=timeout)
 
 
-def _record_check(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+def _record_check(job: Job, result: dict[str, Any] | None,
+                  error: BrokerError | None) -> list[AuditEvent]:
     Profile.objects.filter(pk=job.profile_id).update(
         last_check_at=timezone.now(),
         last_check_ok=error is None,
         last_server_version=(result or {}).get("version", ""),
         last_check_error=error.message if error else "",
     )
+    return []
 
 
 # Streams ---------------------------------------------------------------------------------------
@@ -131,31 +135,12 @@ def _unreadable_row(profile_id: int, name: str, status: str, reason: str,
 def _store_streams(rows: list[dict[str, Any]]) -> None:
     """Upsert Stream rows with one statement per batch: the ORM's bulk_create spends ~0.4 ms a
     row preparing values, and a 10,000-stream listing must be stored in well under a second."""
-    if not rows:
-        return
-    quote = connection.ops.quote_name
-    fields = [Stream._meta.get_field(name) for name in ["profile", "name", *STREAM_ROW_FIELDS]]
-    columns = [field.column for field in fields]
-    sql = (f"INSERT INTO {quote(Stream._meta.db_table)} ({', '.join(map(quote, columns))}) "
-           f"VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT (profile_id, name) "
-           f"DO UPDATE SET {', '.join(f'{quote(c)} = excluded.{quote(c)}' for c in columns[2:])}")
-    converters = [(field.attname, _db_value(field)) for field in fields]
+    statement = sql.insert(Stream, ["profile", "name", *STREAM_ROW_FIELDS],
+                           upsert_on=["profile", "name"])
     with connection.cursor() as cursor:
         for start in range(0, len(rows), 1000):
-            cursor.executemany(sql, [
-                [convert(row[attname]) for attname, convert in converters]
-                for row in rows[start:start + 1000]
-            ])
-
-
-def _db_value(field: Any) -> Callable[[Any], Any]:
-    """The cheapest correct conversion of one column's Python value for the database."""
-    if isinstance(field, models.JSONField):
-        return lambda value: None if value is None else connection.ops.adapt_json_value(
-            value, None)
-    if isinstance(field, models.DateTimeField):
-        return connection.ops.adapt_datetimefield_value
-    return lambda value: value
+            cursor.executemany(statement.sql, [statement.params(row)
+                                               for row in rows[start:start + 1000]])
 
 
 def _note_server(job: Job, result: dict[str, Any]) -> None:
@@ -167,17 +152,20 @@ def _note_server(job: Job, result: dict[str, Any]) -> None:
 
 def _store_definition(job: Job) -> None:
     """What the user asked for, in one upsert."""
-    StreamDefinition.objects.bulk_create(
-        [StreamDefinition(profile_id=job.profile_id, name=job.target,
-                          config=job.params["config"], job=job, updated_by=job.actor_name)],
-        update_conflicts=True, unique_fields=["profile", "name"],
-        update_fields=["config", "job", "updated_by", "updated_at"],
-    )
+    statement = sql.insert(StreamDefinition,
+                           ["profile", "name", "config", "job", "updated_by", "updated_at"],
+                           upsert_on=["profile", "name"])
+    with connection.cursor() as cursor:
+        cursor.execute(statement.sql, statement.params({
+            "profile_id": job.profile_id, "name": job.target, "config": job.params["config"],
+            "job_id": job.pk, "updated_by": job.actor_name, "updated_at": timezone.now(),
+        }))
 
 
-def _record_list(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+def _record_list(job: Job, result: dict[str, Any] | None,
+                 error: BrokerError | None) -> list[AuditEvent]:
     if result is None:
-        return
+        return []
     now = timezone.now()
     unreadable: dict[str, tuple[str, str]] = dict.fromkeys(
         result["missing"], (StreamStatus.MISSING, "no replica of this stream answered"))
@@ -194,6 +182,7 @@ def _record_list(job: Job, result: dict[str, Any] | None, error: BrokerError | N
     # Streams that were not in this listing are gone.
     Stream.objects.filter(profile_id=job.profile_id, read_at__lt=now).delete()
     _note_server(job, result)
+    return []
 
 
 def _summarise_list(result: dict[str, Any]) -> dict[str, Any]:
@@ -211,64 +200,69 @@ def _summarise_info(result: dict[str, Any]) -> dict[str, Any]:
     return {**result, "info": {**info, "state": state}}
 
 
-def _record_info(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+def _record_info(job: Job, result: dict[str, Any] | None,
+                 error: BrokerError | None) -> list[AuditEvent]:
     if error is not None and error.err_code == jetstream.NOT_FOUND:
         Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
     if result is not None:
         _store_streams([_stream_row(job.profile_id, _summarise_info(result)["info"],
                                     timezone.now())])
         _note_server(job, result)
+    return []
 
 
 def _audit_stream(
     job: Job, action: str, error: BrokerError | None, *, before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None, changes: dict[str, Any] | None = None,
     message: str = "",
-) -> None:
-    audit.record(
+) -> list[AuditEvent]:
+    return [audit.entry(
         action, audit.Context.of_job(job), target_type="stream", target_name=job.target,
         profile=job.profile, job=job, outcome="failed" if error else "succeeded",
         before=before, after=after, changes=changes,
         message=error.message if error else message,
-    )
+    )]
 
 
-def _record_create(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+def _record_create(job: Job, result: dict[str, Any] | None,
+                   error: BrokerError | None) -> list[AuditEvent]:
     asked = job.params["config"]
     if result is not None:
         _store_streams([_stream_row(job.profile_id, result["info"], timezone.now())])
         _store_definition(job)
         _note_server(job, result)
-    _audit_stream(job, "stream.created", error, after=result["info"]["config"] if result
-                  else asked, message="created")
+    return _audit_stream(job, "stream.created", error,
+                         after=result["info"]["config"] if result else asked, message="created")
 
 
-def _record_update(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+def _record_update(job: Job, result: dict[str, Any] | None,
+                   error: BrokerError | None) -> list[AuditEvent]:
     changes = job.params["changes"]
     if result is None:
-        _audit_stream(job, "stream.changed", error, changes=changes)
-        return
+        return _audit_stream(job, "stream.changed", error, changes=changes)
     before, after = result["before"], result["info"]["config"]
     _store_streams([_stream_row(job.profile_id, result["info"], timezone.now())])
     _store_definition(job)
     _note_server(job, result)
-    _audit_stream(job, "stream.changed", error, before=before, after=after,
-                  changes=stream_config.diff(before, after, list(changes)),
-                  message="changed" if result["applied"] else "nothing to change")
+    return _audit_stream(job, "stream.changed", error, before=before, after=after,
+                         changes=stream_config.diff(before, after, list(changes)),
+                         message="changed" if result["applied"] else "nothing to change")
 
 
-def _record_delete(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+def _record_delete(job: Job, result: dict[str, Any] | None,
+                   error: BrokerError | None) -> list[AuditEvent]:
     if result is not None:
         Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
         StreamDefinition.objects.filter(profile_id=job.profile_id, name=job.target).delete()
-    _audit_stream(job, "stream.deleted", error, before=(result or {}).get("before"),
-                  message="deleted" if result and result["deleted"] else "already gone")
+    return _audit_stream(job, "stream.deleted", error, before=(result or {}).get("before"),
+                         message="deleted" if result and result["deleted"] else "already gone")
 
 
-def _record_purge(job: Job, result: dict[str, Any] | None, error: BrokerError | None) -> None:
+def _record_purge(job: Job, result: dict[str, Any] | None,
+                  error: BrokerError | None) -> list[AuditEvent]:
     if result is not None:
         _store_streams([_stream_row(job.profile_id, result["info"], timezone.now())])
-    _audit_stream(
+    return _audit_stream(
         job, "stream.purged", error, before=(result or {}).get("state_before"),
         after=(result or {}).get("info", {}).get("state"), changes=job.params or None,
         message=f"purged {result['purged']} message(s)" if result else "",
@@ -316,19 +310,19 @@ def submit(
             target_name=job.target, profile=profile, job=job, outcome="requested",
             after=job.params or None, message=job.get_kind_display(),
         )
-        transaction.on_commit(partial(enqueue, job.pk))
-    job.refresh_from_db()  # enqueue may already have failed it
+        transaction.on_commit(partial(enqueue, job))
     return job
 
 
-def enqueue(job_id: int) -> None:
+def enqueue(job: Job) -> None:
+    """Hand the job to a worker; fail it (in place too) when the queue is unreachable."""
     from streams.tasks import run_job
 
     try:
-        run_job.apply_async(args=[job_id])
+        run_job.apply_async(args=[job.pk])
     except OperationalError as exc:
-        log.warning("job %s not enqueued: %s", job_id, exc)
-        fail(job_id, BrokerError("task queue unreachable: the job could not be handed to a "
+        log.warning("job %s not enqueued: %s", job.pk, exc)
+        fail(job, BrokerError("task queue unreachable: the job could not be handed to a "
                                  "worker (is Redis running?)"), expected=JobStatus.QUEUED)
 
 
@@ -345,7 +339,7 @@ def claim(job_id: int) -> Job | None:
         deadline=now + timedelta(seconds=settings.JOB_RUN_TIMEOUT),
         attempts=F("attempts") + 1,
     )
-    return Job.objects.select_related("profile").get(pk=job_id) if claimed else None
+    return Job.objects.select_related("profile", "actor").get(pk=job_id) if claimed else None
 
 
 def may_retry(job: Job, error: BrokerError) -> bool:
@@ -370,39 +364,44 @@ def requeue(job: Job, error: BrokerError) -> bool:
 
 def succeed(job: Job, result: dict[str, Any]) -> None:
     summary = OPERATIONS[job.kind].summary
-    _finish(job.pk, JobStatus.SUCCEEDED, JobStatus.RUNNING, result=result,
+    _finish(job, JobStatus.SUCCEEDED, JobStatus.RUNNING, result=result,
             stored=summary(result) if summary else result)
 
 
-def fail(job_id: int, error: BrokerError, expected: str = JobStatus.RUNNING) -> None:
-    _finish(job_id, JobStatus.FAILED, expected, error=error)
+def fail(job: Job, error: BrokerError, expected: str = JobStatus.RUNNING) -> None:
+    _finish(job, JobStatus.FAILED, expected, error=error)
 
 
 def _finish(
-    job_id: int, status: str, expected: str, *, result: dict[str, Any] | None = None,
+    job: Job, status: str, expected: str, *, result: dict[str, Any] | None = None,
     stored: dict[str, Any] | None = None, error: BrokerError | None = None,
 ) -> None:
-    now = timezone.now()
+    """The outcome on the job (row and object), what it changed in our rows, and the audit
+    entries, in one transaction. Nothing happens when the job is no longer `expected`: the
+    reaper or a duplicate task ended it meanwhile."""
+    outcome = {
+        "status": status,
+        "finished_at": timezone.now(),
+        "result": stored,
+        "error": error.message if error else "",
+        "err_code": error.err_code if error else None,
+        "error_field": error.field if error else "",
+    }
+    ours = Job.objects.filter(pk=job.pk, status=expected)
     with transaction.atomic():
-        updated = Job.objects.filter(pk=job_id, status=expected).update(
-            status=status,
-            finished_at=now,
-            result=stored,
-            error=error.message if error else "",
-            err_code=error.err_code if error else None,
-            error_field=error.field if error else "",
-        )
-        if not updated:  # finished meanwhile (by the reaper, or a duplicate task)
-            return
-        job = Job.objects.select_related("profile", "actor").get(pk=job_id)
+        if not ours.filter(profile_id=job.profile_id).update(**outcome):
+            if not ours.update(**outcome):
+                return
+            job.profile = None  # deleted while the job ran: nothing of ours to record
+        for name, value in outcome.items():
+            setattr(job, name, value)
         operation = OPERATIONS[job.kind]
-        if job.profile is not None:
-            operation.record(job, result, error)
-        audit.record(
+        entries = operation.record(job, result, error) if job.profile is not None else []
+        audit.append([*entries, audit.entry(
             "job.finished", audit.Context.of_job(job), target_type=operation.target_type,
             target_name=job.target, profile=job.profile, job=job, outcome=status,
             message=error.message if error else job.get_kind_display(),
-        )
+        )])
 
 
 def reap_overdue(job_id: int | None = None) -> int:
@@ -416,12 +415,12 @@ def reap_overdue(job_id: int | None = None) -> int:
         created_at__lt=now - timedelta(seconds=settings.JOB_QUEUE_TIMEOUT),
     )
     reaped = 0
-    for job_id in running.values_list("pk", flat=True):
-        fail(job_id, BrokerError("the worker stopped before finishing the job (still running "
+    for job in running.select_related("profile", "actor"):
+        fail(job, BrokerError("the worker stopped before finishing the job (still running "
                                  "past its deadline)"))
         reaped += 1
-    for job_id in queued.values_list("pk", flat=True):
-        fail(job_id, BrokerError(f"no worker picked the job up within "
+    for job in queued.select_related("profile", "actor"):
+        fail(job, BrokerError(f"no worker picked the job up within "
                                  f"{settings.JOB_QUEUE_TIMEOUT:g} s (is the worker running?)"),
              expected=JobStatus.QUEUED)
         reaped += 1

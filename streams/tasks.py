@@ -24,10 +24,10 @@ def run_job(self: Task, job_id: int) -> None:
             if operations.requeue(job, error):
                 raise self.retry(countdown=2 ** job.attempts) from None
             return
-        operations.fail(job.pk, error)
+        operations.fail(job, error)
     except Exception as exc:
         log.exception("job %s (%s) crashed", job.pk, job.kind)
-        operations.fail(job.pk, BrokerError(f"internal error: {type(exc).__name__}"))
+        operations.fail(job, BrokerError(f"internal error: {type(exc).__name__}"))
     else:
         operations.succeed(job, result)
 

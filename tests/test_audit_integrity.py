@@ -95,11 +95,11 @@ def test_hash_is_keyed_by_the_secret_outside_the_database(settings: Any) -> None
 @pytest.mark.django_db
 def test_time_never_runs_backwards_along_the_chain() -> None:
     future = timezone.now() + timedelta(hours=1)  # say, written by a host whose clock is ahead
-    audit.append_many([AuditEvent(at=future, action="login")])
+    audit.append([AuditEvent(at=future, action="login")])
     later = audit.record("logout", audit.Context())
     assert later.at == future and AuditChainHead.objects.get().at == future
     with pytest.raises(ValueError, match="earlier"):
-        audit.append_many([AuditEvent(at=future - timedelta(seconds=1), action="login")])
+        audit.append([AuditEvent(at=future - timedelta(seconds=1), action="login")])
     assert audit.verify().ok
 
 

@@ -33,7 +33,7 @@ def _entries(specs: list[dict[str, Any]]) -> list[AuditEvent]:
         AuditEvent(at=spec.pop("at", DAY1), ip=spec.pop("ip", "192.0.2.7"), **spec)
         for spec in (dict(spec) for spec in specs)
     ]
-    audit.append_many(events)
+    audit.append(events)
     return events
 
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from streams import operations, tasks
 from streams.audit import Context
-from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile
+from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile, Stream
 from tests.conftest import ROOT, Worker, subprocess_database_url, wait_for_job
 from tests.servers import NatsServer, RedisServer, free_port, wait_for_port
 
@@ -112,6 +112,28 @@ def test_reaper_fails_a_job_no_worker_picked_up(
     assert stale.error.startswith("no worker picked the job up within")
     assert fresh.status == JobStatus.QUEUED
     assert "reap-overdue-jobs" in settings.CELERY_BEAT_SCHEDULE  # and it runs periodically
+
+
+def test_a_profile_deleted_while_its_job_runs(
+    make_profile: Callable[..., Profile], nats_server: NatsServer
+) -> None:
+    """The job still ends as it ended on the broker, and the end writes nothing for the gone
+    profile (its stream rows went with it)."""
+    profile = make_profile(nats_server)
+    job = Job.objects.create(kind=JobKind.STREAM_CREATE, profile=profile,
+                             profile_name=profile.name, target="orphaned",
+                             params={"config": {"name": "orphaned", "subjects": ["orphaned"]}})
+    claimed = operations.claim(job.pk)
+    assert claimed is not None
+    result = operations.execute(claimed)  # the real create, on the real server
+    profile.delete()
+    operations.succeed(claimed, result)
+    job.refresh_from_db()
+    assert (job.status, job.profile_id, claimed.profile) == (JobStatus.SUCCEEDED, None, None)
+    finished = AuditEvent.objects.get(job=job, action="job.finished")
+    assert (finished.outcome, finished.profile_name) == ("succeeded", profile.name)
+    assert not AuditEvent.objects.filter(job=job, action="stream.created").exists()
+    assert not Stream.objects.filter(name="orphaned").exists()
 
 
 class WebClient:
