@@ -1,16 +1,22 @@
-"""The only module that talks to brokers. Each public function opens one connection, runs one
-operation inside a single `asyncio.run`, closes it, and turns every failure into BrokerError
-with a readable message that never contains a secret."""
+"""The only module that talks to brokers. Each public function runs one operation on the
+process's broker event loop, over a kept connection (a fresh one for Test connection), within a
+time limit, and turns every failure into BrokerError with a readable message that never
+contains a secret."""
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
 import os
 import ssl
 import tempfile
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -47,7 +53,7 @@ class BrokerError(Exception):
 class Connection:
     """Everything needed to connect. Secrets are excluded from repr so they never reach logs."""
 
-    servers: list[str]
+    servers: tuple[str, ...]  # a tuple: connections are kept by Connection (see _Keeper)
     connect_timeout: float = 2.0
     js_domain: str = ""
     js_api_prefix: str = ""
@@ -78,7 +84,7 @@ class Connection:
         elif method == "creds":
             kwargs["creds"] = profile.creds
         return cls(
-            servers=profile.server_list,
+            servers=tuple(profile.server_list),
             connect_timeout=profile.connect_timeout,
             js_domain=profile.js_domain,
             js_api_prefix=profile.js_api_prefix,
@@ -100,31 +106,145 @@ def run(
     conn: Connection,
     operation: Callable[[Client, JetStreamContext], Awaitable[T]],
     timeout: float,
+    *,
+    fresh: bool = False,
 ) -> T:
-    """Connect, run `operation`, close; the whole thing bounded by `timeout` seconds."""
-    return asyncio.run(_run(conn, operation, timeout))
+    """Run `operation` on a connection to `conn`, the whole thing bounded by `timeout` seconds:
+    the process's kept connection (see _Keeper), or with `fresh` a new one closed afterwards."""
+    keeper = _keeper()
+    future = asyncio.run_coroutine_threadsafe(
+        _run(conn, operation, timeout, None if fresh else keeper), keeper.loop)
+    try:
+        return future.result(timeout + 5)
+    except concurrent.futures.TimeoutError:  # the loop itself is stuck: give up on it
+        future.cancel()
+        raise BrokerError(f"timed out after {timeout:g} s", retryable=True) from None
 
 
 async def _run(
     conn: Connection,
     operation: Callable[[Client, JetStreamContext], Awaitable[T]],
     timeout: float,
+    keeper: _Keeper | None,
 ) -> T:
     try:
         async with asyncio.timeout(timeout):
-            nc = await _connect(conn)
-            try:
+            async with keeper.client(conn) if keeper else _fresh_client(conn) as nc:
                 js = nc.jetstream(domain=conn.js_domain or None, prefix=conn.js_api_prefix or
                                   "$JS.API")
                 return await operation(nc, js)
-            finally:
-                await nc.close()
     except TimeoutError:
         raise BrokerError(f"timed out after {timeout:g} s", retryable=True) from None
     except BrokerError:
         raise
     except Exception as exc:
         raise _translate(exc) from None
+
+
+@asynccontextmanager
+async def _fresh_client(conn: Connection) -> AsyncIterator[Client]:
+    nc = await _connect(conn)
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+KEEP_IDLE = 60.0  # seconds a kept connection may stay unused
+
+
+class _Keeper:
+    """The worker process's event loop, on a thread of its own, and the connections it keeps
+    between jobs: a stream job then costs its requests, not also a connect (with its inbox
+    subscription) and a close, which take longer than the request itself. Running all the time,
+    the loop answers the servers' pings; a connection is checked with a ping before each use
+    and closed once unused for `idle` seconds. Connections are keyed by everything in
+    Connection, secrets included, so an edited profile gets a new one."""
+
+    def __init__(self, idle: float = KEEP_IDLE) -> None:
+        self.idle = idle
+        self.loop = asyncio.new_event_loop()
+        self.clients: dict[Connection, Client] = {}
+        self.last_used: dict[Connection, float] = {}
+        self.in_use: Counter[Connection] = Counter()
+        self.locks: defaultdict[Connection, asyncio.Lock] = defaultdict(asyncio.Lock)
+        threading.Thread(target=self.loop.run_forever, name="memphisadmin-broker",
+                         daemon=True).start()
+        asyncio.run_coroutine_threadsafe(self._close_idle(), self.loop)
+
+    @asynccontextmanager
+    async def client(self, conn: Connection) -> AsyncIterator[Client]:
+        async with self.locks[conn]:  # one connect per key, however many jobs ask at once
+            nc = self.clients.get(conn)
+            if nc is not None and not await _answers(nc, conn):
+                await self._forget(conn)
+                nc = None
+            if nc is None:
+                nc = self.clients[conn] = await _connect(conn)
+            self.in_use[conn] += 1
+        try:
+            yield nc
+        finally:
+            self.in_use[conn] -= 1
+            if self.clients.get(conn) is nc:  # not replaced meanwhile
+                self.last_used[conn] = time.monotonic()
+
+    async def close(self) -> None:
+        for conn in list(self.clients):
+            await self._forget(conn)
+
+    async def _forget(self, conn: Connection) -> None:
+        nc = self.clients.pop(conn, None)
+        self.last_used.pop(conn, None)
+        if nc is not None:
+            with contextlib.suppress(Exception):  # it may be dead: do not wait on it for long
+                await asyncio.wait_for(nc.close(), 2.0)
+
+    async def _close_idle(self) -> None:
+        while True:
+            await asyncio.sleep(self.idle / 4)
+            cutoff = time.monotonic() - self.idle
+            for conn, used in list(self.last_used.items()):
+                if used < cutoff and not self.in_use[conn]:
+                    await self._forget(conn)
+
+
+_keeper_instance: _Keeper | None = None
+_keeper_lock = threading.Lock()
+
+
+def _keeper() -> _Keeper:
+    global _keeper_instance
+    with _keeper_lock:
+        if _keeper_instance is None:
+            _keeper_instance = _Keeper()
+        return _keeper_instance
+
+
+def close_kept_connections() -> None:
+    """Close the connections this process keeps (a worker process shutting down)."""
+    if _keeper_instance is not None:
+        asyncio.run_coroutine_threadsafe(_keeper_instance.close(), _keeper_instance.loop).result(10)
+
+
+def _forget_keeper() -> None:
+    """A forked child (a Celery prefork worker) has no loop thread: it starts its own."""
+    global _keeper_instance, _keeper_lock
+    _keeper_instance, _keeper_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_keeper)
+
+
+async def _answers(nc: Client, conn: Connection) -> bool:
+    """Whether a kept connection is still open and the server still answers a ping."""
+    if not nc.is_connected:
+        return False
+    try:
+        await nc.flush(timeout=min(conn.connect_timeout, 2.0))
+    except Exception:
+        return False
+    return True
 
 
 async def _connect(conn: Connection) -> Client:
@@ -251,7 +371,7 @@ def check_connection(conn: Connection, timeout: float) -> dict[str, Any]:
                                   "JetStream domain or API prefix", field="js_domain") from None
             raise
 
-    return run(conn, report, timeout)
+    return run(conn, report, timeout, fresh=True)  # the point is to connect
 
 
 async def _server_report(nc: Client, js: JetStreamContext) -> dict[str, Any]:

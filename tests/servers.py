@@ -155,6 +155,7 @@ class NatsServer:
     version: str
     name: str
     jetstream: bool
+    command: list[str]
 
     @property
     def url(self) -> str:
@@ -201,24 +202,18 @@ class NatsServer:
         config_path = workdir / "nats-server.conf"
         config_path.write_text("\n".join(lines) + "\n")
         log_path = workdir / "nats-server.log"
-        with log_path.open("ab") as log:
-            process = subprocess.Popen(
-                [binary, "-c", str(config_path), *(extra_args or [])],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-            )
+        command = [binary, "-c", str(config_path), *(extra_args or [])]
         server = cls(
             port=port,
             http_port=http_port,
-            process=process,
+            process=_spawn(command, log_path),
             workdir=workdir,
             log_path=log_path,
             config_path=config_path,
             version=version,
             name=name,
             jetstream=jetstream,
+            command=command,
         )
         try:
             server._wait_ready(timeout)
@@ -226,6 +221,13 @@ class NatsServer:
             server.kill()
             raise
         return server
+
+    def restart(self, timeout: float = 15.0) -> None:
+        """Stop, then start again with the same ports, config and data: connected clients see
+        the server go away."""
+        self.stop()
+        self.process = _spawn(self.command, self.log_path)
+        self._wait_ready(timeout)
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -257,9 +259,15 @@ class NatsServer:
         return _http_get(f"{self.monitor_url}/healthz{query}")
 
     def jsz(self) -> dict[str, Any]:
-        status, body = _http_get(f"{self.monitor_url}/jsz")
+        return self._monitor("jsz")
+
+    def connz(self, query: str = "") -> dict[str, Any]:
+        return self._monitor(f"connz{query}")
+
+    def _monitor(self, endpoint: str) -> dict[str, Any]:
+        status, body = _http_get(f"{self.monitor_url}/{endpoint}")
         if status != 200:
-            raise RuntimeError(f"/jsz returned {status}: {body}")
+            raise RuntimeError(f"/{endpoint} returned {status}: {body}")
         result: dict[str, Any] = json.loads(body)
         return result
 
@@ -271,6 +279,12 @@ class NatsServer:
 
     def log_tail(self, n: int = 50) -> str:
         return _tail(self.log_path, n)
+
+
+def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("ab") as log:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=log_path.parent)
 
 
 def stop_all(servers: Iterable[NatsServer | RedisServer]) -> None:

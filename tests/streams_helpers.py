@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, Self
 
 import nats
 from django.test import Client
@@ -141,29 +141,32 @@ def form_values(html: str) -> dict[str, str]:
     return reader.values
 
 
-class LostReplyProxy:
-    """A loopback TCP proxy in front of nats-server that forwards everything except the answer
-    to the first request on `subject_prefix`: the server applies the request, the client never
-    hears back, as when a reply is lost or arrives after the client's timeout."""
+class LoopbackProxy:
+    """A TCP proxy on loopback in front of nats-server, serving on its own thread; subclasses
+    decide what passes."""
 
-    def __init__(self, upstream_port: int, subject_prefix: str) -> None:
+    def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
-        self.prefix = subject_prefix.encode()
-        self.dropped: list[bytes] = []
-        self._waiting_for: bytes | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self.port = 0
 
-    def __enter__(self) -> LostReplyProxy:
+    def __enter__(self) -> Self:
         self._thread.start()
         self._ready.wait(5)
         return self
 
     def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._cancel_pumps(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+    async def _cancel_pumps(self) -> None:
+        pumps = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)
 
     @property
     def url(self) -> str:
@@ -177,6 +180,51 @@ class LostReplyProxy:
         self._ready.set()
         self._loop.run_forever()
         server.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class FreezingProxy(LoopbackProxy):
+    """freeze() makes the connections made so far go silent, as when the network path to a
+    server dies without a reset; connections made later pass."""
+
+    def __init__(self, upstream_port: int) -> None:
+        super().__init__(upstream_port)
+        self.connections = 0
+        self._frozen_upto = 0
+
+    def freeze(self) -> None:
+        self._frozen_upto = self.connections
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        number = self.connections
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        await asyncio.gather(self._pump(reader, up_writer, number),
+                             self._pump(up_reader, writer, number), return_exceptions=True)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    number: int) -> None:
+        try:
+            while data := await reader.read(65536):
+                if number > self._frozen_upto:
+                    writer.write(data)
+                    await writer.drain()
+        finally:
+            writer.close()
+
+
+class LostReplyProxy(LoopbackProxy):
+    """Forwards everything except the answer to the first request on `subject_prefix`: the
+    server applies the request, the client never hears back, as when a reply is lost or arrives
+    after the client's timeout."""
+
+    def __init__(self, upstream_port: int, subject_prefix: str) -> None:
+        super().__init__(upstream_port)
+        self.prefix = subject_prefix.encode()
+        self.dropped: list[bytes] = []
+        self._waiting_for: bytes | None = None
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
