@@ -468,6 +468,45 @@ def test_a_create_whose_answer_was_lost_is_reconciled(
     assert live_config(nats_server.url, "unanswered")["subjects"] == ["unanswered"]
 
 
+def test_an_update_whose_answer_was_lost_is_reconciled(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    """As for create: the job reads the stream back, finds the change applied, succeeds."""
+    create_raw(nats_server.url, {"name": "unanswered_edit", "subjects": ["unanswered_edit"]})
+    with LostReplyProxy(nats_server.port, "$JS.API.STREAM.UPDATE.") as proxy:
+        profile = make_profile(proxy.url, last_server_version=nats_server.version)
+        refresh_stream(client_alice, profile, "unanswered_edit")
+        edit = reverse("stream_edit", args=[profile.pk, "unanswered_edit"])
+        answers = {**form_values(client_alice.get(edit).content.decode()), "max_msgs": "7"}
+        review = client_alice.post(edit, answers, HTTP_HX_REQUEST="true").content.decode()
+        digest = review.split('name="confirm" value="')[1].split('"')[0]
+        job = run_post(client_alice, edit, {**answers, "confirm": digest})
+    assert len(proxy.dropped) == 1  # the update's answer was lost
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.attempts == 1
+    assert live_config(nats_server.url, "unanswered_edit")["max_msgs"] == 7
+    entry = AuditEvent.objects.get(action="stream.changed", target_name="unanswered_edit")
+    assert entry.changes == {"max_msgs": [-1, 7]}
+
+
+def test_a_delete_whose_answer_was_lost_is_reconciled(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    """The stream is gone though no answer came: the job looks, finds it gone, succeeds."""
+    create_raw(nats_server.url, {"name": "unanswered_delete", "subjects": ["unanswered_del"]})
+    with LostReplyProxy(nats_server.port, "$JS.API.STREAM.DELETE.") as proxy:
+        profile = make_profile(proxy.url, last_server_version=nats_server.version)
+        refresh_stream(client_alice, profile, "unanswered_delete")
+        delete = reverse("stream_delete", args=[profile.pk, "unanswered_delete"])
+        job = run_post(client_alice, delete, {"confirm_name": "unanswered_delete"})
+    assert len(proxy.dropped) == 1  # the delete's answer was lost
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.attempts == 1 and job.result["deleted"] is True
+    assert api(nats_server.url, "STREAM.INFO.unanswered_delete")["error"]["err_code"] == 10059
+    entry = AuditEvent.objects.get(action="stream.deleted", target_name="unanswered_delete")
+    assert entry.message == "deleted" and entry.before["subjects"] == ["unanswered_del"]
+
+
 def test_job_card_stops_polling_and_announces_the_end(
     client_alice: Client, profile: Profile,
 ) -> None:
