@@ -323,7 +323,7 @@ def enqueue(job: Job) -> None:
     except OperationalError as exc:
         log.warning("job %s not enqueued: %s", job.pk, exc)
         fail(job, BrokerError("task queue unreachable: the job could not be handed to a "
-                                 "worker (is Redis running?)"), expected=JobStatus.QUEUED)
+                              "worker (is Redis running?)"), expected=JobStatus.QUEUED)
 
 
 # Running (worker process) ----------------------------------------------------------------------
@@ -417,11 +417,11 @@ def reap_overdue(job_id: int | None = None) -> int:
     reaped = 0
     for job in running.select_related("profile", "actor"):
         fail(job, BrokerError("the worker stopped before finishing the job (still running "
-                                 "past its deadline)"))
+                              "past its deadline)"))
         reaped += 1
     for job in queued.select_related("profile", "actor"):
         fail(job, BrokerError(f"no worker picked the job up within "
-                                 f"{settings.JOB_QUEUE_TIMEOUT:g} s (is the worker running?)"),
+                              f"{settings.JOB_QUEUE_TIMEOUT:g} s (is the worker running?)"),
              expected=JobStatus.QUEUED)
         reaped += 1
     return reaped
