@@ -207,6 +207,9 @@ class _Keeper:
             for conn, used in list(self.last_used.items()):
                 if used < cutoff and not self.in_use[conn]:
                     await self._forget(conn)
+                    if not self.locks[conn].locked():  # nobody waits: drop its bookkeeping too
+                        self.locks.pop(conn)
+                        self.in_use.pop(conn, None)
 
 
 _keeper_instance: _Keeper | None = None
