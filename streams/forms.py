@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
+from django.core import signing
 
 from streams import stream_config
 from streams.models import AuthMethod, BrokerKind, Profile
@@ -197,15 +198,20 @@ class CliValueField(forms.CharField):
     """A value typed the way the CLI accepts it (`2m0s`, `1GB`, `-1`); cleans to the API's typed
     value and prints back normalised."""
 
-    def __init__(self, parse: Callable[[str], Any], show: Callable[[Any], str],
-                 **kwargs: Any) -> None:
-        self.parse, self.show = parse, show
+    def __init__(self, parse: Callable[[str], Any], show: Callable[[Any], str], *,
+                 max_chars: int = 10_000, **kwargs: Any) -> None:
+        self.parse, self.show, self.max_chars = parse, show, max_chars
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> Any:
         text = super().to_python(value)
         if text in self.empty_values:
             return None
+        # Checked on the text as typed: the parsed value (a list, a number) hides it.
+        if len(text) > self.max_chars:
+            raise forms.ValidationError(f"At most {self.max_chars:,} characters.")
+        if "\x00" in text:
+            raise forms.ValidationError("Null characters are not allowed.")
         try:
             return self.parse(text)
         except stream_config.ParseError as exc:
@@ -234,7 +240,8 @@ def _choice(name: str, choices: list[tuple[str, str]], **kwargs: Any) -> forms.C
 
 
 def _text(name: str, **kwargs: Any) -> forms.CharField:
-    return forms.CharField(label=LABELS[name], required=False, **kwargs)
+    return forms.CharField(label=LABELS[name], required=False,
+                           max_length=stream_config.MAX_SUBJECT_BYTES, **kwargs)
 
 
 def _yes_no(name: str) -> forms.TypedChoiceField:
@@ -250,12 +257,21 @@ def _parse_lines(text: str) -> list[str]:
     return [line.strip() for line in re.split(r"[\n,]+", text) if line.strip()]
 
 
+LOADED_SALT = "streams.StreamForm.loaded"
+
+
 class StreamForm(forms.Form):
     """The `nats stream add` questions with its wording and defaults. Create when `current` is
-    None; edit otherwise (pre-filled from the server's config, unchangeable fields read-only)."""
+    None; edit otherwise: pre-filled from the server's config, unchangeable fields read-only.
+
+    An edit form carries the config it was filled from (signed, in a hidden field). The user's
+    changes are what differs from that config, so a field they left alone is never written,
+    and a change to a field someone else has changed since is refused as a conflict, never
+    applied over theirs."""
 
     name = forms.CharField(label=LABELS["name"], max_length=255, strip=True)
     subjects = _cli("subjects", stream_config.parse_subjects, ", ".join, required=False,
+                    max_chars=100_000,
                     help_text="Comma or space separated, wildcards * and > allowed. "
                               "Empty: the stream name.")
     storage = _choice("storage", stream_config.STORAGE_CHOICES)
@@ -280,7 +296,8 @@ class StreamForm(forms.Form):
     allow_direct = _check("allow_direct")
     mirror_direct = _check("mirror_direct")
     compression = _choice("compression", stream_config.COMPRESSION_CHOICES, required=False)
-    first_seq = forms.IntegerField(label=LABELS["first_seq"], min_value=0, required=False)
+    first_seq = forms.IntegerField(label=LABELS["first_seq"], min_value=0,
+                                   max_value=stream_config.UINT64_MAX, required=False)
     subject_transform_src = _text("subject_transform_src")
     subject_transform_dest = _text("subject_transform_dest")
     republish_src = _text("republish_src")
@@ -300,6 +317,13 @@ class StreamForm(forms.Form):
     subject_delete_marker_ttl = _duration("subject_delete_marker_ttl", required=False)
     sealed = _check("sealed")
 
+    # Names and subjects typed as text: what is invisible there would mislead (the name and the
+    # subjects have their own, stricter checks).
+    SINGLE_LINE = ("description", "subject_transform_src", "subject_transform_dest",
+                   "republish_src", "republish_dest", "placement_cluster", "placement_tags",
+                   "mirror", "sources")
+    LISTS = {"placement_tags", "sources"}
+
     def __init__(self, data: Any = None, *, profile: Profile,
                  current: dict[str, Any] | None = None, **kwargs: Any) -> None:
         initial = stream_config.to_initial(current) if current else stream_config.DEFAULTS
@@ -314,6 +338,9 @@ class StreamForm(forms.Form):
         if current is None:
             del self.fields["sealed"]
         else:
+            self.fields["loaded"] = forms.CharField(
+                widget=forms.HiddenInput, initial=self.sign(current), required=False,
+                max_length=1_000_000)
             for name, field in self.fields.items():
                 reason = stream_config.read_only_reason(name, current, self.version)
                 if reason:
@@ -335,17 +362,36 @@ class StreamForm(forms.Form):
         if self.errors:
             return data
         values = {name: data[name] for name in self.fields if name in data}
+        for name in self.SINGLE_LINE:
+            if name in values and (hidden := stream_config.hidden_characters(
+                    " ".join(values[name] or []) if name in self.LISTS else values[name] or "")):
+                self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
+        if self.errors:
+            return data
         if "max_consumers" in values and values["max_consumers"] is None:
             values["max_consumers"] = -1  # left empty: unlimited, as the server's default
         if values.get("compression") == "":
             values["compression"] = "none"
+        values.pop("loaded", None)
         self.config = stream_config.to_config(values)  # what the user asked for
         if self.current is None:
             errors = stream_config.rule_errors(self.config, memphis=self.memphis)
         else:
-            editable = [name for name, field in self.fields.items() if not field.disabled]
-            self.changes = stream_config.diff(self.current, self.config,
+            try:
+                loaded = signing.loads(data.get("loaded", ""), salt=LOADED_SALT)
+            except signing.BadSignature:
+                self.add_error(None, "This form was altered or is from another page: reload it.")
+                return data
+            editable = [name for name, field in self.fields.items()
+                        if not field.disabled and name != "loaded"]
+            self.changes = stream_config.diff(loaded, self.config,
                                               stream_config.api_keys(editable))
+            for key in stream_config.conflicts(self.current, self.changes):
+                self.add_error(
+                    stream_config.FIELD_OF_KEY.get(key, key),
+                    "Changed by someone else since you opened this form (now "
+                    f"{stream_config.format_value(key, self.current.get(key))}): reload to "
+                    "edit it.")
             # The rules apply to what the stream will be: the live config with these changes.
             errors = stream_config.rule_errors(
                 stream_config.apply(self.current, self.changes), memphis=self.memphis,
@@ -354,6 +400,10 @@ class StreamForm(forms.Form):
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
         return data
+
+    @staticmethod
+    def sign(config: dict[str, Any]) -> str:
+        return signing.dumps(config, salt=LOADED_SALT, compress=True)
 
     def normalise(self) -> None:
         """Show values back the way they were understood: `1GB` → `1GiB`, `90s` → `1m30s`."""

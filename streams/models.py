@@ -4,10 +4,37 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.functional import cached_property
 
+from streams import stream_config
 from streams.crypto import EncryptedTextField
+
+
+class UInt64Field(models.BigIntegerField):
+    """A JetStream count or sequence: an unsigned 64-bit number, which neither SQLite nor
+    PostgreSQL has. Stored shifted down by 2**63 in a signed 64-bit column, which keeps the
+    order, so sorting and range filters still work in SQL."""
+
+    OFFSET = 1 << 63
+    MAX = (1 << 64) - 1
+
+    def get_prep_value(self, value: Any) -> int | None:
+        value = super().get_prep_value(value)
+        if value is None:
+            return None
+        if not 0 <= value <= self.MAX:
+            raise ValueError(f"{value} is not an unsigned 64-bit number")
+        return value - self.OFFSET
+
+    def from_db_value(self, value: int | None, expression: Any, connection: Any) -> int | None:
+        return None if value is None else value + self.OFFSET
+
+    @cached_property
+    def validators(self) -> list[Any]:
+        return [MinValueValidator(0), MaxValueValidator(self.MAX)]
 
 
 class BrokerKind(models.TextChoices):
@@ -260,8 +287,6 @@ class Stream(models.Model):
     """What the broker last said about one stream, so pages render from the database. Rows are
     replaced by each listing and by each job that reads or changes the stream."""
 
-    SYSTEM_KINDS = {"memphis": "Memphis system", "kv": "key-value", "objectstore": "object store"}
-
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="streams")
     name = models.CharField(max_length=255)
     status = models.CharField(max_length=16, choices=StreamStatus.choices,
@@ -273,12 +298,12 @@ class Stream(models.Model):
     storage = models.CharField(max_length=16, blank=True)
     replicas = models.PositiveSmallIntegerField(null=True)
     retention = models.CharField(max_length=16, blank=True)
-    messages = models.BigIntegerField(null=True)
-    bytes = models.BigIntegerField(null=True)
-    consumers = models.IntegerField(null=True)
-    first_seq = models.BigIntegerField(null=True)
+    messages = UInt64Field(null=True)
+    bytes = UInt64Field(null=True)
+    consumers = UInt64Field(null=True)
+    first_seq = UInt64Field(null=True)
     first_ts = models.DateTimeField(null=True)
-    last_seq = models.BigIntegerField(null=True)
+    last_seq = UInt64Field(null=True)
     last_ts = models.DateTimeField(null=True)
     info = models.JSONField(null=True, blank=True)  # the server's STREAM.INFO JSON as read
     read_at = models.DateTimeField()
@@ -297,7 +322,7 @@ class Stream(models.Model):
 
     @property
     def system_label(self) -> str:
-        return self.SYSTEM_KINDS.get(self.system_kind, "")
+        return stream_config.SYSTEM_LABELS.get(self.system_kind, "")
 
 
 class StreamDefinition(models.Model):

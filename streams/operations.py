@@ -41,6 +41,7 @@ class Operation:
     call: Callable[[Job, jetstream.Connection], dict[str, Any]]
     record: Callable[[Job, dict[str, Any] | None, BrokerError | None], list[AuditEvent]]
     target_type: str
+    done: str  # what the broker did, for a job whose outcome could not be recorded
     retry: bool = True  # retry retryable failures with backoff
     # What of the result the Job row keeps (a 10,000-stream listing lives in Stream rows).
     summary: Callable[[dict[str, Any]], dict[str, Any]] | None = None
@@ -271,15 +272,20 @@ def _record_purge(job: Job, result: dict[str, Any] | None,
 
 OPERATIONS: dict[str, Operation] = {
     # The answer is the point of a test: report the first failure instead of retrying.
-    JobKind.TEST_CONNECTION: Operation(_check_connection, _record_check, "profile", retry=False),
+    JobKind.TEST_CONNECTION: Operation(_check_connection, _record_check, "profile",
+                                       "the server answered", retry=False),
     JobKind.STREAM_LIST: Operation(_list_streams, _record_list, "profile",
-                                   summary=_summarise_list),
+                                   "listed on the broker", summary=_summarise_list),
     JobKind.STREAM_INFO: Operation(_stream_info, _record_info, "stream",
-                                   summary=_summarise_info),
-    JobKind.STREAM_CREATE: Operation(_create_stream, _record_create, "stream"),
-    JobKind.STREAM_UPDATE: Operation(_update_stream, _record_update, "stream"),
-    JobKind.STREAM_DELETE: Operation(_delete_stream, _record_delete, "stream"),
-    JobKind.STREAM_PURGE: Operation(_purge_stream, _record_purge, "stream"),
+                                   "read from the broker", summary=_summarise_info),
+    JobKind.STREAM_CREATE: Operation(_create_stream, _record_create, "stream",
+                                     "created on the broker"),
+    JobKind.STREAM_UPDATE: Operation(_update_stream, _record_update, "stream",
+                                     "changed on the broker"),
+    JobKind.STREAM_DELETE: Operation(_delete_stream, _record_delete, "stream",
+                                     "deleted on the broker"),
+    JobKind.STREAM_PURGE: Operation(_purge_stream, _record_purge, "stream",
+                                    "purged on the broker"),
 }
 
 
@@ -363,9 +369,16 @@ def requeue(job: Job, error: BrokerError) -> bool:
 
 
 def succeed(job: Job, result: dict[str, Any]) -> None:
-    summary = OPERATIONS[job.kind].summary
-    _finish(job, JobStatus.SUCCEEDED, JobStatus.RUNNING, result=result,
-            stored=summary(result) if summary else result)
+    operation = OPERATIONS[job.kind]
+    try:
+        _finish(job, JobStatus.SUCCEEDED, JobStatus.RUNNING, result=result,
+                stored=operation.summary(result) if operation.summary else result)
+    except Exception as exc:
+        # The broker did its part: say so, rather than leave the job to look like a dead worker.
+        log.exception("job %s (%s): recording the outcome failed", job.pk, job.kind)
+        _finish(job, JobStatus.FAILED, JobStatus.RUNNING, record=False, error=BrokerError(
+            f"{operation.done}; recording the outcome failed: {type(exc).__name__}: "
+            f"{str(exc)[:200]}"))
 
 
 def fail(job: Job, error: BrokerError, expected: str = JobStatus.RUNNING) -> None:
@@ -374,11 +387,11 @@ def fail(job: Job, error: BrokerError, expected: str = JobStatus.RUNNING) -> Non
 
 def _finish(
     job: Job, status: str, expected: str, *, result: dict[str, Any] | None = None,
-    stored: dict[str, Any] | None = None, error: BrokerError | None = None,
+    stored: dict[str, Any] | None = None, error: BrokerError | None = None, record: bool = True,
 ) -> None:
-    """The outcome on the job (row and object), what it changed in our rows, and the audit
-    entries, in one transaction. Nothing happens when the job is no longer `expected`: the
-    reaper or a duplicate task ended it meanwhile."""
+    """The outcome on the job (row and object), what it changed in our rows (unless `record` is
+    off), and the audit entries, in one transaction. Nothing happens when the job is no longer
+    `expected`: the reaper or a duplicate task ended it meanwhile."""
     outcome = {
         "status": status,
         "finished_at": timezone.now(),
@@ -396,7 +409,8 @@ def _finish(
         for name, value in outcome.items():
             setattr(job, name, value)
         operation = OPERATIONS[job.kind]
-        entries = operation.record(job, result, error) if job.profile is not None else []
+        recorded = record and job.profile is not None
+        entries = operation.record(job, result, error) if recorded else []
         audit.append([*entries, audit.entry(
             "job.finished", audit.Context.of_job(job), target_type=operation.target_type,
             target_name=job.target, profile=job.profile, job=job, outcome=status,

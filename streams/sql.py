@@ -10,6 +10,8 @@ from typing import Any
 
 from django.db import connection, models
 
+from streams.models import UInt64Field
+
 
 @dataclass(frozen=True)
 class Insert:
@@ -44,7 +46,15 @@ def insert(
     return Insert(sql, [(field.attname, _conversion(field)) for field in fields])
 
 
+# Columns whose values the database driver takes as they are.
+_PLAIN = (models.CharField, models.TextField, models.BooleanField, models.ForeignKey)
+_PLAIN_EXACT = {models.BigIntegerField, models.IntegerField, models.PositiveSmallIntegerField,
+                models.PositiveBigIntegerField, models.PositiveIntegerField}
+
+
 def _conversion(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
+    """How the ORM would convert a value for this column. A column type not listed is refused,
+    not passed through: a subclass may change the value (an encrypted text field encrypts)."""
     ops = connection.ops
     if isinstance(field, models.JSONField):
         return lambda value: None if value is None else ops.adapt_json_value(value,
@@ -53,4 +63,9 @@ def _conversion(field: models.Field[Any, Any]) -> Callable[[Any], Any]:
         return ops.adapt_datetimefield_value
     if isinstance(field, models.GenericIPAddressField):
         return ops.adapt_ipaddressfield_value
-    return lambda value: value
+    if isinstance(field, UInt64Field):
+        return field.get_prep_value
+    if type(field) in _PLAIN_EXACT or (isinstance(field, _PLAIN)
+                                       and type(field).__module__.startswith("django.")):
+        return lambda value: value
+    raise TypeError(f"sql.insert cannot convert {type(field).__name__} ({field.name})")

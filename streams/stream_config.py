@@ -8,12 +8,16 @@ drops fields it does not know, and a read-modify-write must keep them."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 Version = tuple[int, int, int]
 
 NS = 1_000_000_000
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
 MIN_WINDOW_NS = 100_000_000  # the server's floor for max_age and duplicate_window
 MAX_NAME_BYTES = 255
 UNKNOWN_VERSION: Version = (2, 9, 0)  # the oldest server we support: offer nothing newer
@@ -130,6 +134,15 @@ ZERO: dict[str, Any] = {
 }
 
 
+# The Go type the server decodes each number into: it refuses a larger one as invalid JSON.
+MAX_VALUE: dict[str, int] = {
+    "max_msgs": INT64_MAX, "max_msgs_per_subject": INT64_MAX, "max_bytes": INT64_MAX,
+    "max_age": INT64_MAX, "max_msg_size": INT32_MAX, "duplicate_window": INT64_MAX,
+    "max_consumers": INT64_MAX, "first_seq": UINT64_MAX, "subject_delete_marker_ttl": INT64_MAX,
+}
+MAX_TYPED = 64  # characters in a typed number, size or duration: more is no real value
+
+
 class ParseError(ValueError):
     """A value the CLI would not accept either; the message is shown beside the field."""
 
@@ -155,14 +168,14 @@ _DURATION_UNITS = {
     "ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": NS, "m": 60 * NS,
     "h": 3600 * NS, "d": 86400 * NS, "w": 7 * 86400 * NS, "y": 365 * 86400 * NS,
 }
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d|w|y)")
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h|d|w|y)")
 UNLIMITED_WORDS = {"-1", "unlimited", "none", "never", "forever", "inf"}
 
 
 def parse_duration(text: str) -> int:
     """`2m0s`, `1h30m`, `500ms`, `7d` → nanoseconds; `-1`, `0`, `unlimited` → 0 (the API's
     "no limit")."""
-    value = text.strip().lower().replace(" ", "")
+    value = _typed(text).replace(" ", "")
     if value in UNLIMITED_WORDS or value in {"0", "0s"}:
         return 0
     if not value:
@@ -214,15 +227,15 @@ def _trim(number: Decimal) -> str:
 # Like the nats CLI: K/KB/KiB are all 1024-based.
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
                "p": 1 << 50}
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgtp]?)(?:i?b)?$")
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) *([kmgtp]?)(?:i?b)?")
 
 
 def parse_size(text: str) -> int:
     """`1GB`, `512MiB`, `1024`, `-1` → bytes (-1 unlimited)."""
-    value = text.strip().lower().replace("_", "")
+    value = _typed(text).replace("_", "")
     if value in UNLIMITED_WORDS:
         return -1
-    match = _SIZE.match(value)
+    match = _SIZE.fullmatch(value)
     if not match:
         raise ParseError(f"“{text.strip()}” is not a size: use bytes or a unit "
                          "(1024, 512MiB, 1GB), or -1 for unlimited.")
@@ -247,12 +260,21 @@ def format_size(size: int) -> str:
 
 def parse_limit(text: str) -> int:
     """A count: a whole number, or -1 / unlimited."""
-    value = text.strip().lower().replace("_", "")
+    value = _typed(text).replace("_", "")
     if value in UNLIMITED_WORDS:
         return -1
-    if not value.isdigit():
+    if not re.fullmatch(r"[0-9]+", value):  # ASCII digits: str.isdigit() takes ² and ①
         raise ParseError(f"“{text.strip()}” is not a whole number (or -1 for unlimited).")
     return int(value)
+
+
+def _typed(text: str) -> str:
+    """A typed value, trimmed and lowercased; refused when too long to be a real one (Python
+    will not even read an integer of more than 4,300 digits)."""
+    value = text.strip().lower()
+    if len(value) > MAX_TYPED:
+        raise ParseError(f"At most {MAX_TYPED} characters: that is no real value.")
+    return value
 
 
 def format_limit(count: int) -> str:
@@ -262,6 +284,16 @@ def format_limit(count: int) -> str:
 # Names and subjects ----------------------------------------------------------------------------
 
 _NAME_FORBIDDEN = re.compile(r"[\s.*>/\\\x00-\x1f\x7f]")
+# Control, formatting (zero-width, direction overrides), private and unassigned characters:
+# invisible, or they make a name display as something it is not.
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
+MAX_SUBJECT_BYTES = 1024  # a subject travels on a protocol line of at most 4 KiB
+
+
+def hidden_characters(text: str) -> list[str]:
+    """The characters of `text` that would not show as themselves, as U+XXXX."""
+    return sorted({f"U+{ord(c):04X}" for c in text
+                   if unicodedata.category(c) in _HIDDEN_CATEGORIES})
 
 
 def name_errors(name: str, *, memphis: bool = False) -> list[str]:
@@ -274,6 +306,9 @@ def name_errors(name: str, *, memphis: bool = False) -> list[str]:
     if bad:
         shown = ", ".join("space" if c == " " else repr(c).strip("'") for c in bad)
         errors.append(f"Not allowed in a stream name: {shown}.")
+    if hidden := hidden_characters(name):
+        errors.append(f"Invisible or direction-changing characters are not allowed: "
+                      f"{', '.join(hidden)}.")
     if memphis and name != name.lower():
         errors.append("Memphis stations are lowercase: Memphis would rename this stream.")
     return errors
@@ -285,6 +320,10 @@ def parse_subjects(text: str) -> list[str]:
 
 
 def subject_error(subject: str) -> str:
+    if hidden := hidden_characters(subject):
+        return f"A subject contains invisible or control characters: {', '.join(hidden)}."
+    if len(subject.encode()) > MAX_SUBJECT_BYTES:
+        return f"A subject has at most {MAX_SUBJECT_BYTES} bytes."
     if any(c.isspace() for c in subject):
         return f"“{subject}” contains white space."
     tokens = subject.split(".")
@@ -296,6 +335,10 @@ def subject_error(subject: str) -> str:
         if token == ">" and index != len(tokens) - 1:
             return f"“{subject}”: > must be the last token."
     return ""
+
+
+SYSTEM_LABELS = {"memphis": "Memphis system", "kv": "key-value bucket",
+                 "objectstore": "object store"}
 
 
 def system_kind(name: str) -> str:
@@ -562,8 +605,12 @@ def rule_errors(
         errors.setdefault(field, []).append(message)
 
     if current is None:
-        for message in name_errors(config.get("name", ""), memphis=memphis):
+        name = config.get("name", "")
+        for message in name_errors(name, memphis=memphis):
             add("name", message)
+        if kind := system_kind(name):
+            add("name", f"This name makes it a {SYSTEM_LABELS[kind]} stream, which this "
+                        "dashboard keeps read-only: choose another name.")
     for subject in config.get("subjects") or []:
         if error := subject_error(subject):
             add("subjects", error)
@@ -574,6 +621,10 @@ def rule_errors(
         add("subjects", "A mirror has no subjects of its own.")
     if config.get("mirror") and config.get("sources"):
         add("mirror", "A stream is a mirror or has sources, not both.")
+    for key, maximum in MAX_VALUE.items():
+        value = config.get(key)
+        if isinstance(value, int) and value > maximum:
+            add(FIELD_OF_KEY.get(key, key), f"At most {format_value(key, maximum)}.")
     replicas = config.get("num_replicas", 1)
     if not 1 <= replicas <= 5:
         add("num_replicas", "Replication is 1 to 5.")

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -294,6 +294,8 @@ def _render_form(request: HttpRequest, form: StreamForm, context: dict[str, Any]
     """The field row alone while the user types, else the form region or the page."""
     template = "streams/stream_form.html"
     for name, form_field in form.fields.items():
+        if form_field.widget.is_hidden:
+            continue
         # Each field validates itself: the name as it is typed, the rest once left, because
         # normalising `1G` to `1GiB` under the cursor would fight the typing.
         form_field.widget.attrs.update({
@@ -307,24 +309,29 @@ def _render_form(request: HttpRequest, form: StreamForm, context: dict[str, Any]
     return render(request, page_or_partial(request, template, "form_region"), context)
 
 
-def _job_outcome(profile: Profile, form_kind: str, request: HttpRequest,
-                 current: dict[str, Any] | None = None) -> tuple[Job, StreamForm]:
-    """After a create / edit job ended: the form again, with a broker error on its field."""
-    job = get_object_or_404(Job, pk=request.GET.get("job"), profile=profile, kind=form_kind)
-    values = stream_config.to_initial(job.params["config"])
-    form = StreamForm(values, profile=profile, current=current)
+def _finished_job(profile: Profile, kind: str, request: HttpRequest) -> Job:
+    """The create or edit job named by `?job=`, which the form region reloads when it ends."""
+    job_id = request.GET.get("job", "")
+    if not job_id.isascii() or not job_id.isdigit():
+        raise Http404("no such job")
+    return get_object_or_404(Job, pk=int(job_id), profile=profile, kind=kind)
+
+
+def _with_broker_error(job: Job, form: StreamForm) -> StreamForm:
     form.is_valid()
     if job.status == JobStatus.FAILED:
         form.add_broker_error(job.error_field, job.error)
-    return job, form
+    return form
 
 
 @permission_required("streams.add_stream")
 @require_http_methods(["GET", "POST"])
 def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    if request.GET.get("job"):
-        job, form = _job_outcome(profile, JobKind.STREAM_CREATE, request)
+    if "job" in request.GET:  # the job ended: the answers again, a broker error on its field
+        job = _finished_job(profile, JobKind.STREAM_CREATE, request)
+        form = _with_broker_error(job, StreamForm(stream_config.to_initial(job.params["config"]),
+                                                  profile=profile))
         return _render_form(request, form, _form_context(profile, form, job=job))
     form = StreamForm(request.POST or None, profile=profile)
     context = _form_context(profile, form)
@@ -346,8 +353,14 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     stream = _stream(profile, name)
     if _changeable(stream, "changed"):
         raise PermissionDenied(_changeable(stream, "changed"))
-    if request.GET.get("job"):
-        job, form = _job_outcome(profile, JobKind.STREAM_UPDATE, request, current=stream.config)
+    if "job" in request.GET:
+        job = _finished_job(profile, JobKind.STREAM_UPDATE, request)
+        # The user's changes over the config as it is now, so that sending the form again
+        # changes those fields only.
+        current = stream.config
+        answers = stream_config.to_initial(stream_config.apply(current, job.params["changes"]))
+        form = _with_broker_error(job, StreamForm(
+            {**answers, "loaded": StreamForm.sign(current)}, profile=profile, current=current))
         context = _form_context(profile, form, job=job, stream=stream,
                                 diff=_diff_rows(job.params["changes"])
                                 if job.status == JobStatus.SUCCEEDED else None)
