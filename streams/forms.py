@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Any
@@ -7,11 +8,19 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.core import signing
+from django.core.validators import MaxLengthValidator
 
 from streams import stream_config
 from streams.models import AuthMethod, BrokerKind, Profile
 
 MEMPHIS_PORT = 6666
+MAX_SERVERS = 16
+MAX_CONNECT_TIMEOUT = 30.0
+# Bounds on what a profile holds: generous for real credentials, far below abuse.
+MAX_CHARS = {"description": 1000, "password": 1024, "token": 4096, "creds": 64 * 1024,
+             "tls_ca": 256 * 1024, "tls_client_cert": 64 * 1024, "tls_client_key": 64 * 1024}
+HOSTNAME = re.compile(r"(?!-)[a-z0-9_-]{1,63}(?<!-)(\.(?!-)[a-z0-9_-]{1,63}(?<!-))*\.?", re.A)
+SUBJECT_TOKEN = re.compile(r"[^\s.*>]+")
 NKEY_SEED = re.compile(r"^S[A-Z]{1}[A-Z2-7]{56}$")
 CREDS_JWT = re.compile(
     r"-----BEGIN NATS USER JWT-----\s*(\S+)\s*------END NATS USER JWT------", re.S
@@ -87,17 +96,27 @@ class ProfileForm(forms.ModelForm):
                 self.fields[f"clear_{name}"] = forms.BooleanField(
                     label="clear", required=False
                 )
+        for name, limit in MAX_CHARS.items():
+            self.fields[name].validators.append(MaxLengthValidator(limit))
+            self.fields[name].widget.attrs["maxlength"] = limit
         self.changed_secrets: set[str] = set()
 
     def clean_servers(self) -> str:
         urls = [line.strip() for line in self.cleaned_data["servers"].splitlines() if line.strip()]
         if not urls:
             raise forms.ValidationError("Give at least one server URL.")
+        if len(urls) > MAX_SERVERS:
+            raise forms.ValidationError(f"At most {MAX_SERVERS} servers.")
         kind = self.data.get(self.add_prefix("broker_kind"), BrokerKind.NATS)
         default_port = MEMPHIS_PORT if kind == BrokerKind.MEMPHIS else 4222
         normalised = []
         for url in urls:
-            parts = urlsplit(url if "://" in url else f"nats://{url}")
+            if len(url) > 300:
+                raise forms.ValidationError("A server URL has at most 300 characters.")
+            try:
+                parts = urlsplit(url if "://" in url else f"nats://{url}")
+            except ValueError as exc:  # "Invalid IPv6 URL"
+                raise forms.ValidationError(f"{url}: not a URL ({exc}).") from None
             if parts.scheme not in {"nats", "tls"}:
                 raise forms.ValidationError(f"{url}: use nats:// or tls://.")
             if parts.username or parts.password:
@@ -107,8 +126,11 @@ class ProfileForm(forms.ModelForm):
                 )
             if not parts.hostname:
                 raise forms.ValidationError(f"{url}: a host name is missing.")
+            if not _valid_host(parts.hostname):
+                raise forms.ValidationError(f"{url}: “{parts.hostname}” is not a host name or "
+                                            "IP address.")
             try:
-                port = parts.port or default_port
+                port = default_port if parts.port is None else parts.port
             except ValueError:
                 raise forms.ValidationError(f"{url}: the port must be 1–65535.") from None
             if not 0 < port < 65536:
@@ -121,9 +143,31 @@ class ProfileForm(forms.ModelForm):
 
     def clean_connect_timeout(self) -> float:
         value = self.cleaned_data["connect_timeout"]
-        if not 0.1 <= value <= 60:
-            raise forms.ValidationError("Between 0.1 and 60 seconds.")
+        if not 0.1 <= value <= MAX_CONNECT_TIMEOUT:
+            raise forms.ValidationError(f"Between 0.1 and {MAX_CONNECT_TIMEOUT:g} seconds.")
         return value
+
+    def clean_js_domain(self) -> str:
+        domain = self.cleaned_data["js_domain"].strip()
+        if domain and (not SUBJECT_TOKEN.fullmatch(domain)
+                       or stream_config.hidden_characters(domain)):
+            raise forms.ValidationError("A domain is one subject token: no spaces, dots, * or >.")
+        return domain
+
+    def clean_js_api_prefix(self) -> str:
+        prefix = self.cleaned_data["js_api_prefix"].strip().rstrip(".")
+        tokens = prefix.split(".")
+        if prefix and (not all(SUBJECT_TOKEN.fullmatch(token) for token in tokens)
+                       or stream_config.hidden_characters(prefix)):
+            raise forms.ValidationError("A prefix is a subject such as $JS.hub.API: tokens "
+                                        "separated by dots, without spaces, * or >.")
+        return prefix
+
+    def clean_tls_server_name(self) -> str:
+        name = self.cleaned_data["tls_server_name"].strip()
+        if name and not _valid_host(name):
+            raise forms.ValidationError("A host name such as nats.example.com.")
+        return name
 
     def clean_nkey_seed(self) -> str:
         seed = self.cleaned_data["nkey_seed"].strip()
@@ -185,7 +229,18 @@ class ProfileForm(forms.ModelForm):
             self.add_error("tls_client_cert", "A client key needs its certificate.")
         if method == AuthMethod.MEMPHIS_TOKEN and "::" in data.get("username", ""):
             self.add_error("username", "Give the application user alone; :: is added for you.")
+        for name in ("name", "username"):
+            if hidden := stream_config.hidden_characters(data.get(name) or ""):
+                self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
         return data
+
+
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return len(host) <= 253 and bool(HOSTNAME.fullmatch(host.lower()))
+    return True
 
 
 # Streams ---------------------------------------------------------------------------------------

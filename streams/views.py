@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -62,8 +63,13 @@ def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "streams/profile_detail.html", {"profile": profile, "jobs": jobs})
 
 
+# The secrets a profile form posts never reach an error report, even with DEBUG on.
+hide_secrets = sensitive_post_parameters(*Profile.SECRET_FIELDS)
+
+
 @permission_required("streams.add_profile")
 @require_http_methods(["GET", "POST"])
+@hide_secrets
 def profile_create(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -78,6 +84,7 @@ def profile_create(request: HttpRequest) -> HttpResponse:
 
 @permission_required("streams.change_profile")
 @require_http_methods(["GET", "POST"])
+@hide_secrets
 def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     before = audit.profile_snapshot(profile)

@@ -1,0 +1,129 @@
+"""Hostile and malformed input: no value gives a server error, and every value refused is
+refused beside its field. Fuzzed with hypothesis over the stream, purge and profile forms and
+their endpoints; the defects found by hand are kept as named cases."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from streams.forms import ProfileForm, PurgeForm, StreamForm
+from streams.models import Job, Profile
+from tests.streams_helpers import SEED_FORM
+
+FUZZ = settings(max_examples=150, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+NASTY = ["²", "①", "٣", "-1", "-0", "0x10", "1e400", "nan", "inf", "9" * 5000, "\x00",
+         "a\x00b", "\u202e", "zero\u200bwidth", "1GB", "2m0s", "99999999999999999999ms",
+         "9223372036854775808", "18446744073709551616", " ", "nats://[::1:4222", "<script>"]
+VALUES = st.one_of(
+    st.sampled_from(NASTY),
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(categories=["Nd", "No", "Cf", "Cc", "Zs", "Po"]),
+            max_size=8),
+    st.integers(min_value=-(2**70), max_value=2**70).map(str),
+)
+STREAM_FIELDS = [name for name in StreamForm.base_fields if name != "sealed"]
+
+
+@pytest.fixture
+def profile(db: Any) -> Profile:
+    return Profile.objects.create(name="fuzzed", servers="nats://127.0.0.1:4222",
+                                  last_server_version="2.15.1")
+
+
+def assert_refused_beside_a_field(form: Any) -> None:
+    """An invalid form names the fields at fault: an error with no field is no help."""
+    assert form.errors, "expected the value to be refused"
+    assert set(form.errors) - {"__all__"}, form.errors
+
+
+@FUZZ
+@given(field=st.sampled_from(STREAM_FIELDS), value=VALUES)
+def test_stream_form_refuses_bad_values_beside_their_field(
+    client_alice: Client, profile: Profile, field: str, value: str,
+) -> None:
+    data = {**SEED_FORM, "name": "fuzzed", field: value}
+    form = StreamForm(data, profile=profile)
+    if not form.is_valid():
+        assert_refused_beside_a_field(form)
+    url = reverse("stream_create", args=[profile.pk])
+    response = client_alice.post(f"{url}?validate={field}", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    row = response.content.decode()
+    for error in form.errors.get(field, []):
+        assert html.escape(error) in row
+    assert not Job.objects.exists()
+
+
+@FUZZ
+@given(field=st.sampled_from(["mode", "subject", "keep", "seq"]), value=VALUES)
+def test_purge_form_refuses_bad_values_beside_their_field(field: str, value: str) -> None:
+    form = PurgeForm({"mode": "keep", "keep": "5", "seq": "9", "subject": "a.b", field: value})
+    if not form.is_valid():
+        assert_refused_beside_a_field(form)
+
+
+PROFILE_FORM = {"name": "fuzz", "servers": "nats://127.0.0.1:4222", "broker_kind": "nats",
+                "connect_timeout": "2", "auth_method": "none"}
+PROFILE_FIELDS = ["name", "description", "broker_kind", "servers", "connect_timeout",
+                  "js_domain", "js_api_prefix", "auth_method", "username", "password", "token",
+                  "nkey_seed", "creds", "tls_ca", "tls_server_name"]
+
+
+@FUZZ
+@given(field=st.sampled_from(PROFILE_FIELDS), value=VALUES)
+def test_profile_form_refuses_bad_values_beside_their_field(
+    client_alice: Client, field: str, value: str,
+) -> None:
+    data = {**PROFILE_FORM, field: value}
+    form = ProfileForm(data)
+    valid = form.is_valid()
+    if not valid:
+        assert_refused_beside_a_field(form)
+    response = client_alice.post(reverse("profile_create"), data)
+    assert response.status_code in {200, 302}
+    assert (response.status_code == 302) is valid
+    Profile.objects.all().delete()  # the next example may use the same name
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("max_msgs", "²", "is not a whole number"),
+    ("max_msgs", "①", "is not a whole number"),
+    ("max_msgs", "9" * 5000, "At most 64 characters"),
+    ("max_msgs", "9223372036854775808", "At most 9223372036854775807."),
+    ("max_msg_size", "2147483648", "At most 2147483647."),
+    ("max_bytes", "٣KB", "is not a size"),
+    ("max_age", "9999999999999999999s", "At most 2562047h47m16.854775807s."),
+    ("first_seq", "18446744073709551616", "less than or equal to 18446744073709551615"),
+    ("subjects", "a\x00b", "Null characters are not allowed."),
+    ("subjects", "a\u200bb", "invisible or control characters: U+200B"),
+    ("name", "orders\u202etxt", "Invisible or direction-changing characters"),
+    ("name", "KV_settings", "key-value bucket stream"),
+    ("name", "OBJ_files", "object store stream"),
+    ("name", "$memphis_dls", "Memphis system stream"),
+    ("mirror", "up\u200bstream", "Invisible or control characters: U+200B."),
+])
+def test_defects_found_by_hand_are_refused_beside_their_field(
+    client_alice: Client, profile: Profile, field: str, value: str, message: str,
+) -> None:
+    response = client_alice.post(reverse("stream_create", args=[profile.pk]),
+                                 {**SEED_FORM, field: value}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    row = response.content.decode().split(f'id="row-{field}"')[1].split("</div>")[0]
+    assert html.escape(message) in row
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("job", ["abc", "1e3", "٣", "-1", "99999999999999999999999"])
+def test_a_malformed_job_number_is_not_found(
+    client_alice: Client, profile: Profile, job: str,
+) -> None:
+    response = client_alice.get(reverse("stream_create", args=[profile.pk]), {"job": job})
+    assert response.status_code == 404
