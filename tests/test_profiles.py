@@ -247,3 +247,16 @@ def test_sqlite_runs_in_wal_mode(db: Any) -> None:
         cursor.execute("PRAGMA journal_mode")
         assert cursor.fetchone()[0] == "wal"
     assert sqlite3.sqlite_version_info >= (3, 35)
+
+
+@pytest.mark.django_db
+def test_pages_carry_a_content_security_policy_and_hsts(client_alice: Client,
+                                                        settings: Any) -> None:
+    settings.SECURE_HSTS_SECONDS = 3600
+    response = client_alice.get(reverse("profile_list"), secure=True)
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "'unsafe-inline'" not in policy
+    assert response["Strict-Transport-Security"] == "max-age=3600"
+    # htmx must not inject the inline styles the policy would block.
+    assert '"includeIndicatorStyles": false' in response.content.decode()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
@@ -51,3 +54,24 @@ def test_production_refuses_to_start_without(env: dict[str, str], message: str) 
     result = load_settings(**env)
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_production_passes_the_deploy_checks() -> None:
+    environment = {**{k: v for k, v in os.environ.items() if k not in GOOD}, **GOOD,
+                   "SECRET_KEY": secrets.token_urlsafe(50),
+                   "DJANGO_SETTINGS_MODULE": "memphisadmin.settings"}
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT,
+                            env=environment, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    # HTTPS redirect and HSTS are on; only the operator can vouch for every subdomain.
+    warnings = set(re.findall(r"\(security\.(W\d+)\)", result.stderr))
+    assert warnings == {"W005", "W021"}, result.stderr
+
+
+def test_the_sqlite_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    result = load_settings(MEMPHISADMIN_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "db.sqlite3").stat().st_mode & 0o777 == 0o600
+    (tmp_path / "db.sqlite3").chmod(0o644)  # made by an older version
+    assert load_settings(MEMPHISADMIN_VAR_DIR=str(tmp_path)).returncode == 0
+    assert (tmp_path / "db.sqlite3").stat().st_mode & 0o777 == 0o600
