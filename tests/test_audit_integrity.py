@@ -1,6 +1,6 @@
 """Audit log integrity: the hash chain, the append-only guards (model, admin, database), tamper
-detection by verify_audit, pruning with a checkpoint, and concurrent writers on the real SQLite
-file database."""
+detection by verify_audit, the sealed and guarded chain head, pruning with a checkpoint, and
+concurrent writers on the real SQLite file database."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from streams.models import AppendOnlyError, AuditChainHead, AuditCheckpoint, Aud
 from tests.conftest import ROOT, subprocess_database_url
 
 TABLE = AuditEvent._meta.db_table
+HEAD = AuditChainHead._meta.db_table
 
 
 def _write(count: int, **fields: Any) -> list[AuditEvent]:
@@ -39,7 +41,7 @@ def _write(count: int, **fields: Any) -> list[AuditEvent]:
 @contextmanager
 def triggers_dropped() -> Iterator[None]:
     """What an attacker with database access does first: switch the guard off (then back on)."""
-    tables = [TABLE, AuditCheckpoint._meta.db_table]
+    tables = [TABLE, AuditCheckpoint._meta.db_table, HEAD]
     if connection.vendor == "postgresql":
         for table in tables:
             _sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
@@ -51,9 +53,9 @@ def triggers_dropped() -> Iterator[None]:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                       "AND tbl_name IN (%s, %s)", tables)
+                       f"AND tbl_name IN ({', '.join(['%s'] * len(tables))})", tables)
         saved = cursor.fetchall()
-        assert len(saved) == 4
+        assert len(saved) == 6
         for name, _ in saved:
             cursor.execute(f"DROP TRIGGER {name}")
     try:
@@ -217,6 +219,106 @@ def test_verify_reports_entries_removed_from_the_end() -> None:
     assert result.problem_seq == 3 and "removed from the end" in result.problem
 
 
+def _rewind_head_to(event: AuditEvent, mac: str | None = None) -> None:
+    """Make the head claim `event` is the newest entry, keeping its MAC unless given one."""
+    _sql(f"UPDATE {HEAD} SET seq = %s, hash = %s, at = %s{', mac = %s' if mac else ''} "
+         "WHERE id = 1",
+         [event.seq, event.hash, connection.ops.adapt_datetimefield_value(event.at),
+          *([mac] if mac else [])])
+
+
+def _verify_audit(*args: str) -> str:
+    out = StringIO()
+    call_command("verify_audit", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_head_always_exists_and_is_sealed_with_the_key() -> None:
+    head = AuditChainHead.objects.get()  # created by migrate, before any entry
+    assert (head.seq, head.hash, head.at) == (0, audit.GENESIS, None)
+    assert head.mac == audit.head_mac(0, audit.GENESIS, None)
+    assert "audit chain intact: 0 entries (no entries), head #0 " in _verify_audit()
+    (newest,) = _write(1)  # after the run's own entry, #1
+    head = AuditChainHead.objects.get()
+    assert (head.seq, head.hash) == (2, newest.hash)
+    assert head.mac == audit.head_mac(2, newest.hash, newest.at)
+    # Its own domain: the same values never yield an entry's hash or a checkpoint's MAC.
+    assert head.mac not in {newest.hash, audit.checkpoint_mac(2, newest.hash, newest.at, 0)}
+
+
+@pytest.mark.django_db
+def test_verify_reports_entries_removed_from_the_end_with_the_head_rewound() -> None:
+    _write(5)
+    third = AuditEvent.objects.get(seq=3)
+    with triggers_dropped():
+        _sql(f"DELETE FROM {TABLE} WHERE seq > 3")
+        _rewind_head_to(third)
+    result = audit.verify()
+    assert result.problem == "the chain head was altered: #3 does not match its MAC"
+    with pytest.raises(CommandError, match="chain head was altered"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_head_sealed_with_another_key_is_reported(settings: Any) -> None:
+    _write(5)
+    third = AuditEvent.objects.get(seq=3)
+    key, settings.AUDIT_HMAC_KEY = settings.AUDIT_HMAC_KEY, "a-guessed-key-a-guessed-key-a-guess"
+    forged = audit.head_mac(3, third.hash, third.at)
+    settings.AUDIT_HMAC_KEY = key
+    with triggers_dropped():
+        _sql(f"DELETE FROM {TABLE} WHERE seq > 3")
+        _rewind_head_to(third, mac=forged)
+    assert audit.verify().problem == "the chain head was altered: #3 does not match its MAC"
+
+
+@pytest.mark.django_db
+def test_next_write_records_a_rewound_head_instead_of_sealing_it() -> None:
+    _write(5)
+    with triggers_dropped():
+        _sql(f"DELETE FROM {TABLE} WHERE seq > 3")
+        _rewind_head_to(AuditEvent.objects.get(seq=3))
+    audit.record("login", audit.Context(), actor_name="bob")
+    marker, login = AuditEvent.objects.filter(seq__gt=3).order_by("seq")
+    assert (marker.seq, marker.action, login.seq, login.action) == (4, audit.HEAD_REBUILT, 5,
+                                                                    "login")
+    result = audit.verify()
+    assert result.problem_seq == 4
+    assert "records that the chain head did not match its MAC" in result.problem
+
+
+@pytest.mark.django_db
+def test_verify_reports_a_wiped_log_even_after_new_entries() -> None:
+    _write(3)
+    audit.prune(timezone.now() + timedelta(seconds=1), audit.Context())
+    _write(1)
+    with audit.deletion_gate():  # the gate (or dropped triggers) lets everything go
+        for table in (TABLE, AuditCheckpoint._meta.db_table, HEAD):
+            _sql(f"DELETE FROM {table}")
+    assert not AuditEvent.objects.exists()
+    with pytest.raises(CommandError, match="the chain head is missing: the log was wiped"):
+        call_command("verify_audit")
+    result = audit.verify()  # the failed run above wrote the first entry of a new chain
+    assert result.problem_seq == 1 and "records that the chain head was missing" in result.problem
+
+
+@pytest.mark.django_db
+def test_database_triggers_refuse_to_move_the_head_back_or_delete_it() -> None:
+    _write(2)
+    statements = [(f"UPDATE {HEAD} SET seq = 1", "cannot move backwards"),
+                  (f"DELETE FROM {HEAD}", "cannot be removed")]
+    if connection.vendor == "postgresql":  # TRUNCATE skips row triggers
+        statements.append((f"TRUNCATE {HEAD}", "cannot be removed"))
+    for statement, refusal in statements:
+        with pytest.raises(DatabaseError, match=refusal), transaction.atomic():
+            _sql(statement)
+    assert AuditChainHead.objects.get().seq == 2 and audit.verify().ok
+    with audit.deletion_gate():  # what flush goes through
+        _sql(f"DELETE FROM {HEAD}")
+    assert not AuditChainHead.objects.exists()
+
+
 @pytest.mark.django_db
 def test_prune_removes_old_entries_leaves_a_checkpoint_and_is_audited() -> None:
     _write(3)
@@ -280,7 +382,9 @@ def test_verify_audit_command_exits_non_zero_on_a_broken_chain() -> None:
     assert run.returncode != 0
     assert "#2 does not match its hash" in run.stderr
     call_command("flush", interactive=False)  # the delete guard lets flush through
-    assert not AuditEvent.objects.exists() and not AuditChainHead.objects.exists()
+    assert not AuditEvent.objects.exists()
+    head = AuditChainHead.objects.get()  # an empty log's head, as migrate leaves it
+    assert (head.seq, head.hash) == (0, audit.GENESIS) and audit.verify().ok
 
 
 @pytest.mark.django_db(transaction=True)
