@@ -10,7 +10,7 @@ Head: one row with the newest seq, hash and time, sealed by its own MAC. It alwa
 (migrate and flush create it), triggers refuse to move it back or delete it, and a writer that
 finds it missing or unsealed records that in the chain instead of quietly rebuilding it: so
 entries cut from the end show, unless the head is replaced by an older sealed one (a restored
-backup), which only a head kept outside the database can reveal."""
+backup), which only a head kept outside the database (verify_audit --anchor) can reveal."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import getpass
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -300,6 +301,13 @@ class HeadRef:
     seq: int
     hash: str
 
+    @classmethod
+    def parse(cls, text: str) -> HeadRef:
+        match = re.fullmatch(r"(\d+):([0-9a-f]{64})", text.strip(), re.ASCII)
+        if match is None:
+            raise ValueError(f"not a chain head (SEQ:HASH, the hash in 64 hex digits): {text!r}")
+        return cls(int(match[1]), match[2])
+
     def __str__(self) -> str:
         return f"{self.seq}:{self.hash}"
 
@@ -318,9 +326,11 @@ class Verification:
         return not self.problem
 
 
-def verify(chunk: int = 5000) -> Verification:
+def verify(chunk: int = 5000, reaches: Sequence[HeadRef] = ()) -> Verification:
     """Walk the chain from the latest checkpoint (or the start) to the head and report the first
-    entry that was altered, inserted or removed, or a head that was altered or removed."""
+    entry that was altered, inserted or removed, or a head that was altered or removed. Each of
+    `reaches` (heads verified earlier, kept outside the database) must still be in the chain:
+    that is what shows a log cut short together with its head, or restored from an older copy."""
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is None:
         return Verification(0, None, None, None, "the chain head is missing: the log was wiped "
@@ -381,7 +391,26 @@ def verify(chunk: int = 5000) -> Verification:
     if stray is not None:
         return Verification(checked, *span, None, f"entry #{stray} lies beyond the chain head: "
                             "it was inserted", stray)
+    for earlier in reaches:
+        if not _reaches(earlier, head, checkpoint):
+            return Verification(checked, *span, None, "the log no longer reaches the last "
+                                f"verified head #{earlier.seq}: entries were removed from the "
+                                "end or the database was restored from an older copy",
+                                earlier.seq)
     return Verification(checked, *span, HeadRef(head.seq, head.hash))
+
+
+def _reaches(earlier: HeadRef, head: AuditChainHead, checkpoint: AuditCheckpoint | None) -> bool:
+    """Whether the verified chain (from `checkpoint` to `head`) contains an earlier head."""
+    if earlier.seq > head.seq:
+        return False
+    if checkpoint is not None and checkpoint.seq >= earlier.seq:
+        # Pruned since: a checkpoint keeps the hash of the last entry it removed, no other.
+        return checkpoint.seq > earlier.seq or checkpoint.hash == earlier.hash
+    if earlier.seq == 0:
+        return earlier.hash == GENESIS
+    stored = AuditEvent.objects.filter(seq=earlier.seq).values_list("hash", flat=True).first()
+    return stored == earlier.hash
 
 
 @dataclass(frozen=True)

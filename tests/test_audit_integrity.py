@@ -1,10 +1,13 @@
 """Audit log integrity: the hash chain, the append-only guards (model, admin, database), tamper
-detection by verify_audit, the sealed and guarded chain head, pruning with a checkpoint, and
-concurrent writers on the real SQLite file database."""
+detection by verify_audit, the sealed and guarded chain head, heads kept outside the database
+(--anchor, --expect-head), pruning with a checkpoint, and concurrent writers on the real SQLite
+file database."""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 import subprocess
 import sys
 import threading
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -233,6 +237,13 @@ def _verify_audit(*args: str) -> str:
     return out.getvalue()
 
 
+def _printed_head(output: str) -> str:
+    """The head verify_audit printed, as --expect-head takes it."""
+    match = re.search(r"head #(\d+) ([0-9a-f]{64})$", output.strip())
+    assert match is not None, output
+    return f"{match[1]}:{match[2]}"
+
+
 @pytest.mark.django_db
 def test_head_always_exists_and_is_sealed_with_the_key() -> None:
     head = AuditChainHead.objects.get()  # created by migrate, before any entry
@@ -317,6 +328,78 @@ def test_database_triggers_refuse_to_move_the_head_back_or_delete_it() -> None:
     with audit.deletion_gate():  # what flush goes through
         _sql(f"DELETE FROM {HEAD}")
     assert not AuditChainHead.objects.exists()
+
+
+@pytest.mark.django_db
+def test_anchor_is_written_owner_only_with_the_verified_head(tmp_path: Path) -> None:
+    events = _write(3)
+    anchor = tmp_path / "audit-head"
+    output = _verify_audit("--anchor", str(anchor))
+    assert output.strip().endswith(f"head #3 {events[-1].hash}")
+    assert anchor.read_text() == f"3:{events[-1].hash}\n"
+    assert stat.S_IMODE(anchor.stat().st_mode) == 0o600
+    _verify_audit("--anchor", str(anchor))  # moves on to the head this run checked
+    newest = AuditEvent.objects.get(seq=4)
+    assert newest.action == "audit.verified" and newest.after["head"] == f"3:{events[-1].hash}"
+    assert anchor.read_text() == f"4:{newest.hash}\n"
+
+
+def _restore_older_copy(head: dict[str, Any]) -> None:
+    """What restoring an older backup does: the entries after its head are gone and the head
+    is back at its earlier values, MAC and all."""
+    with audit.deletion_gate():
+        _sql(f"DELETE FROM {TABLE} WHERE seq > %s", [head["seq"]])
+        _sql(f"DELETE FROM {HEAD}")
+        AuditChainHead.objects.create(**head)
+
+
+@pytest.mark.django_db
+def test_anchor_reveals_a_log_restored_from_an_older_copy(tmp_path: Path) -> None:
+    anchor = tmp_path / "audit-head"
+    _write(3)
+    _verify_audit("--anchor", str(anchor))
+    backup = AuditChainHead.objects.values().get()
+    _write(2)
+    _verify_audit("--anchor", str(anchor))
+    verified = anchor.read_text()
+    assert verified.startswith("6:")
+    _restore_older_copy(backup)
+    assert audit.verify().ok  # consistent in itself: only the anchor can tell
+    with pytest.raises(CommandError, match="the log no longer reaches the last verified head #6: "
+                       "entries were removed from the end or the database was restored from "
+                       "an older copy"):
+        _verify_audit("--anchor", str(anchor))
+    assert anchor.read_text() == verified  # kept for the next run
+    failed = AuditEvent.objects.filter(action="audit.verified").latest("seq")
+    assert failed.outcome == "failed" and failed.after["problem_seq"] == 6
+
+
+@pytest.mark.django_db
+def test_expect_head_reveals_an_older_copy_even_after_new_entries() -> None:
+    _write(3)
+    _verify_audit()
+    backup = AuditChainHead.objects.values().get()
+    _write(2)
+    printed = _printed_head(_verify_audit())  # kept by the operator elsewhere
+    assert printed.startswith("6:")
+    _verify_audit("--expect-head", printed)
+    _restore_older_copy(backup)
+    _write(3)  # the restored copy is in use again, past #6, with other entries there
+    assert audit.verify().ok
+    with pytest.raises(CommandError, match="no longer reaches the last verified head #6"):
+        _verify_audit("--expect-head", printed)
+
+
+@pytest.mark.django_db
+def test_anchor_still_passes_after_pruning_past_it(tmp_path: Path) -> None:
+    anchor = tmp_path / "audit-head"
+    _write(3)
+    _verify_audit("--anchor", str(anchor))
+    assert anchor.read_text().startswith("3:")
+    audit.prune(timezone.now() + timedelta(seconds=1), audit.Context())
+    assert not AuditEvent.objects.filter(seq__lte=4).exists()  # #3 lives on in the checkpoint
+    _verify_audit("--anchor", str(anchor))
+    assert anchor.read_text().startswith("5:")
 
 
 @pytest.mark.django_db
