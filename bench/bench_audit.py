@@ -76,8 +76,9 @@ def seed(rows: int) -> float:
             prev = digest
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(sql, batch)
-            AuditChainHead.objects.update_or_create(
-                pk=1, defaults={"seq": offset + len(batch), "hash": prev, "at": entry["at"]}
+            head = (offset + len(batch), prev, entry["at"])
+            AuditChainHead.objects.filter(pk=1).update(
+                seq=head[0], hash=head[1], at=head[2], mac=audit.head_mac(*head)
             )
         done = offset + len(batch)
         if done % 200_000 == 0 or done == rows:

@@ -4,7 +4,13 @@ snapshots and diffs entries carry.
 Chain: entry n stores prev_hash (entry n-1's hash, or a checkpoint's, or GENESIS) and
 hash = HMAC-SHA256(AUDIT_HMAC_KEY, canonical JSON of {entry: its stored content incl. seq,
 prev: prev_hash}). The key lives outside the database, so whoever can edit rows cannot re-seal
-them; seq makes removals and reorderings visible, prev_hash makes insertions visible."""
+them; seq makes removals and reorderings visible, prev_hash makes insertions visible.
+
+Head: one row with the newest seq, hash and time, sealed by its own MAC. It always exists
+(migrate and flush create it), triggers refuse to move it back or delete it, and a writer that
+finds it missing or unsealed records that in the chain instead of quietly rebuilding it: so
+entries cut from the end show, unless the head is replaced by an older sealed one (a restored
+backup), which only a head kept outside the database (verify_audit --anchor) can reveal."""
 
 from __future__ import annotations
 
@@ -12,7 +18,8 @@ import getpass
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,9 +42,11 @@ CHAINED_FIELDS = (
     "after", "changes", "message",
 )
 # Rows exist in this table only inside a transaction that prunes or flushes; the database
-# triggers refuse to delete audit rows otherwise (see migration 0002_audit_chain).
+# triggers refuse to delete audit rows or the head otherwise (migrations 0003 and 0005).
 GATE_TABLE = "streams_audit_gate"
 HEAD_TABLE = AuditChainHead._meta.db_table
+# The action of the entry a writer adds when it found the head missing or unsealed.
+HEAD_REBUILT = "audit.head_rebuilt"
 
 
 @dataclass(frozen=True)
@@ -127,23 +136,36 @@ def append(events: list[AuditEvent]) -> None:
         return
     with transaction.atomic(savepoint=any(event.at is not None for event in events)):
         head = _lock_head()
-        now = timezone.now()
-        for event in events:
-            if event.at is None:
-                # Never earlier than the entry before, even from a host whose clock lags: time
-                # order is chain order, which lets date filters become seq ranges (audit_views).
-                event.at = max(now, head.at) if head.at else now
-            elif head.at and event.at < head.at:
-                raise ValueError(f"entry dated {event.at} is earlier than the one before it")
-            event.seq, event.prev_hash = head.seq + 1, head.hash
-            event.before, event.after = _json(event.before), _json(event.after)
-            event.changes = _json(event.changes)
-            event.hash = entry_hash(chained_content(event), head.hash)
-            head.seq, head.hash, head.at = event.seq, event.hash, event.at
+        _chain(head, events)
         _insert(events)
-        with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {HEAD_TABLE} SET seq = %s, hash = %s, at = %s WHERE id = 1",
-                           [head.seq, head.hash, connection.ops.adapt_datetimefield_value(head.at)])
+        _write_head(head)
+
+
+def _chain(head: AuditChainHead, events: list[AuditEvent]) -> None:
+    """Date, number and hash the entries after the head, and move the head past them."""
+    now = timezone.now()
+    for event in events:
+        if event.at is None:
+            # Never earlier than the entry before, even from a host whose clock lags: time
+            # order is chain order, which lets date filters become seq ranges (audit_views).
+            event.at = max(now, head.at) if head.at else now
+        elif head.at and event.at < head.at:
+            raise ValueError(f"entry dated {event.at} is earlier than the one before it")
+        event.seq, event.prev_hash = head.seq + 1, head.hash
+        event.before, event.after = _json(event.before), _json(event.after)
+        event.changes = _json(event.changes)
+        event.hash = entry_hash(chained_content(event), head.hash)
+        head.seq, head.hash, head.at = event.seq, event.hash, event.at
+
+
+def _write_head(head: AuditChainHead) -> None:
+    """Store the moved head with its new MAC: one UPDATE, as every append does this."""
+    head.mac = head_mac(head.seq, head.hash, head.at)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {HEAD_TABLE} SET seq = %s, hash = %s, at = %s, mac = %s WHERE id = 1",
+            [head.seq, head.hash, connection.ops.adapt_datetimefield_value(head.at), head.mac],
+        )
 
 
 def _insert(events: list[AuditEvent]) -> None:
@@ -161,25 +183,51 @@ def _insert(events: list[AuditEvent]) -> None:
 
 def _lock_head() -> AuditChainHead:
     """The chain head, locked until the transaction ends: concurrent writers queue here (a row
-    lock on PostgreSQL; on SQLite the IMMEDIATE transaction already holds the write lock)."""
+    lock on PostgreSQL; on SQLite the IMMEDIATE transaction already holds the write lock).
+
+    A head that is missing or fails its MAC is what someone who cut entries from the end would
+    leave: rebuilding it quietly and sealing it with the next append would hide the cut. The
+    writer still continues, so the app keeps working, but first adds an entry saying so, which
+    verify() reports."""
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT seq, hash, at FROM {HEAD_TABLE} WHERE id = 1{lock}")
+        cursor.execute(f"SELECT seq, hash, at, mac FROM {HEAD_TABLE} WHERE id = 1{lock}")
         row = cursor.fetchone()
     if row is not None:
-        seq, last_hash, at = row
+        seq, last_hash, at, mac = row
         # SQLite hands back the stored UTC time without its zone.
         if at is not None and timezone.is_naive(at):
             at = at.replace(tzinfo=UTC)
-        return AuditChainHead(pk=1, seq=seq, hash=last_hash, at=at)
-    # First entry, or the table was flushed: continue from what is there.
-    newest = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "at").first()
-    checkpoint = AuditCheckpoint.objects.order_by("-seq").values_list("seq", "hash").first()
-    seq, last_hash, at = newest or (*(checkpoint or (0, GENESIS)), None)
-    head, _ = AuditChainHead.objects.select_for_update().get_or_create(
-        pk=1, defaults={"seq": seq, "hash": last_hash, "at": at}
-    )
+        head = AuditChainHead(pk=1, seq=seq, hash=last_hash, at=at, mac=mac)
+        if _matches(head_mac(seq, last_hash, at), mac):
+            return head
+        problem = "the chain head did not match its MAC (altered, or AUDIT_HMAC_KEY changed)"
+    else:
+        # Continue from what is there (the walk in verify() judges it).
+        newest = AuditEvent.objects.order_by("-seq").values_list("seq", "hash", "at").first()
+        checkpoint = AuditCheckpoint.objects.order_by("-seq").values_list("seq", "hash").first()
+        seq, last_hash, at = newest or (*(checkpoint or (0, GENESIS)), None)
+        head, created = AuditChainHead.objects.select_for_update().get_or_create(
+            pk=1, defaults={"seq": seq, "hash": last_hash, "at": at,
+                            "mac": head_mac(seq, last_hash, at)},
+        )
+        if not created:  # another writer found it missing a moment ago and recorded that
+            return head
+        problem = "the chain head was missing (the log was wiped or its head removed)"
+    marker = entry(HEAD_REBUILT, Context(), target_type="audit", outcome="failed",
+                   actor_name="memphisadmin", before={"seq": head.seq, "hash": head.hash},
+                   message=f"{problem}; the chain continued from #{head.seq}")
+    _chain(head, [marker])
+    _insert([marker])
+    _write_head(head)
     return head
+
+
+def start_chain(using: str = DEFAULT_DB_ALIAS) -> None:
+    """The head of an empty log, as migrate leaves it. flush calls this after emptying the
+    tables: a head that always exists lets verify() call a missing one a removal."""
+    AuditChainHead.objects.using(using).create(pk=1, seq=0, hash=GENESIS, at=None,
+                                               mac=head_mac(0, GENESIS, None))
 
 
 def _json(value: Any) -> Any:
@@ -220,6 +268,15 @@ def checkpoint_mac(seq: int, last_hash: str, pruned_before: datetime, removed: i
                                 "removed": removed}})
 
 
+def head_mac(seq: int, last_hash: str, at: datetime | None) -> str:
+    return _mac({"head": {"seq": seq, "hash": last_hash, "at": at}})
+
+
+def _matches(expected: str, stored: str) -> bool:
+    # Bytes: compare_digest raises on a str with non-ASCII characters, which a forger may store.
+    return hmac.compare_digest(expected.encode(), stored.encode())
+
+
 @contextmanager
 def deletion_gate(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     """Lets this transaction, and nothing else, delete audit rows past the database triggers.
@@ -238,11 +295,29 @@ def deletion_gate(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
 
 
 @dataclass(frozen=True)
+class HeadRef:
+    """A chain head as kept outside the database (an anchor file, a log line): `SEQ:HASH`."""
+
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> HeadRef:
+        match = re.fullmatch(r"(\d+):([0-9a-f]{64})", text.strip(), re.ASCII)
+        if match is None:
+            raise ValueError(f"not a chain head (SEQ:HASH, the hash in 64 hex digits): {text!r}")
+        return cls(int(match[1]), match[2])
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+
+@dataclass(frozen=True)
 class Verification:
     checked: int
     first_seq: int | None
     last_seq: int | None
-    head_hash: str
+    head: HeadRef | None
     problem: str = ""
     problem_seq: int | None = None
 
@@ -251,65 +326,91 @@ class Verification:
         return not self.problem
 
 
-def verify(chunk: int = 5000) -> Verification:
+def verify(chunk: int = 5000, reaches: Sequence[HeadRef] = ()) -> Verification:
     """Walk the chain from the latest checkpoint (or the start) to the head and report the first
-    entry that was altered, inserted or removed."""
+    entry that was altered, inserted or removed, or a head that was altered or removed. Each of
+    `reaches` (heads verified earlier, kept outside the database) must still be in the chain:
+    that is what shows a log cut short together with its head, or restored from an older copy."""
     head = AuditChainHead.objects.filter(pk=1).first()
+    if head is None:
+        return Verification(0, None, None, None, "the chain head is missing: the log was wiped "
+                            "or its head removed")
+    if not _matches(head_mac(head.seq, head.hash, head.at), head.mac):
+        return Verification(0, None, None, None, f"the chain head was altered: #{head.seq} does "
+                            "not match its MAC", head.seq)
     checkpoint = AuditCheckpoint.objects.order_by("-seq").first()
     expected_seq, expected_prev = 1, GENESIS
     if checkpoint is not None:
         mac = checkpoint_mac(checkpoint.seq, checkpoint.hash, checkpoint.pruned_before,
                              checkpoint.removed)
-        if not hmac.compare_digest(mac, checkpoint.mac):
-            return Verification(0, None, None, "", f"the checkpoint at #{checkpoint.seq} was "
+        if not _matches(mac, checkpoint.mac):
+            return Verification(0, None, None, None, f"the checkpoint at #{checkpoint.seq} was "
                                 "altered or forged", checkpoint.seq)
         expected_seq, expected_prev = checkpoint.seq + 1, checkpoint.hash
     first_seq = expected_seq
-    # Entries written after the head was read are left for the next run.
-    limit = head.seq if head is not None else 0
     checked = 0
     columns = (*CHAINED_FIELDS, "prev_hash", "hash")
     last_seen = -1
     while True:
-        rows = list(AuditEvent.objects.filter(seq__gt=last_seen, seq__lte=limit)
+        # Entries written after the head was read are left for the next run.
+        rows = list(AuditEvent.objects.filter(seq__gt=last_seen, seq__lte=head.seq)
                     .order_by("seq").values_list(*columns)[:chunk])
         for row in rows:
             content = dict(zip(CHAINED_FIELDS, row[:-2], strict=True))
             seq, prev_hash, stored_hash = content["seq"], row[-2], row[-1]
             if seq < expected_seq:
-                return Verification(checked, first_seq, seq, "", f"entry #{seq} lies before the "
-                                    f"checkpoint at #{expected_seq - 1}: it was inserted", seq)
+                return Verification(checked, first_seq, seq, None, f"entry #{seq} lies before "
+                                    f"the checkpoint at #{expected_seq - 1}: it was inserted", seq)
             if seq > expected_seq:
-                return Verification(checked, first_seq, seq, "", f"entry #{expected_seq} is "
+                return Verification(checked, first_seq, seq, None, f"entry #{expected_seq} is "
                                     "missing: it was removed", expected_seq)
-            if not hmac.compare_digest(entry_hash(content, prev_hash), stored_hash):
-                return Verification(checked, first_seq, seq, "", f"entry #{seq} does not match "
+            if not _matches(entry_hash(content, prev_hash), stored_hash):
+                return Verification(checked, first_seq, seq, None, f"entry #{seq} does not match "
                                     "its hash: it was altered (or inserted without the key)", seq)
             if prev_hash != expected_prev:
-                return Verification(checked, first_seq, seq, "", f"entry #{seq} does not follow "
-                                    f"entry #{seq - 1}: an entry was inserted, removed or "
+                return Verification(checked, first_seq, seq, None, f"entry #{seq} does not "
+                                    f"follow entry #{seq - 1}: an entry was inserted, removed or "
                                     "reordered here", seq)
+            if content["action"] == HEAD_REBUILT:  # sealed like any entry: the app wrote it
+                return Verification(checked, first_seq, seq, None, f"entry #{seq} records that "
+                                    f"{content['message']}", seq)
             expected_seq, expected_prev = seq + 1, stored_hash
             checked += 1
         if len(rows) < chunk:
             break
         last_seen = rows[-1][0]
     last = expected_seq - 1
-    if head is None:
-        if AuditEvent.objects.exists():
-            return Verification(checked, first_seq, last, "", "the chain head is missing")
-        return Verification(0, None, None, GENESIS)
+    span = (first_seq, last) if checked else (None, None)
     if last != head.seq or expected_prev != head.hash:
-        return Verification(checked, first_seq, last, "", f"entries #{last + 1} to #{head.seq} "
-                            "are missing: removed from the end", last + 1)
+        return Verification(checked, *span, None, f"entries #{last + 1} to #{head.seq} are "
+                            "missing: removed from the end", last + 1)
     # record() moves the head in the transaction that adds the entry: nothing lies beyond it.
-    current = AuditChainHead.objects.values_list("seq", flat=True).get(pk=1)
-    stray = (AuditEvent.objects.filter(seq__gt=current).order_by("seq")
-             .values_list("seq", flat=True).first())
+    current = AuditChainHead.objects.filter(pk=1).values_list("seq", flat=True).first()
+    stray = (AuditEvent.objects.filter(seq__gt=current if current is not None else head.seq)
+             .order_by("seq").values_list("seq", flat=True).first())
     if stray is not None:
-        return Verification(checked, first_seq, last, "", f"entry #{stray} lies beyond the "
-                            "chain head: it was inserted", stray)
-    return Verification(checked, first_seq, last, head.hash)
+        return Verification(checked, *span, None, f"entry #{stray} lies beyond the chain head: "
+                            "it was inserted", stray)
+    for earlier in reaches:
+        if not _reaches(earlier, head, checkpoint):
+            return Verification(checked, *span, None, "the log no longer reaches the last "
+                                f"verified head #{earlier.seq}: entries were removed from the "
+                                "end or the database was restored from an older copy",
+                                earlier.seq)
+    return Verification(checked, *span, HeadRef(head.seq, head.hash))
+
+
+def _reaches(earlier: HeadRef, head: AuditChainHead, checkpoint: AuditCheckpoint | None) -> bool:
+    """Whether the verified chain (from `checkpoint` to `head`) contains an earlier head."""
+    if earlier.seq > head.seq:
+        return False
+    if checkpoint is not None and checkpoint.seq >= earlier.seq:
+        # Pruned since: a checkpoint keeps the hash of the last entry it removed, no other.
+        return checkpoint.seq > earlier.seq or checkpoint.hash == earlier.hash
+    if earlier.seq == 0:
+        return earlier.hash == GENESIS
+    stored = AuditEvent.objects.filter(seq=earlier.seq).values_list("hash", flat=True).first()
+    return stored == earlier.hash
 
 
 @dataclass(frozen=True)

@@ -250,13 +250,16 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The newest entry's seq, hash and time, in a single row. Writers lock it to take turns, so
-    two entries never get the same predecessor; verification compares it with the newest entry
-    to notice entries removed from the end."""
+    """The newest entry's seq, hash and time, in a single row that always exists (migrate and
+    flush create it at seq 0). Writers lock it to take turns, so two entries never get the same
+    predecessor; verification compares it with the newest entry to notice entries removed from
+    the end. `mac` seals it with the chain's key, and database triggers refuse to move it back
+    or delete it, so the head cannot be rewound to match a shortened log."""
 
     seq = models.PositiveBigIntegerField()
     hash = models.CharField(max_length=64)
     at = models.DateTimeField(null=True)
+    mac = models.CharField(max_length=64)
 
 
 class AuditCheckpoint(models.Model):

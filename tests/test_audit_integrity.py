@@ -1,10 +1,13 @@
 """Audit log integrity: the hash chain, the append-only guards (model, admin, database), tamper
-detection by verify_audit, pruning with a checkpoint, and concurrent writers on the real SQLite
+detection by verify_audit, the sealed and guarded chain head, heads kept outside the database
+(--anchor, --expect-head), pruning with a checkpoint, and concurrent writers on the real SQLite
 file database."""
 
 from __future__ import annotations
 
 import os
+import re
+import stat
 import subprocess
 import sys
 import threading
@@ -12,6 +15,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from io import StringIO
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +30,7 @@ from streams.models import AppendOnlyError, AuditChainHead, AuditCheckpoint, Aud
 from tests.conftest import ROOT, subprocess_database_url
 
 TABLE = AuditEvent._meta.db_table
+HEAD = AuditChainHead._meta.db_table
 
 
 def _write(count: int, **fields: Any) -> list[AuditEvent]:
@@ -39,7 +45,7 @@ def _write(count: int, **fields: Any) -> list[AuditEvent]:
 @contextmanager
 def triggers_dropped() -> Iterator[None]:
     """What an attacker with database access does first: switch the guard off (then back on)."""
-    tables = [TABLE, AuditCheckpoint._meta.db_table]
+    tables = [TABLE, AuditCheckpoint._meta.db_table, HEAD]
     if connection.vendor == "postgresql":
         for table in tables:
             _sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
@@ -51,9 +57,9 @@ def triggers_dropped() -> Iterator[None]:
         return
     with connection.cursor() as cursor:
         cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                       "AND tbl_name IN (%s, %s)", tables)
+                       f"AND tbl_name IN ({', '.join(['%s'] * len(tables))})", tables)
         saved = cursor.fetchall()
-        assert len(saved) == 4
+        assert len(saved) == 6
         for name, _ in saved:
             cursor.execute(f"DROP TRIGGER {name}")
     try:
@@ -217,6 +223,185 @@ def test_verify_reports_entries_removed_from_the_end() -> None:
     assert result.problem_seq == 3 and "removed from the end" in result.problem
 
 
+def _rewind_head_to(event: AuditEvent, mac: str | None = None) -> None:
+    """Make the head claim `event` is the newest entry, keeping its MAC unless given one."""
+    _sql(f"UPDATE {HEAD} SET seq = %s, hash = %s, at = %s{', mac = %s' if mac else ''} "
+         "WHERE id = 1",
+         [event.seq, event.hash, connection.ops.adapt_datetimefield_value(event.at),
+          *([mac] if mac else [])])
+
+
+def _verify_audit(*args: str) -> str:
+    out = StringIO()
+    call_command("verify_audit", *args, stdout=out)
+    return out.getvalue()
+
+
+def _printed_head(output: str) -> str:
+    """The head verify_audit printed, as --expect-head takes it."""
+    match = re.search(r"head #(\d+) ([0-9a-f]{64})$", output.strip())
+    assert match is not None, output
+    return f"{match[1]}:{match[2]}"
+
+
+@pytest.mark.django_db
+def test_head_always_exists_and_is_sealed_with_the_key() -> None:
+    head = AuditChainHead.objects.get()  # created by migrate, before any entry
+    assert (head.seq, head.hash, head.at) == (0, audit.GENESIS, None)
+    assert head.mac == audit.head_mac(0, audit.GENESIS, None)
+    assert "audit chain intact: 0 entries (no entries), head #0 " in _verify_audit()
+    (newest,) = _write(1)  # after the run's own entry, #1
+    head = AuditChainHead.objects.get()
+    assert (head.seq, head.hash) == (2, newest.hash)
+    assert head.mac == audit.head_mac(2, newest.hash, newest.at)
+    # Its own domain: the same values never yield an entry's hash or a checkpoint's MAC.
+    assert head.mac not in {newest.hash, audit.checkpoint_mac(2, newest.hash, newest.at, 0)}
+
+
+@pytest.mark.django_db
+def test_verify_reports_entries_removed_from_the_end_with_the_head_rewound() -> None:
+    _write(5)
+    third = AuditEvent.objects.get(seq=3)
+    with triggers_dropped():
+        _sql(f"DELETE FROM {TABLE} WHERE seq > 3")
+        _rewind_head_to(third)
+    result = audit.verify()
+    assert result.problem == "the chain head was altered: #3 does not match its MAC"
+    with pytest.raises(CommandError, match="chain head was altered"):
+        call_command("verify_audit")
+
+
+@pytest.mark.django_db
+def test_head_sealed_with_another_key_is_reported(settings: Any) -> None:
+    _write(5)
+    third = AuditEvent.objects.get(seq=3)
+    key, settings.AUDIT_HMAC_KEY = settings.AUDIT_HMAC_KEY, "a-guessed-key-a-guessed-key-a-guess"
+    forged = audit.head_mac(3, third.hash, third.at)
+    settings.AUDIT_HMAC_KEY = key
+    with triggers_dropped():
+        _sql(f"DELETE FROM {TABLE} WHERE seq > 3")
+        _rewind_head_to(third, mac=forged)
+    assert audit.verify().problem == "the chain head was altered: #3 does not match its MAC"
+
+
+@pytest.mark.django_db
+def test_next_write_records_a_rewound_head_instead_of_sealing_it() -> None:
+    _write(5)
+    with triggers_dropped():
+        _sql(f"DELETE FROM {TABLE} WHERE seq > 3")
+        _rewind_head_to(AuditEvent.objects.get(seq=3))
+    audit.record("login", audit.Context(), actor_name="bob")
+    marker, login = AuditEvent.objects.filter(seq__gt=3).order_by("seq")
+    assert (marker.seq, marker.action, login.seq, login.action) == (4, audit.HEAD_REBUILT, 5,
+                                                                    "login")
+    result = audit.verify()
+    assert result.problem_seq == 4
+    assert "records that the chain head did not match its MAC" in result.problem
+
+
+@pytest.mark.django_db
+def test_verify_reports_a_wiped_log_even_after_new_entries() -> None:
+    _write(3)
+    audit.prune(timezone.now() + timedelta(seconds=1), audit.Context())
+    _write(1)
+    with audit.deletion_gate():  # the gate (or dropped triggers) lets everything go
+        for table in (TABLE, AuditCheckpoint._meta.db_table, HEAD):
+            _sql(f"DELETE FROM {table}")
+    assert not AuditEvent.objects.exists()
+    with pytest.raises(CommandError, match="the chain head is missing: the log was wiped"):
+        call_command("verify_audit")
+    result = audit.verify()  # the failed run above wrote the first entry of a new chain
+    assert result.problem_seq == 1 and "records that the chain head was missing" in result.problem
+
+
+@pytest.mark.django_db
+def test_database_triggers_refuse_to_move_the_head_back_or_delete_it() -> None:
+    _write(2)
+    statements = [(f"UPDATE {HEAD} SET seq = 1", "cannot move backwards"),
+                  (f"DELETE FROM {HEAD}", "cannot be removed")]
+    if connection.vendor == "postgresql":  # TRUNCATE skips row triggers
+        statements.append((f"TRUNCATE {HEAD}", "cannot be removed"))
+    for statement, refusal in statements:
+        with pytest.raises(DatabaseError, match=refusal), transaction.atomic():
+            _sql(statement)
+    assert AuditChainHead.objects.get().seq == 2 and audit.verify().ok
+    with audit.deletion_gate():  # what flush goes through
+        _sql(f"DELETE FROM {HEAD}")
+    assert not AuditChainHead.objects.exists()
+
+
+@pytest.mark.django_db
+def test_anchor_is_written_owner_only_with_the_verified_head(tmp_path: Path) -> None:
+    events = _write(3)
+    anchor = tmp_path / "audit-head"
+    output = _verify_audit("--anchor", str(anchor))
+    assert output.strip().endswith(f"head #3 {events[-1].hash}")
+    assert anchor.read_text() == f"3:{events[-1].hash}\n"
+    assert stat.S_IMODE(anchor.stat().st_mode) == 0o600
+    _verify_audit("--anchor", str(anchor))  # moves on to the head this run checked
+    newest = AuditEvent.objects.get(seq=4)
+    assert newest.action == "audit.verified" and newest.after["head"] == f"3:{events[-1].hash}"
+    assert anchor.read_text() == f"4:{newest.hash}\n"
+
+
+def _restore_older_copy(head: dict[str, Any]) -> None:
+    """What restoring an older backup does: the entries after its head are gone and the head
+    is back at its earlier values, MAC and all."""
+    with audit.deletion_gate():
+        _sql(f"DELETE FROM {TABLE} WHERE seq > %s", [head["seq"]])
+        _sql(f"DELETE FROM {HEAD}")
+        AuditChainHead.objects.create(**head)
+
+
+@pytest.mark.django_db
+def test_anchor_reveals_a_log_restored_from_an_older_copy(tmp_path: Path) -> None:
+    anchor = tmp_path / "audit-head"
+    _write(3)
+    _verify_audit("--anchor", str(anchor))
+    backup = AuditChainHead.objects.values().get()
+    _write(2)
+    _verify_audit("--anchor", str(anchor))
+    verified = anchor.read_text()
+    assert verified.startswith("6:")
+    _restore_older_copy(backup)
+    assert audit.verify().ok  # consistent in itself: only the anchor can tell
+    with pytest.raises(CommandError, match="the log no longer reaches the last verified head #6: "
+                       "entries were removed from the end or the database was restored from "
+                       "an older copy"):
+        _verify_audit("--anchor", str(anchor))
+    assert anchor.read_text() == verified  # kept for the next run
+    failed = AuditEvent.objects.filter(action="audit.verified").latest("seq")
+    assert failed.outcome == "failed" and failed.after["problem_seq"] == 6
+
+
+@pytest.mark.django_db
+def test_expect_head_reveals_an_older_copy_even_after_new_entries() -> None:
+    _write(3)
+    _verify_audit()
+    backup = AuditChainHead.objects.values().get()
+    _write(2)
+    printed = _printed_head(_verify_audit())  # kept by the operator elsewhere
+    assert printed.startswith("6:")
+    _verify_audit("--expect-head", printed)
+    _restore_older_copy(backup)
+    _write(3)  # the restored copy is in use again, past #6, with other entries there
+    assert audit.verify().ok
+    with pytest.raises(CommandError, match="no longer reaches the last verified head #6"):
+        _verify_audit("--expect-head", printed)
+
+
+@pytest.mark.django_db
+def test_anchor_still_passes_after_pruning_past_it(tmp_path: Path) -> None:
+    anchor = tmp_path / "audit-head"
+    _write(3)
+    _verify_audit("--anchor", str(anchor))
+    assert anchor.read_text().startswith("3:")
+    audit.prune(timezone.now() + timedelta(seconds=1), audit.Context())
+    assert not AuditEvent.objects.filter(seq__lte=4).exists()  # #3 lives on in the checkpoint
+    _verify_audit("--anchor", str(anchor))
+    assert anchor.read_text().startswith("5:")
+
+
 @pytest.mark.django_db
 def test_prune_removes_old_entries_leaves_a_checkpoint_and_is_audited() -> None:
     _write(3)
@@ -280,7 +465,9 @@ def test_verify_audit_command_exits_non_zero_on_a_broken_chain() -> None:
     assert run.returncode != 0
     assert "#2 does not match its hash" in run.stderr
     call_command("flush", interactive=False)  # the delete guard lets flush through
-    assert not AuditEvent.objects.exists() and not AuditChainHead.objects.exists()
+    assert not AuditEvent.objects.exists()
+    head = AuditChainHead.objects.get()  # an empty log's head, as migrate leaves it
+    assert (head.seq, head.hash) == (0, audit.GENESIS) and audit.verify().ok
 
 
 @pytest.mark.django_db(transaction=True)

@@ -9,7 +9,8 @@ from streams import audit
 
 class Command(flush.Command):
     """Django's flush, with the audit tables' delete guard opened for its one transaction
-    (the test suite flushes between transactional tests)."""
+    (the test suite flushes between transactional tests), leaving the empty log's chain head
+    as migrate does."""
 
     def handle(self, **options: Any) -> None:
         # Ask before taking the write lock rather than holding it while a person reads.
@@ -21,3 +22,4 @@ class Command(flush.Command):
             return
         with audit.deletion_gate(options["database"]):
             super().handle(**{**options, "interactive": False})
+            audit.start_chain(options["database"])
