@@ -15,7 +15,7 @@ UNSHIFT = [f"UPDATE streams_stream SET {c} = {c} + 9223372036854775807 + 1 WHERE
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('streams', '0004_job_request_context'),
+        ('streams', '0005_audit_head_guard'),
     ]
 
     operations = [
