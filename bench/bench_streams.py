@@ -62,8 +62,7 @@ def start_worker(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
     log = log_path.open("wb")
     process = subprocess.Popen(
         [str(ROOT / "dev"), "worker"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-             "CELERY_BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule")},
+        env={**env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
         start_new_session=True,
     )
     deadline = time.monotonic() + 30

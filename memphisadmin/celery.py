@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import task_prerun, worker_process_shutdown
+from django.conf import settings
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memphisadmin.settings")
@@ -14,6 +17,41 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memphisadmin.settings")
 app = Celery("memphisadmin")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+log = logging.getLogger(__name__)
+
+
+class Housekeeping(bootsteps.StartStopStep):
+    """The reaper and the heartbeat, on timers of the worker's main process: jobs run in the
+    pool, so however long they take, overdue jobs are still failed on time and the worker
+    still reports itself alive."""
+
+    requires = {"celery.worker.components:Timer"}
+
+    def start(self, worker: Any) -> None:
+        from streams import operations
+
+        beat = (operations.note_worker_alive, worker.hostname)
+        worker.timer.call_after(0.0, _chore, beat)
+        self.timers = [
+            worker.timer.call_repeatedly(settings.WORKER_HEARTBEAT_INTERVAL, _chore, beat),
+            worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
+                                         (operations.reap_overdue,)),
+        ]
+
+    def stop(self, worker: Any) -> None:
+        for timer in getattr(self, "timers", []):
+            timer.cancel()
+
+
+def _chore(function: Callable[..., Any], *args: Any) -> None:
+    close_old_connections()
+    try:
+        function(*args)
+    except Exception:  # logged; the next round tries again
+        log.exception("worker housekeeping: %s failed", function.__name__)
+
+
+app.steps["worker"].add(Housekeeping)
 
 
 @task_prerun.connect

@@ -232,14 +232,16 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes every database connection around each task unless this is set;
 # memphisadmin.celery closes only unusable or expired ones instead, as Django does per request.
 CELERY_DB_REUSE_MAX = 1000
-CELERY_BEAT_SCHEDULE = {
-    "reap-overdue-jobs": {"task": "streams.tasks.reap_overdue_jobs", "schedule": 15.0},
-}
 
 # A job nobody picked up, or one still running past its deadline, is failed with that reason.
 JOB_QUEUE_TIMEOUT = env_float("JOB_QUEUE_TIMEOUT", 120.0)
 JOB_RUN_TIMEOUT = env_float("JOB_RUN_TIMEOUT", 120.0)
 JOB_MAX_ATTEMPTS = 3
+# No broker call takes longer than this, whatever a profile's servers and timeouts add up to.
+JOB_BROKER_TIMEOUT = env_float("JOB_BROKER_TIMEOUT", 60.0)
+# The worker's main process, which jobs never occupy, reaps and says it is alive this often.
+JOB_REAP_INTERVAL = env_float("JOB_REAP_INTERVAL", 15.0)
+WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 5.0)
 
 LOGGING = {
     "version": 1,

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import nats
 import nats.errors
 import nats.js.errors
+from django.conf import settings
 from nats.aio.client import Client, RawCredentials
 from nats.js import JetStreamContext
 
@@ -109,8 +110,10 @@ def run(
     *,
     fresh: bool = False,
 ) -> T:
-    """Run `operation` on a connection to `conn`, the whole thing bounded by `timeout` seconds:
-    the process's kept connection (see _Keeper), or with `fresh` a new one closed afterwards."""
+    """Run `operation` on a connection to `conn`, the whole thing bounded by `timeout` seconds
+    and never more than JOB_BROKER_TIMEOUT: the process's kept connection (see _Keeper), or
+    with `fresh` a new one closed afterwards."""
+    timeout = min(timeout, settings.JOB_BROKER_TIMEOUT)
     keeper = _keeper()
     future = asyncio.run_coroutine_threadsafe(
         _run(conn, operation, timeout, None if fresh else keeper), keeper.loop)
@@ -524,11 +527,16 @@ def stream_info(conn: Connection, name: str) -> dict[str, Any]:
 
 
 def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
-    """Create the stream. Create is idempotent for an identical config, and a create that timed
-    out may have been applied: then the stream's info tells."""
+    """Create the stream, unless it exists with this config already (the server answers an
+    identical create as if it had made the stream: `created` says which it was; a different
+    config is the server's error 10058). A create that timed out may have been applied: then
+    the stream's info tells."""
 
     async def operation(nc: Client) -> dict[str, Any]:
         name = config["name"]
+        existing = await _info_or_none(nc, conn, name)
+        if existing is not None and not _differs(existing["config"], config):
+            return {"info": existing, "created": False}
         try:
             answer = await _api(nc, conn, f"STREAM.CREATE.{name}", config)
         except nats.errors.TimeoutError:
@@ -539,7 +547,7 @@ def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
             answer = info
         answer.pop("type", None)
         answer.pop("did_create", None)
-        return {"info": answer}
+        return {"info": answer, "created": True}
 
     return _stream_op(conn, operation)
 

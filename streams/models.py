@@ -284,6 +284,18 @@ class StreamStatus(models.TextChoices):
     OK = "ok", "ok"
     MISSING = "missing", "missing"  # the cluster knows it, but no replica answered
     OFFLINE = "offline", "offline"
+    GONE = "gone", "gone"  # a job found it deleted outside; the next listing drops it
+
+
+class WorkerHeartbeat(models.Model):
+    """When each worker last said it was alive, so a job nobody picked up can be told apart:
+    no worker running, or every worker busy."""
+
+    name = models.CharField(max_length=255, unique=True)
+    seen_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Stream(models.Model):

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -27,6 +27,7 @@ from streams.models import (
     Stream,
     StreamDefinition,
     StreamStatus,
+    WorkerHeartbeat,
 )
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class Operation:
     target_type: str
     done: str  # what the broker did, for a job whose outcome could not be recorded
     retry: bool = True  # retry retryable failures with backoff
+    # What the job's closing audit entry says it did (default: the kind's name).
+    describe: Callable[[Job, dict[str, Any]], str] | None = None
     # What of the result the Job row keeps (a 10,000-stream listing lives in Stream rows).
     summary: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
@@ -203,8 +206,7 @@ def _summarise_info(result: dict[str, Any]) -> dict[str, Any]:
 
 def _record_info(job: Job, result: dict[str, Any] | None,
                  error: BrokerError | None) -> list[AuditEvent]:
-    if error is not None and error.err_code == jetstream.NOT_FOUND:
-        Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
+    _mark_gone(job, error)
     if result is not None:
         _store_streams([_stream_row(job.profile_id, _summarise_info(result)["info"],
                                     timezone.now())])
@@ -230,16 +232,26 @@ def _record_create(job: Job, result: dict[str, Any] | None,
     asked = job.params["config"]
     if result is not None:
         _store_streams([_stream_row(job.profile_id, result["info"], timezone.now())])
-        _store_definition(job)
         _note_server(job, result)
+        if not result["created"]:
+            return []  # nothing changed: the job's own entry says so
+        _store_definition(job)
     return _audit_stream(job, "stream.created", error,
                          after=result["info"]["config"] if result else asked, message="created")
+
+
+def _describe_create(job: Job, result: dict[str, Any]) -> str:
+    if result.get("created", True):
+        return job.get_kind_display()
+    earlier = " (an earlier attempt of this job may have made it)" if job.attempts > 1 else ""
+    return f"already existed with this configuration: nothing changed{earlier}"
 
 
 def _record_update(job: Job, result: dict[str, Any] | None,
                    error: BrokerError | None) -> list[AuditEvent]:
     changes = job.params["changes"]
     if result is None:
+        _mark_gone(job, error)
         return _audit_stream(job, "stream.changed", error, changes=changes)
     before, after = result["before"], result["info"]["config"]
     _store_streams([_stream_row(job.profile_id, result["info"], timezone.now())])
@@ -252,15 +264,36 @@ def _record_update(job: Job, result: dict[str, Any] | None,
 
 def _record_delete(job: Job, result: dict[str, Any] | None,
                    error: BrokerError | None) -> list[AuditEvent]:
-    if result is not None:
-        Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
-        StreamDefinition.objects.filter(profile_id=job.profile_id, name=job.target).delete()
-    return _audit_stream(job, "stream.deleted", error, before=(result or {}).get("before"),
-                         message="deleted" if result and result["deleted"] else "already gone")
+    if result is None:
+        return _audit_stream(job, "stream.deleted", error)
+    Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
+    forgotten, _ = StreamDefinition.objects.filter(profile_id=job.profile_id,
+                                                   name=job.target).delete()
+    if result["deleted"]:
+        return _audit_stream(job, "stream.deleted", error, before=result["before"],
+                             message="deleted")
+    if forgotten:  # gone on the broker already, but the team's definition of it goes now
+        return _audit_stream(job, "stream.deleted", error,
+                             message="already gone on the broker; its definition was removed")
+    return []
+
+
+def _describe_delete(job: Job, result: dict[str, Any]) -> str:
+    return job.get_kind_display() if result["deleted"] else "already gone: nothing to delete"
+
+
+def _mark_gone(job: Job, error: BrokerError | None) -> None:
+    """A job found the stream deleted (outside the dashboard): the row says so until the next
+    listing drops it."""
+    if error is not None and error.err_code == jetstream.NOT_FOUND:
+        Stream.objects.filter(profile_id=job.profile_id, name=job.target).update(
+            status=StreamStatus.GONE, status_reason=f"not on the server at "
+            f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: deleted outside the dashboard?")
 
 
 def _record_purge(job: Job, result: dict[str, Any] | None,
                   error: BrokerError | None) -> list[AuditEvent]:
+    _mark_gone(job, error)
     if result is not None:
         _store_streams([_stream_row(job.profile_id, result["info"], timezone.now())])
     return _audit_stream(
@@ -279,11 +312,11 @@ OPERATIONS: dict[str, Operation] = {
     JobKind.STREAM_INFO: Operation(_stream_info, _record_info, "stream",
                                    "read from the broker", summary=_summarise_info),
     JobKind.STREAM_CREATE: Operation(_create_stream, _record_create, "stream",
-                                     "created on the broker"),
+                                     "created on the broker", describe=_describe_create),
     JobKind.STREAM_UPDATE: Operation(_update_stream, _record_update, "stream",
                                      "changed on the broker"),
     JobKind.STREAM_DELETE: Operation(_delete_stream, _record_delete, "stream",
-                                     "deleted on the broker"),
+                                     "deleted on the broker", describe=_describe_delete),
     JobKind.STREAM_PURGE: Operation(_purge_stream, _record_purge, "stream",
                                     "purged on the broker"),
 }
@@ -335,17 +368,35 @@ def enqueue(job: Job) -> None:
 # Running (worker process) ----------------------------------------------------------------------
 
 
+class ProfileBusy(Exception):
+    """Another job of the same profile is running: this one waits its turn (see claim)."""
+
+
 def claim(job_id: int) -> Job | None:
-    """Mark a queued job running. None when someone else has it or it has already ended, which
-    makes a redelivered or duplicated task a no-op."""
+    """Mark a queued job running, unless another job of its profile is running: one profile's
+    jobs run one at a time, so an unreachable or slow broker holds one worker slot rather than
+    all of them, and two writes to one stream never overlap. None when someone else has the job
+    or it has ended (a redelivered or duplicated task is a no-op); ProfileBusy when it must
+    wait its turn."""
     now = timezone.now()
-    claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING,
-        started_at=now,
-        deadline=now + timedelta(seconds=settings.JOB_RUN_TIMEOUT),
-        attempts=F("attempts") + 1,
-    )
-    return Job.objects.select_related("profile", "actor").get(pk=job_id) if claimed else None
+    running = Job.objects.filter(profile_id=OuterRef("profile_id"), status=JobStatus.RUNNING)
+    with transaction.atomic():
+        if connection.features.has_select_for_update:
+            # PostgreSQL: one profile's claims take turns on its row, so that two of them never
+            # both see no running job. (SQLite's IMMEDIATE transactions already take turns.)
+            list(Profile.objects.select_for_update(of=("self",)).filter(jobs=job_id).only("pk"))
+        claimed = Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).exclude(
+            Exists(running)).update(
+            status=JobStatus.RUNNING,
+            started_at=now,
+            deadline=now + timedelta(seconds=settings.JOB_RUN_TIMEOUT),
+            attempts=F("attempts") + 1,
+        )
+    if claimed:
+        return Job.objects.select_related("profile", "actor").get(pk=job_id)
+    if Job.objects.filter(pk=job_id, status=JobStatus.QUEUED).exists():
+        raise ProfileBusy
+    return None
 
 
 def may_retry(job: Job, error: BrokerError) -> bool:
@@ -414,13 +465,16 @@ def _finish(
         audit.append([*entries, audit.entry(
             "job.finished", audit.Context.of_job(job), target_type=operation.target_type,
             target_name=job.target, profile=job.profile, job=job, outcome=status,
-            message=error.message if error else job.get_kind_display(),
+            message=error.message if error else (
+                operation.describe(job, result) if operation.describe and result is not None
+                else job.get_kind_display()),
         )])
 
 
 def reap_overdue(job_id: int | None = None) -> int:
     """Fail jobs nobody will finish: running past their deadline (the worker died) or queued
-    longer than JOB_QUEUE_TIMEOUT (no worker is consuming). Returns how many were failed."""
+    longer than JOB_QUEUE_TIMEOUT, saying why they were not picked up. Returns how many were
+    failed."""
     now = timezone.now()
     jobs = Job.objects.filter(pk=job_id) if job_id is not None else Job.objects.all()
     running = jobs.filter(status=JobStatus.RUNNING, deadline__lt=now)
@@ -434,8 +488,25 @@ def reap_overdue(job_id: int | None = None) -> int:
                               "past its deadline)"))
         reaped += 1
     for job in queued.select_related("profile", "actor"):
-        fail(job, BrokerError(f"no worker picked the job up within "
-                              f"{settings.JOB_QUEUE_TIMEOUT:g} s (is the worker running?)"),
-             expected=JobStatus.QUEUED)
+        fail(job, BrokerError(_why_not_picked_up(job, now)), expected=JobStatus.QUEUED)
         reaped += 1
     return reaped
+
+
+def _why_not_picked_up(job: Job, now: datetime) -> str:
+    waited = f"{settings.JOB_QUEUE_TIMEOUT:g} s"
+    if Job.objects.filter(profile_id=job.profile_id, status=JobStatus.RUNNING).exists():
+        return (f"it waited {waited} behind another job on this connection, which is still "
+                "running (a connection runs one job at a time)")
+    last_seen = WorkerHeartbeat.objects.order_by("-seen_at").values_list("seen_at",
+                                                                         flat=True).first()
+    if last_seen and (now - last_seen).total_seconds() < 3 * settings.WORKER_HEARTBEAT_INTERVAL:
+        return f"no worker slot came free within {waited}: the workers were busy with other jobs"
+    since = (f" (the last one was seen {int((now - last_seen).total_seconds())} s ago)"
+             if last_seen else "")
+    return f"no worker picked the job up within {waited}: no worker is running{since}"
+
+
+def note_worker_alive(name: str) -> None:
+    WorkerHeartbeat.objects.update_or_create(name=name[:255],
+                                             defaults={"seen_at": timezone.now()})

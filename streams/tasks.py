@@ -14,7 +14,10 @@ log = logging.getLogger(__name__)
 def run_job(self: Task, job_id: int) -> None:
     """Run one job. Takes only its id; a redelivered or duplicate task finds it claimed and
     does nothing."""
-    job = operations.claim(job_id)
+    try:
+        job = operations.claim(job_id)
+    except operations.ProfileBusy:  # its turn comes when the profile's running job ends
+        raise self.retry(countdown=min(0.05 * 2 ** self.request.retries, 1.0)) from None
     if job is None:
         return
     try:
@@ -31,7 +34,3 @@ def run_job(self: Task, job_id: int) -> None:
     else:
         operations.succeed(job, result)
 
-
-@shared_task
-def reap_overdue_jobs() -> int:
-    return operations.reap_overdue()

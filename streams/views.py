@@ -20,7 +20,7 @@ from django_htmx.http import HttpResponseStopPolling
 
 from streams import audit, operations, stream_config
 from streams.forms import DeleteStreamForm, ProfileForm, PurgeForm, StreamForm
-from streams.models import Job, JobKind, JobStatus, Profile, Stream
+from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
 
 View = Callable[..., HttpResponse]
 
@@ -186,6 +186,9 @@ def _changeable(stream: Stream, verb: str) -> str:
     """Why this stream cannot be changed here at all ("" when it can)."""
     if stream.system_kind:
         return f"This is a {stream.system_label} stream, read-only here: it cannot be {verb}."
+    if stream.status == StreamStatus.GONE:
+        return (f"It is no longer on the server ({stream.status_reason}): it cannot be {verb}. "
+                "Refresh the list to drop it.")
     if not stream.config:
         return f"Its configuration could not be read ({stream.status}): it cannot be {verb}."
     return stream_config.destruction_refusal(stream.config, verb) if verb != "changed" else ""
@@ -358,9 +361,7 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
 def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     stream = _stream(profile, name)
-    if _changeable(stream, "changed"):
-        raise PermissionDenied(_changeable(stream, "changed"))
-    if "job" in request.GET:
+    if "job" in request.GET:  # the job ended (perhaps finding the stream gone): its outcome
         job = _finished_job(profile, JobKind.STREAM_UPDATE, request)
         # The user's changes over the config as it is now, so that sending the form again
         # changes those fields only.
@@ -372,6 +373,8 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
                                 diff=_diff_rows(job.params["changes"])
                                 if job.status == JobStatus.SUCCEEDED else None)
         return _render_form(request, form, context)
+    if refusal := _changeable(stream, "changed"):
+        raise PermissionDenied(refusal)
     form = StreamForm(request.POST or None, profile=profile, current=stream.config)
     context = _form_context(profile, form, stream=stream)
     if request.method == "POST":

@@ -59,7 +59,6 @@ class Worker:
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
             "REDIS_URL": redis_url,
             "DATABASE_URL": subprocess_database_url(),
-            "CELERY_BEAT_SCHEDULE_FILE": str(workdir / "beat-schedule"),
             "PYTHONUNBUFFERED": "1",
             **env,
         }

@@ -20,13 +20,22 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from streams import operations, tasks
 from streams.audit import Context
-from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile, Stream
+from streams.models import (
+    AuditEvent,
+    Job,
+    JobKind,
+    JobStatus,
+    Profile,
+    Stream,
+    WorkerHeartbeat,
+)
 from tests.conftest import ROOT, Worker, subprocess_database_url, wait_for_job
 from tests.servers import NatsServer, RedisServer, free_port, wait_for_port
 
@@ -94,24 +103,89 @@ def test_reaper_fails_a_job_whose_worker_died(
     assert finished_events(job) == ["failed"]
 
 
-def test_reaper_fails_a_job_no_worker_picked_up(
+def stale_job(profile: Profile, age: float) -> Job:
+    """A job queued `age` seconds ago that no worker was ever handed."""
+    job = Job.objects.create(kind=JobKind.TEST_CONNECTION, profile=profile,
+                             profile_name=profile.name, target=profile.name)
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=age))
+    return job
+
+
+def test_a_job_nobody_picked_up_is_failed_saying_why(
     make_profile: Callable[..., Profile], nats_server: NatsServer
 ) -> None:
-    profile = make_profile(nats_server)
-    stale = Job.objects.create(kind=JobKind.TEST_CONNECTION, profile=profile,
-                               profile_name=profile.name)
-    fresh = Job.objects.create(kind=JobKind.TEST_CONNECTION, profile=profile,
-                               profile_name=profile.name)
-    Job.objects.filter(pk=stale.pk).update(
-        created_at=timezone.now() - timedelta(seconds=settings.JOB_QUEUE_TIMEOUT + 1)
-    )
-    assert tasks.reap_overdue_jobs() == 1
+    profile, other = make_profile(nats_server), make_profile(nats_server)
+    overdue = settings.JOB_QUEUE_TIMEOUT + 1
+    # In one transaction, so a worker's heartbeat cannot land in between (its write waits).
+    with transaction.atomic():
+        WorkerHeartbeat.objects.all().delete()
+        stale, fresh = stale_job(profile, overdue), stale_job(profile, 1)
+        assert operations.reap_overdue() == 1
     stale.refresh_from_db()
     fresh.refresh_from_db()
-    assert stale.status == JobStatus.FAILED
-    assert stale.error.startswith("no worker picked the job up within")
-    assert fresh.status == JobStatus.QUEUED
-    assert "reap-overdue-jobs" in settings.CELERY_BEAT_SCHEDULE  # and it runs periodically
+    assert (stale.status, fresh.status) == (JobStatus.FAILED, JobStatus.QUEUED)
+    assert stale.error == (f"no worker picked the job up within {settings.JOB_QUEUE_TIMEOUT:g} "
+                           "s: no worker is running")
+    with transaction.atomic():
+        WorkerHeartbeat.objects.update_or_create(name="w1", defaults={"seen_at": timezone.now()})
+        busy = stale_job(other, overdue)
+        operations.reap_overdue()
+    busy.refresh_from_db()
+    assert busy.error.endswith("s: the workers were busy with other jobs")
+    Job.objects.filter(pk=fresh.pk).update(status=JobStatus.RUNNING,
+                                           deadline=timezone.now() + timedelta(minutes=1))
+    behind = stale_job(profile, overdue)
+    operations.reap_overdue()
+    behind.refresh_from_db()
+    assert "behind another job on this connection, which is still running" in behind.error
+
+
+def test_one_unreachable_connection_holds_up_no_other_jobs(
+    celery_worker: Worker, nats_server: NatsServer, make_profile: Callable[..., Profile],
+) -> None:
+    """Three servers that accept and never answer, tested twice, with the longest connect
+    timeout: the connection's jobs run one at a time, so a create elsewhere goes through."""
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        hanging = make_profile("\n".join([f"nats://127.0.0.1:{port}"] * 3), connect_timeout=30)
+        tests = [operations.submit(JobKind.TEST_CONNECTION, hanging, Context())
+                 for _ in range(2)]
+        healthy = make_profile(nats_server, last_server_version=nats_server.version)
+        create = operations.submit(JobKind.STREAM_CREATE, healthy, Context(), target="quick",
+                                   params={"config": {"name": "quick", "subjects": ["quick"]}})
+        assert wait_for_job(create.pk, timeout=10).status == JobStatus.SUCCEEDED
+        statuses = sorted(Job.objects.get(pk=job.pk).status for job in tests)
+        assert statuses == [JobStatus.QUEUED, JobStatus.RUNNING]
+    # The listener is gone: both tests now fail at once, and free the slot.
+    for job in tests:
+        assert wait_for_job(job.pk, timeout=20).status == JobStatus.FAILED
+
+
+def test_the_reaper_runs_while_every_slot_is_busy_and_broker_time_is_capped(
+    celery_worker: Worker, redis_server: RedisServer, tmp_path: Path, silent_port: int,
+    nats_server: NatsServer, make_profile: Callable[..., Profile],
+) -> None:
+    busy = Worker(redis_server.url, tmp_path, "-Q", "one-slot", WORKER_CONCURRENCY="1",
+                  JOB_BROKER_TIMEOUT="3", JOB_REAP_INTERVAL="0.5", JOB_QUEUE_TIMEOUT="60")
+    try:
+        slow = stale_job(make_profile(f"nats://127.0.0.1:{silent_port}", connect_timeout=30), 0)
+        tasks.run_job.apply_async(args=[slow.pk], queue="one-slot")
+        deadline = time.monotonic() + 10
+        while Job.objects.get(pk=slow.pk).status != JobStatus.RUNNING:
+            assert time.monotonic() < deadline, "the one-slot worker never took the job"
+            time.sleep(0.05)
+        # Overdue for the one-slot worker (60 s), not yet for the suite's worker (120 s).
+        stale = stale_job(make_profile(nats_server), 90)
+        stale = wait_for_job(stale.pk, timeout=5)
+        assert Job.objects.get(pk=slow.pk).status == JobStatus.RUNNING  # its only slot is busy
+        assert stale.error == ("no worker slot came free within 60 s: the workers were busy "
+                               "with other jobs")
+        # A connect timeout of 30 s twice over, capped at 3 s for the whole job.
+        slow = wait_for_job(slow.pk, timeout=10)
+        assert slow.error.startswith("timed out after 3 s")
+        assert slow.duration is not None and slow.duration.total_seconds() < 5
+    finally:
+        busy.stop()
 
 
 def test_a_profile_deleted_while_its_job_runs(

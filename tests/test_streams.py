@@ -12,7 +12,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from streams import stream_config
+from streams import operations, stream_config
+from streams.audit import Context
 from streams.models import (
     AuditEvent,
     Job,
@@ -407,6 +408,61 @@ def test_delete_needs_the_typed_name_and_is_audited(
     assert not StreamDefinition.objects.filter(profile=profile, name="doomed").exists()
     entry = AuditEvent.objects.get(action="stream.deleted", target_name="doomed")
     assert entry.outcome == "succeeded" and entry.before["subjects"] == ["doomed"]
+
+
+def test_an_identical_create_says_the_stream_already_existed(
+    client_alice: Client, profile: Profile,
+) -> None:
+    """Ten identical creates at once: one creates, nine say nothing changed, one audit entry."""
+    config = {"name": "twin", "subjects": ["twin"]}
+    jobs = [operations.submit(JobKind.STREAM_CREATE, profile, Context(), target="twin",
+                              params={"config": config}) for _ in range(10)]
+    jobs = [wait_for_job(job.pk) for job in jobs]
+    assert {job.status for job in jobs} == {JobStatus.SUCCEEDED}
+    assert sorted(job.result["created"] for job in jobs) == [False] * 9 + [True]
+    assert AuditEvent.objects.filter(action="stream.created", target_name="twin").count() == 1
+    unchanged = next(job for job in jobs if not job.result["created"])
+    finished = AuditEvent.objects.get(job=unchanged, action="job.finished")
+    assert finished.message == "already existed with this configuration: nothing changed"
+    outcome = client_alice.get(reverse("stream_create", args=[profile.pk]),
+                               {"job": unchanged.pk}, HTTP_HX_REQUEST="true").content.decode()
+    assert "already existed with this configuration: nothing changed" in outcome
+    assert "was created" not in outcome
+
+
+def test_deleting_a_stream_already_gone_says_so(client_alice: Client, profile: Profile) -> None:
+    url = profile.server_list[0]
+    create_stream(client_alice, profile, name="vanished", subjects="vanished")
+    api(url, "STREAM.DELETE.vanished")  # deleted outside the dashboard
+    job = run_post(client_alice, reverse("stream_delete", args=[profile.pk, "vanished"]),
+                   {"confirm_name": "vanished"})
+    assert job.status == JobStatus.SUCCEEDED and job.result["deleted"] is False
+    card = client_alice.get(reverse("job_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert "Stream vanished was already gone: nothing to delete" in card.content.decode()
+    assert not Stream.objects.filter(profile=profile, name="vanished").exists()
+    entry = AuditEvent.objects.get(action="stream.deleted", target_name="vanished")
+    assert entry.message == "already gone on the broker; its definition was removed"
+
+
+def test_a_failed_edit_of_a_stream_deleted_outside_marks_it_gone(
+    client_alice: Client, profile: Profile,
+) -> None:
+    url = profile.server_list[0]
+    create_stream(client_alice, profile, name="fleeting", subjects="fleeting")
+    edit = reverse("stream_edit", args=[profile.pk, "fleeting"])
+    answers = {**form_values(client_alice.get(edit).content.decode()), "max_msgs": "10"}
+    review = client_alice.post(edit, answers, HTTP_HX_REQUEST="true").content.decode()
+    digest = review.split('name="confirm" value="')[1].split('"')[0]
+    api(url, "STREAM.DELETE.fleeting")
+    job = run_post(client_alice, edit, {**answers, "confirm": digest})
+    assert job.status == JobStatus.FAILED and job.err_code == 10059
+    row = Stream.objects.get(profile=profile, name="fleeting")
+    assert row.status == "gone" and "deleted outside the dashboard?" in row.status_reason
+    detail = client_alice.get(reverse("stream_detail", args=[profile.pk, "fleeting"]))
+    assert "gone" in detail.content.decode()
+    assert client_alice.get(edit).status_code == 403
+    refresh_list(client_alice, profile)  # the next listing drops it
+    assert not Stream.objects.filter(profile=profile, name="fleeting").exists()
 
 
 def test_delete_and_purge_refuse_protected_streams(
