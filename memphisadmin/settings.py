@@ -189,14 +189,18 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+# A successful login clears its pair's failures, but in streams.signals rather than by axes
+# (AXES_RESET_ON_SUCCESS): the login's audit entry reads the count first, and receivers of one
+# signal have no order to rely on.
+AXES_RESET_ON_SUCCESS = False
 # Refused attempts neither extend the lockout nor make axes store their POST data on the pair's
-# row (which would grow by up to 1 KB per attempt).
+# row (which would grow by up to 1 KB per attempt); streams.lockout counts them instead.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # The address is the connection's (REMOTE_ADDR), as in audit entries: X-Forwarded-For is written
 # by the client, who could otherwise name a new address for every guess. Set explicitly because
 # axes would switch to django-ipware's header parsing if that package ever got installed.
 AXES_CLIENT_IP_CALLABLE = "streams.lockout.client_ip"
+AXES_HANDLER = "streams.lockout.AuditedAttempts"
 AXES_LOCKOUT_CALLABLE = "streams.lockout.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # logins and logouts are in the audit log already
 
