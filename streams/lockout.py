@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db.models import F, Max, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from streams import audit
@@ -103,8 +104,9 @@ def _record_locked_out(username: str, context: audit.Context, failures: int) -> 
     audit.record("login.locked_out", context, target_type="user", target_name=username,
                  outcome="denied", actor_name=username,
                  after={"failures": failures, "lockout_minutes": minutes},
-                 message=f"{failures} failed logins as {username!r} from {address}: logins as "
-                 f"this user from this address are refused for {minutes} minutes")
+                 message=f"{failures} failed login{pluralize(failures)} as {username!r} from "
+                 f"{address}: logins as this user from this address are refused for {minutes} "
+                 "minutes")
 
 
 def _count_refused(username: str, ip_address: str | None) -> None:

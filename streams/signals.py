@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 
 from streams import audit, lockout
 
@@ -17,9 +18,9 @@ def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> N
     username = user.get_username()
     # A success right after failures may be a guess that worked: say how many there were.
     failures = lockout.forget_failures(request, username)
-    message = f"after {failures} failed logins from this address" if failures else ""
+    message = f"after {failures} failed login{pluralize(failures)} from this address"
     audit.record("login", audit.Context.from_request(request), target_type="user",
-                 target_name=username, outcome="succeeded", message=message)
+                 target_name=username, outcome="succeeded", message=message if failures else "")
 
 
 @receiver(user_logged_out)
