@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -39,14 +40,17 @@ def env_float(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     value = os.environ.get(name)
     if value is None:
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -121,6 +125,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "streams",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -136,6 +141,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "streams.middleware.RequestIdMiddleware",
     "streams.middleware.ContentSecurityPolicyMiddleware",
+    # Turns a refused login into the lockout page; inside RequestIdMiddleware so that page
+    # carries X-Request-ID like any other.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "memphisadmin.urls"
@@ -182,6 +190,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login lockout (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one user name from one
+# address, that pair is refused until LOGIN_LOCKOUT_MINUTES have passed since its last counted
+# failure, even with the right password. Per pair, so nobody can lock a user out from everywhere.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: it refuses before a password is checked
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# A successful login clears its pair's failures, but in streams.signals rather than by axes
+# (AXES_RESET_ON_SUCCESS): the login's audit entry reads the count first, and receivers of one
+# signal have no order to rely on.
+AXES_RESET_ON_SUCCESS = False
+# Refused attempts neither extend the lockout nor make axes store their POST data on the pair's
+# row (which would grow by up to 1 KB per attempt); streams.lockout counts them instead.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The address is the connection's (REMOTE_ADDR), as in audit entries: X-Forwarded-For is written
+# by the client, who could otherwise name a new address for every guess. Set explicitly because
+# axes would switch to django-ipware's header parsing if that package ever got installed.
+AXES_CLIENT_IP_CALLABLE = "streams.lockout.client_ip"
+AXES_HANDLER = "streams.lockout.AuditedAttempts"
+AXES_LOCKOUT_CALLABLE = "streams.lockout.lockout_response"
+AXES_DISABLE_ACCESS_LOG = True  # logins and logouts are in the audit log already
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "profile_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -250,5 +285,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # nats-py logs connection errors with tracebacks on its own; we report them on the job.
-    "loggers": {"nats": {"level": "CRITICAL"}},
+    # axes logs every login at INFO; its warnings (failures, lockouts) are kept.
+    "loggers": {"nats": {"level": "CRITICAL"}, "axes": {"level": "WARNING"}},
 }

@@ -33,10 +33,10 @@ EXPORT_CHUNK = 2000
 OUTCOMES = ("succeeded", "failed", "denied", "requested")
 # Known values, offered as suggestions; the filters accept any value.
 ACTIONS = (
-    "login", "logout", "permission.denied", "profile.created", "profile.changed",
-    "profile.deleted", "job.requested", "job.finished", "stream.created", "stream.changed",
-    "stream.deleted", "stream.purged", "secrets.rotated", "audit.exported", "audit.verified",
-    "audit.pruned",
+    "login", "login.locked_out", "logout", "permission.denied", "profile.created",
+    "profile.changed", "profile.deleted", "job.requested", "job.finished", "stream.created",
+    "stream.changed", "stream.deleted", "stream.purged", "secrets.rotated", "audit.exported",
+    "audit.verified", "audit.pruned",
 )
 TARGET_TYPES = ("profile", "stream", "user", "view", "audit")
 # The screen's columns, in order; the exports carry exactly these.

@@ -1,20 +1,26 @@
-"""Audit entries for logins, logouts and failed logins."""
+"""Audit entries for logins and logouts. Failed logins are recorded where axes counts them
+(streams.lockout), so that a flood of them cannot fill the audit log."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 
-from streams import audit
+from streams import audit, lockout
 
 
 @receiver(user_logged_in)
 def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+    username = user.get_username()
+    # A success right after failures may be a guess that worked: say how many there were.
+    failures = lockout.forget_failures(request, username)
+    message = f"after {failures} failed login{pluralize(failures)} from this address"
     audit.record("login", audit.Context.from_request(request), target_type="user",
-                 target_name=user.get_username(), outcome="succeeded")
+                 target_name=username, outcome="succeeded", message=message if failures else "")
 
 
 @receiver(user_logged_out)
@@ -22,13 +28,3 @@ def _logged_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> 
     if user is not None:  # request.user is still the user while this signal runs
         audit.record("logout", audit.Context.from_request(request), target_type="user",
                      target_name=user.get_username(), outcome="succeeded")
-
-
-@receiver(user_login_failed)
-def _login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None,
-                  **kwargs: Any) -> None:
-    # `credentials` has the password already masked by Django; only the user name is kept.
-    username = str(credentials.get("username", ""))[:150]
-    context = audit.Context.from_request(request) if request is not None else audit.Context()
-    audit.record("login", context, target_type="user", target_name=username, outcome="denied",
-                 actor_name=username, message="wrong user name or password")

@@ -13,7 +13,7 @@ from tests.servers import PostgresServer
 
 ON_POSTGRES = [
     "tests/test_profiles.py", "tests/test_jobs.py", "tests/test_audit_integrity.py",
-    "tests/test_audit_log.py", "tests/test_big_numbers.py",
+    "tests/test_audit_log.py", "tests/test_big_numbers.py", "tests/test_login.py",
 ]
 
 

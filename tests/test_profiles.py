@@ -240,6 +240,9 @@ def test_login_logout_and_failed_login_are_audited(client: Client, user: Any) ->
                       ("logout", "succeeded", "alice")]
     failed = AuditEvent.objects.get(outcome="denied")
     assert failed.user_agent == "pytest-agent" and "s3cret" not in str(failed.__dict__)
+    # The login after it says so (the failure alone is audited: see tests/test_login.py).
+    succeeded = AuditEvent.objects.get(action="login", outcome="succeeded")
+    assert succeeded.message == "after 1 failed login from this address"
 
 
 def test_sqlite_runs_in_wal_mode(db: Any) -> None:

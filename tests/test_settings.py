@@ -48,6 +48,8 @@ def test_production_settings_load_with_real_keys() -> None:
         ({"AUDIT_HMAC_KEY": "-"}, "AUDIT_HMAC_KEY must be set"),
         ({"REDIS_URL": "-"}, "REDIS_URL must point at the Redis"),
         ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
+        ({"LOGIN_FAILURE_LIMIT": "five"}, "LOGIN_FAILURE_LIMIT must be a whole number"),
+        ({"LOGIN_LOCKOUT_MINUTES": "0"}, "LOGIN_LOCKOUT_MINUTES must be at least 1"),
     ],
 )
 def test_production_refuses_to_start_without(env: dict[str, str], message: str) -> None:
