@@ -134,7 +134,7 @@ def bench_creates(client: Any, profile_id: int, url: str,
         # What htmx sends for the form: a urlencoded body and the HX-Request header.
         body = urlencode({**SEED_FORM, "name": f"ours_{index:04d}", "subjects": f"ours.{index}"})
         started = time.time()
-        response = client.post(create_url, body, content_type=FORM_ENCODED,
+        response = client.post(create_url, body, content_type=FORM_ENCODED, secure=True,
                                HTTP_HX_REQUEST="true")
         ours.append(wait_succeeded(job_id_of(response)) - started)
         # For reference, at the same moment: the third of three raw creates back to back,
@@ -184,7 +184,7 @@ def bench_listing(client: Any, profile_id: int, url: str, rounds: int) -> tuple[
         total = asyncio.run(raw())
         raw_times.append(time.perf_counter() - started)
         started = time.time()
-        response = client.post(reverse("stream_list_refresh", args=[profile_id]),
+        response = client.post(reverse("stream_list_refresh", args=[profile_id]), secure=True,
                                HTTP_HX_REQUEST="true")
         ours_times.append(wait_succeeded(job_id_of(response)) - started)
         stored = Stream.objects.filter(profile_id=profile_id).count()
