@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
@@ -76,7 +77,7 @@ class AuditFilterForm(forms.Form):
             first = (AuditEvent.objects.filter(at__gte=_midnight(data["since"]))
                      .order_by("at", "seq").values_list("seq", flat=True).first())
             events = events.filter(seq__gte=first) if first is not None else events.none()
-        if data.get("until"):  # inclusive: the whole of that day
+        if data.get("until") and data["until"] < date.max:  # inclusive: the whole of that day
             last = (AuditEvent.objects.filter(at__lt=_midnight(data["until"]) + timedelta(days=1))
                     .order_by("-at", "-seq").values_list("seq", flat=True).first())
             events = events.filter(seq__lte=last) if last is not None else events.none()
@@ -107,7 +108,9 @@ class Page:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() else None
+    """A page cursor (an entry's seq); anything else is no cursor. ASCII digits only: isdigit()
+    takes ² and ①, which int() refuses."""
+    return int(value) if value and re.fullmatch(r"[0-9]{1,19}", value) else None
 
 
 def keyset_page(events: QuerySet[AuditEvent], before: int | None, after: int | None) -> Page:

@@ -485,9 +485,10 @@ class PurgeForm(forms.Form):
     mode = forms.ChoiceField(label="Purge", choices=PURGE_MODES, initial="all",
                              widget=forms.RadioSelect)
     subject = forms.CharField(label="Subject", required=False)
-    keep = forms.IntegerField(label="Keep the last", min_value=1, required=False)
+    keep = forms.IntegerField(label="Keep the last", min_value=1,
+                              max_value=stream_config.UINT64_MAX, required=False)
     seq = forms.IntegerField(label="Up to (not including) sequence", min_value=1,
-                             required=False)
+                             max_value=stream_config.UINT64_MAX, required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

@@ -127,3 +127,31 @@ def test_a_malformed_job_number_is_not_found(
 ) -> None:
     response = client_alice.get(reverse("stream_create", args=[profile.pk]), {"job": job})
     assert response.status_code == 404
+
+
+LIST_PARAMS = {
+    "audit_list": ["actor", "action", "target_type", "target", "profile", "outcome", "since",
+                   "until", "q", "before", "after", "page"],
+    "job_list": ["status", "kind", "profile", "page"],
+    "stream_list": ["q", "subject", "sort", "page", "system"],
+}
+DATES = st.sampled_from(["9999-12-31", "0001-01-01", "2026-02-30", "2026-11-30", "²⁰²⁶-01-01"])
+
+
+def test_the_last_possible_day_is_a_valid_audit_filter(client_alice: Client) -> None:
+    response = client_alice.get(reverse("audit_list"), {"until": "9999-12-31"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("page", list(LIST_PARAMS))
+@FUZZ
+@given(data=st.data())
+def test_list_filters_never_give_a_server_error(
+    client_alice: Client, profile: Profile, page: str, data: st.DataObject,
+) -> None:
+    query = data.draw(st.fixed_dictionaries({}, optional={
+        name: st.one_of(VALUES, DATES) for name in LIST_PARAMS[page]}))
+    args = [profile.pk] if page == "stream_list" else []
+    for htmx in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = client_alice.get(reverse(page, args=args), query, **htmx)
+        assert response.status_code == 200, (page, query)
