@@ -96,6 +96,15 @@ def refresh_list(client: Client, profile: Profile, timeout: float = 60) -> Job:
     return run_post(client, reverse("stream_list_refresh", args=[profile.pk]), {}, timeout)
 
 
+def reviewed_edit(client: Client, profile: Profile, name: str, **changes: str) -> dict[str, str]:
+    """What Apply posts: the edit form's values as the browser submits them, with `changes`,
+    and the digest of the review they got."""
+    edit = reverse("stream_edit", args=[profile.pk, name])
+    answers = {**form_values(client.get(edit).content.decode()), **changes}
+    review = client.post(edit, answers, HTTP_HX_REQUEST="true").content.decode()
+    return {**answers, "confirm": review.split('name="confirm" value="')[1].split('"')[0]}
+
+
 class _FormReader(HTMLParser):
     """The values a browser would submit from the page's stream form (enabled fields only)."""
 

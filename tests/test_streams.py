@@ -39,6 +39,7 @@ from tests.streams_helpers import (
     publish,
     refresh_list,
     refresh_stream,
+    reviewed_edit,
     run_post,
 )
 
@@ -346,12 +347,9 @@ def test_edit_refuses_when_the_server_changed_meanwhile(
 ) -> None:
     url = profile.server_list[0]
     create_stream(client_alice, profile, name="contested", subjects="contested")
-    edit = reverse("stream_edit", args=[profile.pk, "contested"])
-    answers = {**form_values(client_alice.get(edit).content.decode()), "max_msgs": "10"}
-    review = client_alice.post(edit, answers, HTTP_HX_REQUEST="true").content.decode()
-    digest = review.split('name="confirm" value="')[1].split('"')[0]
+    apply = reviewed_edit(client_alice, profile, "contested", max_msgs="10")
     api(url, "STREAM.UPDATE.contested", {**live_config(url, "contested"), "max_msgs": 99})
-    job = run_post(client_alice, edit, {**answers, "confirm": digest})
+    job = run_post(client_alice, reverse("stream_edit", args=[profile.pk, "contested"]), apply)
     assert job.status == JobStatus.FAILED
     assert "changed on the server since the form was read: Stream Messages Limit" in job.error
     assert live_config(url, "contested")["max_msgs"] == 99
@@ -450,11 +448,9 @@ def test_a_failed_edit_of_a_stream_deleted_outside_marks_it_gone(
     url = profile.server_list[0]
     create_stream(client_alice, profile, name="fleeting", subjects="fleeting")
     edit = reverse("stream_edit", args=[profile.pk, "fleeting"])
-    answers = {**form_values(client_alice.get(edit).content.decode()), "max_msgs": "10"}
-    review = client_alice.post(edit, answers, HTTP_HX_REQUEST="true").content.decode()
-    digest = review.split('name="confirm" value="')[1].split('"')[0]
+    apply = reviewed_edit(client_alice, profile, "fleeting", max_msgs="10")
     api(url, "STREAM.DELETE.fleeting")
-    job = run_post(client_alice, edit, {**answers, "confirm": digest})
+    job = run_post(client_alice, edit, apply)
     assert job.status == JobStatus.FAILED and job.err_code == 10059
     row = Stream.objects.get(profile=profile, name="fleeting")
     assert row.status == "gone" and "deleted outside the dashboard?" in row.status_reason
@@ -532,11 +528,9 @@ def test_an_update_whose_answer_was_lost_is_reconciled(
     with LostReplyProxy(nats_server.port, "$JS.API.STREAM.UPDATE.") as proxy:
         profile = make_profile(proxy.url, last_server_version=nats_server.version)
         refresh_stream(client_alice, profile, "unanswered_edit")
-        edit = reverse("stream_edit", args=[profile.pk, "unanswered_edit"])
-        answers = {**form_values(client_alice.get(edit).content.decode()), "max_msgs": "7"}
-        review = client_alice.post(edit, answers, HTTP_HX_REQUEST="true").content.decode()
-        digest = review.split('name="confirm" value="')[1].split('"')[0]
-        job = run_post(client_alice, edit, {**answers, "confirm": digest})
+        apply = reviewed_edit(client_alice, profile, "unanswered_edit", max_msgs="7")
+        job = run_post(client_alice, reverse("stream_edit", args=[profile.pk, "unanswered_edit"]),
+                       apply)
     assert len(proxy.dropped) == 1  # the update's answer was lost
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.attempts == 1
