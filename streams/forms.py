@@ -372,12 +372,11 @@ class StreamForm(forms.Form):
     subject_delete_marker_ttl = _duration("subject_delete_marker_ttl", required=False)
     sealed = _check("sealed")
 
-    # Names and subjects typed as text: what is invisible there would mislead (the name and the
-    # subjects have their own, stricter checks).
-    SINGLE_LINE = ("description", "subject_transform_src", "subject_transform_dest",
-                   "republish_src", "republish_dest", "placement_cluster", "placement_tags",
-                   "mirror", "sources")
-    LISTS = {"placement_tags", "sources"}
+    # Text and names typed in the advanced options: what is invisible there would mislead (the
+    # name and the subjects have their own, stricter checks).
+    TEXT_OPTIONS = ("description", "subject_transform_src", "subject_transform_dest",
+                    "republish_src", "republish_dest", "placement_cluster", "placement_tags",
+                    "mirror", "sources")
 
     def __init__(self, data: Any = None, *, profile: Profile,
                  current: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -416,10 +415,10 @@ class StreamForm(forms.Form):
         data = super().clean()
         if self.errors:
             return data
-        values = {name: data[name] for name in self.fields if name in data}
-        for name in self.SINGLE_LINE:
-            if name in values and (hidden := stream_config.hidden_characters(
-                    " ".join(values[name] or []) if name in self.LISTS else values[name] or "")):
+        values = {name: data[name] for name in self.fields if name in data and name != "loaded"}
+        for name in self.TEXT_OPTIONS:
+            # "".join: a text, or a list of names (sources, tags)
+            if hidden := stream_config.hidden_characters("".join(values.get(name) or "")):
                 self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
         if self.errors:
             return data
@@ -427,7 +426,6 @@ class StreamForm(forms.Form):
             values["max_consumers"] = -1  # left empty: unlimited, as the server's default
         if values.get("compression") == "":
             values["compression"] = "none"
-        values.pop("loaded", None)
         self.config = stream_config.to_config(values)  # what the user asked for
         if self.current is None:
             errors = stream_config.rule_errors(self.config, memphis=self.memphis)
