@@ -16,7 +16,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memphisadmin.settings")
 
 app = Celery("memphisadmin")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks(["streams.jobs"])
 log = logging.getLogger(__name__)
 
 
@@ -28,14 +28,15 @@ class Housekeeping(bootsteps.StartStopStep):
     requires = {"celery.worker.components:Timer"}
 
     def start(self, worker: Any) -> None:
-        from streams import operations
+        # Imported here: this module is loaded before Django's apps, which the reaper needs.
+        from streams.jobs import reaper
 
-        beat = (operations.note_worker_alive, worker.hostname)
+        beat = (reaper.note_worker_alive, worker.hostname)
         worker.timer.call_after(0.0, _chore, beat)
         self.timers = [
             worker.timer.call_repeatedly(settings.WORKER_HEARTBEAT_INTERVAL, _chore, beat),
             worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
-                                         (operations.reap_overdue,)),
+                                         (reaper.reap_overdue,)),
         ]
 
     def stop(self, worker: Any) -> None:
@@ -64,6 +65,6 @@ def _close_unusable_connections(**kwargs: Any) -> None:
 @worker_process_shutdown.connect
 def _close_broker_connections(**kwargs: Any) -> None:
     """Leave the brokers with a proper goodbye rather than a dropped socket."""
-    from streams import jetstream
+    from streams.broker import connection
 
-    jetstream.close_kept_connections()
+    connection.close_kept_connections()

@@ -5,7 +5,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import connections, models, transaction
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -115,12 +116,59 @@ class JobKind(models.TextChoices):
     STREAM_DELETE = "stream_delete", "Delete stream"
     STREAM_PURGE = "stream_purge", "Purge stream"
 
+    @property
+    def target_type(self) -> str:
+        """What a job of this kind acts on, as its audit entries name it."""
+        return "profile" if self in {JobKind.TEST_CONNECTION, JobKind.STREAM_LIST} else "stream"
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+
+
+class ProfileBusy(Exception):
+    """Another job of the same profile is running: this one waits its turn (see claim)."""
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def claim(self, job_id: int) -> Job | None:
+        """Mark a queued job running, unless another job of its profile is running: one
+        profile's jobs run one at a time, so an unreachable or slow broker holds one worker slot
+        rather than all of them, and two writes to one stream never overlap. None when someone
+        else has the job or it has ended (a redelivered or duplicated task is a no-op);
+        ProfileBusy when it must wait its turn."""
+        now = timezone.now()
+        running = self.filter(profile_id=OuterRef("profile_id"), status=JobStatus.RUNNING)
+        with transaction.atomic(using=self.db):
+            if connections[self.db].features.has_select_for_update:
+                # PostgreSQL: one profile's claims take turns on its row, so that two of them
+                # never both see no running job. (SQLite's IMMEDIATE transactions take turns.)
+                list(Profile.objects.select_for_update(of=("self",)).filter(jobs=job_id)
+                     .only("pk"))
+            claimed = self.filter(pk=job_id, status=JobStatus.QUEUED).exclude(
+                Exists(running)).update(
+                status=JobStatus.RUNNING,
+                started_at=now,
+                deadline=now + timedelta(seconds=settings.JOB_RUN_TIMEOUT),
+                attempts=F("attempts") + 1,
+            )
+        if claimed:
+            return self.select_related("profile", "actor").get(pk=job_id)
+        if self.filter(pk=job_id, status=JobStatus.QUEUED).exists():
+            raise ProfileBusy
+        return None
+
+    def overdue(self) -> tuple[JobQuerySet, JobQuerySet]:
+        """Jobs nobody will finish: (running past their deadline, as when their worker died;
+        queued longer than JOB_QUEUE_TIMEOUT)."""
+        now = timezone.now()
+        jobs = self.select_related("profile", "actor")
+        return (jobs.filter(status=JobStatus.RUNNING, deadline__lt=now),
+                jobs.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(
+                    seconds=settings.JOB_QUEUE_TIMEOUT)))
 
 
 class Job(models.Model):
@@ -154,12 +202,33 @@ class Job(models.Model):
     err_code = models.IntegerField(null=True, blank=True)
     error_field = models.CharField(max_length=64, blank=True)
 
+    objects = JobQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["status", "deadline"])]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+    def requeue(self, reason: str) -> bool:
+        """Back in the queue for another attempt after a retryable failure."""
+        return bool(Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.QUEUED, error=f"attempt {self.attempts} failed: {reason}",
+            deadline=None))
+
+    def close(self, expected: str, **outcome: Any) -> bool:
+        """Write the outcome (status, finished_at, result, error…) if the job is still
+        `expected` (the reaper or a duplicate task may have ended it meanwhile), on the row and
+        on this object. A profile deleted while the job ran is let go of here."""
+        ours = Job.objects.filter(pk=self.pk, status=expected)
+        if not ours.filter(profile_id=self.profile_id).update(**outcome):
+            if not ours.update(**outcome):
+                return False
+            self.profile = None
+        for name, value in outcome.items():
+            setattr(self, name, value)
+        return True
 
     @property
     def is_finished(self) -> bool:

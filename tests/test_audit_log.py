@@ -18,7 +18,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from streams import audit, audit_views
+from streams import audit
+from streams.audit import views as audit_views
 from streams.models import AuditEvent, Job, Profile
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The worker's kept broker connections (jetstream._Keeper): stream operations share one
+"""The worker's kept broker connections (connection._Keeper): stream operations share one
 connection per profile, checked with a ping before each use and replaced when the server went
 away or stopped answering; idle ones are closed; Test connection always connects anew."""
 
@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from streams import jetstream
-from streams.jetstream import Connection
+from streams.broker import connection
+from streams.broker import streams as broker_streams
+from streams.broker.connection import Connection
+from streams.broker.server import check_connection
 from tests.servers import NatsServer
 from tests.streams_helpers import FreezingProxy
 
@@ -28,17 +30,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
 
 
 @pytest.fixture
-def keeper(monkeypatch: pytest.MonkeyPatch) -> Iterator[jetstream._Keeper]:
+def keeper(monkeypatch: pytest.MonkeyPatch) -> Iterator[connection._Keeper]:
     """A keeper of this test's own, as a new worker process would have."""
-    keeper = jetstream._Keeper(idle=IDLE)
-    monkeypatch.setattr(jetstream, "_keeper_instance", keeper)
+    keeper = connection._Keeper(idle=IDLE)
+    monkeypatch.setattr(connection, "_keeper_instance", keeper)
     yield keeper
-    jetstream.close_kept_connections()
+    connection.close_kept_connections()
 
 
 def ours(server: NatsServer, state: str = "open") -> list[dict[str, Any]]:
     connections = server.connz(f"?state={state}").get("connections") or []
-    return [c for c in connections if c.get("name") == jetstream.CLIENT_NAME]
+    return [c for c in connections if c.get("name") == connection.CLIENT_NAME]
 
 
 def wait_until(condition: Any, timeout: float) -> None:
@@ -49,44 +51,44 @@ def wait_until(condition: Any, timeout: float) -> None:
 
 
 def test_stream_operations_share_one_connection_per_profile(
-    server: NatsServer, keeper: jetstream._Keeper,
+    server: NatsServer, keeper: connection._Keeper,
 ) -> None:
     conn = Connection(servers=(server.url,))
-    jetstream.list_streams(conn)
+    broker_streams.list_streams(conn)
     (first,) = ours(server)
     for _ in range(3):
-        assert jetstream.list_streams(conn)["server_version"] == server.version
+        assert broker_streams.list_streams(conn)["server_version"] == server.version
     (same,) = ours(server)
     assert same["cid"] == first["cid"]
     # Anything that tells two profiles apart (here the connect timeout) means a connection each.
-    jetstream.list_streams(Connection(servers=(server.url,), connect_timeout=1.5))
+    broker_streams.list_streams(Connection(servers=(server.url,), connect_timeout=1.5))
     assert len(ours(server)) == 2
 
 
 def test_test_connection_connects_anew_and_leaves_nothing_open(
-    server: NatsServer, keeper: jetstream._Keeper,
+    server: NatsServer, keeper: connection._Keeper,
 ) -> None:
     conn = Connection(servers=(server.url,))
     wait_until(lambda: ours(server) == [], timeout=5)  # earlier tests' closes reach the server
     closed_before = len(ours(server, "closed"))
     for _ in range(2):
-        assert jetstream.check_connection(conn, timeout=10)["version"] == server.version
+        assert check_connection(conn, timeout=10)["version"] == server.version
     assert keeper.clients == {}
     wait_until(lambda: len(ours(server, "closed")) == closed_before + 2, timeout=5)
     assert ours(server) == []
 
 
 def test_a_restarted_server_gets_a_new_connection(
-    tmp_path: Path, keeper: jetstream._Keeper,
+    tmp_path: Path, keeper: connection._Keeper,
 ) -> None:
     server = NatsServer.start(tmp_path / "nats")
     try:
         conn = Connection(servers=(server.url,))
-        jetstream.list_streams(conn)
+        broker_streams.list_streams(conn)
         kept = keeper.clients[conn]
         server.restart()
         started = time.monotonic()
-        assert jetstream.list_streams(conn)["total"] == 0
+        assert broker_streams.list_streams(conn)["total"] == 0
         assert time.monotonic() - started < 2
         assert keeper.clients[conn] is not kept and kept.is_closed
         assert len(ours(server)) == 1
@@ -95,25 +97,25 @@ def test_a_restarted_server_gets_a_new_connection(
 
 
 def test_a_connection_that_stopped_answering_is_replaced(
-    server: NatsServer, keeper: jetstream._Keeper,
+    server: NatsServer, keeper: connection._Keeper,
 ) -> None:
     with FreezingProxy(server.port) as proxy:
         conn = Connection(servers=(proxy.url,), connect_timeout=0.5)
-        jetstream.list_streams(conn)
+        broker_streams.list_streams(conn)
         proxy.freeze()  # the kept connection goes silent; no reset, no close
         started = time.monotonic()
-        assert jetstream.list_streams(conn)["total"] == 0
+        assert broker_streams.list_streams(conn)["total"] == 0
         # One unanswered ping (the connect timeout), then a new connection.
         assert time.monotonic() - started < 0.5 + 1.5
         assert proxy.connections == 2
 
 
-def test_idle_connections_are_closed(server: NatsServer, keeper: jetstream._Keeper) -> None:
+def test_idle_connections_are_closed(server: NatsServer, keeper: connection._Keeper) -> None:
     wait_until(lambda: ours(server) == [], timeout=5)
     conn = Connection(servers=(server.url,))
-    jetstream.list_streams(conn)
+    broker_streams.list_streams(conn)
     assert len(ours(server)) == 1
     wait_until(lambda: ours(server) == [], timeout=IDLE * 3)
     assert conn not in keeper.clients
-    jetstream.list_streams(conn)  # and the next job simply connects again
+    broker_streams.list_streams(conn)  # and the next job simply connects again
     assert len(ours(server)) == 1

@@ -13,7 +13,8 @@ from django.urls import reverse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.forms import ProfileForm, PurgeForm, StreamForm
+from streams.forms.profiles import ProfileForm
+from streams.forms.streams import PurgeForm, StreamForm
 from streams.models import Job, Profile
 from tests.streams_helpers import SEED_FORM
 

@@ -25,8 +25,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from streams import operations, tasks
 from streams.audit import Context
+from streams.broker.connection import Connection
+from streams.jobs import outcome, reaper, tasks
+from streams.jobs.kinds import KINDS
+from streams.jobs.submit import submit
 from streams.models import (
     AuditEvent,
     Job,
@@ -51,7 +54,7 @@ def test_duplicate_delivery_runs_the_job_once(
     celery_worker: Worker, nats_server: NatsServer, make_profile: Callable[..., Profile]
 ) -> None:
     profile = make_profile(nats_server)
-    job = operations.submit(JobKind.TEST_CONNECTION, profile, Context())
+    job = submit(JobKind.TEST_CONNECTION, profile, Context())
     duplicate = tasks.run_job.apply_async(args=[job.pk])  # a redelivery of the same job
     job = wait_for_job(job.pk)
     deadline = time.monotonic() + 10
@@ -120,7 +123,7 @@ def test_a_job_nobody_picked_up_is_failed_saying_why(
     with transaction.atomic():
         WorkerHeartbeat.objects.all().delete()
         stale, fresh = stale_job(profile, overdue), stale_job(profile, 1)
-        assert operations.reap_overdue() == 1
+        assert reaper.reap_overdue() == 1
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert (stale.status, fresh.status) == (JobStatus.FAILED, JobStatus.QUEUED)
@@ -129,13 +132,13 @@ def test_a_job_nobody_picked_up_is_failed_saying_why(
     with transaction.atomic():
         WorkerHeartbeat.objects.update_or_create(name="w1", defaults={"seen_at": timezone.now()})
         busy = stale_job(other, overdue)
-        operations.reap_overdue()
+        reaper.reap_overdue()
     busy.refresh_from_db()
     assert busy.error.endswith("s: the workers were busy with other jobs")
     Job.objects.filter(pk=fresh.pk).update(status=JobStatus.RUNNING,
                                            deadline=timezone.now() + timedelta(minutes=1))
     behind = stale_job(profile, overdue)
-    operations.reap_overdue()
+    reaper.reap_overdue()
     behind.refresh_from_db()
     assert "behind another job on this connection, which is still running" in behind.error
 
@@ -148,10 +151,10 @@ def test_one_unreachable_connection_holds_up_no_other_jobs(
     with socket.create_server(("127.0.0.1", 0)) as silent:
         port = silent.getsockname()[1]
         hanging = make_profile("\n".join([f"nats://127.0.0.1:{port}"] * 3), connect_timeout=30)
-        tests = [operations.submit(JobKind.TEST_CONNECTION, hanging, Context())
+        tests = [submit(JobKind.TEST_CONNECTION, hanging, Context())
                  for _ in range(2)]
         healthy = make_profile(nats_server, last_server_version=nats_server.version)
-        create = operations.submit(JobKind.STREAM_CREATE, healthy, Context(), target="quick",
+        create = submit(JobKind.STREAM_CREATE, healthy, Context(), target="quick",
                                    params={"config": {"name": "quick", "subjects": ["quick"]}})
         assert wait_for_job(create.pk, timeout=10).status == JobStatus.SUCCEEDED
         statuses = sorted(Job.objects.get(pk=job.pk).status for job in tests)
@@ -197,11 +200,12 @@ def test_a_profile_deleted_while_its_job_runs(
     job = Job.objects.create(kind=JobKind.STREAM_CREATE, profile=profile,
                              profile_name=profile.name, target="orphaned",
                              params={"config": {"name": "orphaned", "subjects": ["orphaned"]}})
-    claimed = operations.claim(job.pk)
+    claimed = Job.objects.claim(job.pk)
     assert claimed is not None
-    result = operations.execute(claimed)  # the real create, on the real server
+    kind = KINDS[JobKind.STREAM_CREATE]
+    result = kind.call(claimed, Connection.from_profile(profile))  # the real create
     profile.delete()
-    operations.succeed(claimed, result)
+    outcome.succeed(claimed, kind, result)
     job.refresh_from_db()
     assert (job.status, job.profile_id, claimed.profile) == (JobStatus.SUCCEEDED, None, None)
     finished = AuditEvent.objects.get(job=job, action="job.finished")

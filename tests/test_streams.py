@@ -12,8 +12,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from streams import operations, stream_config
+from streams import stream_config
 from streams.audit import Context
+from streams.jobs.kinds import KINDS
+from streams.jobs.submit import submit
 from streams.models import (
     AuditEvent,
     Job,
@@ -413,7 +415,7 @@ def test_an_identical_create_says_the_stream_already_existed(
 ) -> None:
     """Ten identical creates at once: one creates, nine say nothing changed, one audit entry."""
     config = {"name": "twin", "subjects": ["twin"]}
-    jobs = [operations.submit(JobKind.STREAM_CREATE, profile, Context(), target="twin",
+    jobs = [submit(JobKind.STREAM_CREATE, profile, Context(), target="twin",
                               params={"config": config}) for _ in range(10)]
     jobs = [wait_for_job(job.pk) for job in jobs]
     assert {job.status for job in jobs} == {JobStatus.SUCCEEDED}
@@ -491,11 +493,10 @@ def test_missing_and_offline_streams_are_kept_in_the_listing(
 ) -> None:
     """A cluster reports streams it cannot read; the listing stores them marked, not dropped.
     (The cluster test in test_streams_compat makes a real one.)"""
-    from streams import operations
 
     job = Job.objects.create(kind=JobKind.STREAM_LIST, profile=profile, profile_name="p",
                              target="p")
-    operations.OPERATIONS[JobKind.STREAM_LIST].record(job, {
+    KINDS[JobKind.STREAM_LIST].record(job, {
         "streams": [], "missing": ["lost"], "offline": {"far": "peer offline"},
         "total": 2, "server_version": "",
     }, None)

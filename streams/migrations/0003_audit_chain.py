@@ -11,7 +11,7 @@ GUARDED = ("streams_auditevent", "streams_auditcheckpoint")
 
 # The append-only guard, in the database itself so that raw SQL and other programs are refused
 # too. UPDATE is always rejected. DELETE is rejected unless the gate table holds a row; the only
-# writers of that row are streams.audit.deletion_gate (used by prune_audit and by flush), which
+# writers of that row are streams.audit.chain.deletion_gate (used by prune_audit and by flush), which
 # insert it and remove it again inside one transaction, so no other connection ever sees it
 # open. NOTE for later migrations: on SQLite, altering these tables rebuilds them and drops their
 # triggers; re-run create_guards afterwards (tests/test_audit_integrity.py checks they exist).
@@ -70,7 +70,7 @@ def drop_guards(apps, schema_editor):
 
 def chain_existing(apps, schema_editor):
     """Entries written before the chain existed are chained in the order they were written."""
-    from streams.audit import CHAINED_FIELDS, GENESIS, entry_hash
+    from streams.audit.chain import CHAINED_FIELDS, GENESIS, entry_hash
 
     AuditEvent = apps.get_model("streams", "AuditEvent")
     AuditChainHead = apps.get_model("streams", "AuditChainHead")

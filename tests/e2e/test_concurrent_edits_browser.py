@@ -9,8 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import Browser, Page, expect
 
-from streams import operations
 from streams.audit import Context
+from streams.jobs.submit import submit
 from streams.models import JobKind, JobStatus, Profile
 from tests.conftest import wait_for_job
 from tests.e2e.conftest import log_in
@@ -38,7 +38,7 @@ def test_a_stale_form_changes_only_what_its_user_changed_and_refuses_conflicts(
     api(nats_server.url, "STREAM.DELETE.shared")
     create_raw(nats_server.url, {"name": "shared", "subjects": ["shared"]})
     profile = make_profile(nats_server, last_server_version=nats_server.version)
-    read = operations.submit(JobKind.STREAM_INFO, profile, Context(), target="shared")
+    read = submit(JobKind.STREAM_INFO, profile, Context(), target="shared")
     assert wait_for_job(read.pk).status == JobStatus.SUCCEEDED
 
     get_user_model().objects.create_superuser("bob", "", "bob-pass-7731")

@@ -1,170 +1,26 @@
+"""Streams of a profile: the listing, a stream's detail, and the forms that create, edit,
+purge and delete one, each handing its broker work to a job."""
+
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseStopPolling
 
-from streams import audit, operations, stream_config
-from streams.forms import DeleteStreamForm, ProfileForm, PurgeForm, StreamForm
+from streams import audit, stream_config
+from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
+from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
-
-View = Callable[..., HttpResponse]
-
-
-def permission_required(perm: str) -> Callable[[View], View]:
-    """403 for users without `perm`, and an audit entry saying who was refused what."""
-
-    def decorator(view: View) -> View:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.has_perm(perm):
-                audit.record("permission.denied", audit.Context.from_request(request),
-                             target_type="view", target_name=request.path[:255],
-                             outcome="denied", message=f"missing permission {perm}")
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def page_or_partial(request: HttpRequest, template: str, partial: str) -> str:
-    """The fragment for htmx requests, the whole page otherwise."""
-    return f"{template}#{partial}" if request.htmx and not request.htmx.boosted else template
-
-
-# Profiles --------------------------------------------------------------------------------------
-
-
-@permission_required("streams.view_profile")
-def profile_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "streams/profile_list.html", {"profiles": Profile.objects.all()})
-
-
-@permission_required("streams.view_profile")
-def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
-    jobs = profile.jobs.select_related("actor")[:10]
-    return render(request, "streams/profile_detail.html", {"profile": profile, "jobs": jobs})
-
-
-# The secrets a profile form posts never reach an error report, even with DEBUG on.
-hide_secrets = sensitive_post_parameters(*Profile.SECRET_FIELDS)
-
-
-@permission_required("streams.add_profile")
-@require_http_methods(["GET", "POST"])
-@hide_secrets
-def profile_create(request: HttpRequest) -> HttpResponse:
-    form = ProfileForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            profile = form.save()
-            audit.record("profile.created", audit.Context.from_request(request),
-                         target_type="profile", target_name=profile.name, profile=profile,
-                         outcome="succeeded", after=audit.profile_snapshot(profile))
-        return redirect("profile_detail", pk=profile.pk)
-    return render(request, "streams/profile_form.html", {"form": form})
-
-
-@permission_required("streams.change_profile")
-@require_http_methods(["GET", "POST"])
-@hide_secrets
-def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
-    before = audit.profile_snapshot(profile)
-    form = ProfileForm(request.POST or None, request.FILES or None, instance=profile)
-    if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            profile = form.save()
-            after = audit.profile_snapshot(profile)
-            audit.record("profile.changed", audit.Context.from_request(request),
-                         target_type="profile", target_name=profile.name, profile=profile,
-                         outcome="succeeded", before=before, after=after,
-                         changes=audit.diff(before, after, form.changed_secrets))
-        return redirect("profile_detail", pk=profile.pk)
-    return render(request, "streams/profile_form.html", {"form": form, "profile": profile})
-
-
-@permission_required("streams.delete_profile")
-@require_http_methods(["GET", "POST"])
-def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
-    if request.method == "POST":
-        with transaction.atomic():
-            audit.record("profile.deleted", audit.Context.from_request(request),
-                         target_type="profile", target_name=profile.name, outcome="succeeded",
-                         before=audit.profile_snapshot(profile))
-            profile.delete()
-        return redirect("profile_list")
-    return render(request, "streams/profile_delete.html", {"profile": profile})
-
-
-@permission_required("streams.view_profile")
-@require_POST
-def profile_test(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
-    job = operations.submit(JobKind.TEST_CONNECTION, profile, audit.Context.from_request(request))
-    if request.htmx:
-        return render(request, "streams/job_detail.html#job_card", {"job": job})
-    return redirect("job_detail", pk=job.pk)
-
-
-# Jobs ------------------------------------------------------------------------------------------
-
-
-@permission_required("streams.view_job")
-def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = Job.objects.select_related("profile", "actor")
-    filters = {key: request.GET.get(key, "") for key in ("status", "kind", "profile")}
-    if filters["status"]:
-        jobs = jobs.filter(status=filters["status"])
-    if filters["kind"]:
-        jobs = jobs.filter(kind=filters["kind"])
-    if filters["profile"]:
-        jobs = jobs.filter(profile_name=filters["profile"])
-    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
-    context = {
-        "page": page,
-        "filters": filters,
-        "statuses": JobStatus.choices,
-        "kinds": JobKind.choices,
-        "profile_names": Profile.objects.values_list("name", flat=True),
-    }
-    return render(request, page_or_partial(request, "streams/job_list.html", "job_table"), context)
-
-
-@permission_required("streams.view_job")
-def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(Job, pk=pk)
-    if not job.is_finished and operations.reap_overdue(job_id=job.pk):
-        job.refresh_from_db()  # overdue: failed now, so a poller never spins forever
-    if request.htmx:
-        response_class = HttpResponseStopPolling if job.is_finished else HttpResponse
-        response = render(request, "streams/job_detail.html#job_card", {"job": job})
-        stopped = response_class(response.content)
-        if job.is_finished:  # regions showing what the job changes reload on this event
-            stopped["HX-Trigger"] = "job-finished"
-        return stopped
-    return render(request, "streams/job_detail.html", {"job": job})
-
-
-# Streams ---------------------------------------------------------------------------------------
+from streams.views.http import page_or_partial, permission_required
 
 STREAM_PAGE = 50
 STREAM_COLUMNS = [
@@ -252,7 +108,7 @@ def stream_list(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def stream_list_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    job = operations.submit(JobKind.STREAM_LIST, profile, audit.Context.from_request(request))
+    job = submit(JobKind.STREAM_LIST, profile, audit.Context.from_request(request))
     return _job_card(request, job, reverse("stream_list", args=[pk]))
 
 
@@ -289,8 +145,7 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any]]:
 @require_POST
 def stream_refresh(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    job = operations.submit(JobKind.STREAM_INFO, profile, audit.Context.from_request(request),
-                            target=name)
+    job = submit(JobKind.STREAM_INFO, profile, audit.Context.from_request(request), target=name)
     return _job_card(request, job, reverse("stream_detail", args=[pk, name]))
 
 
@@ -349,7 +204,7 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
         valid = form.is_valid()
         form.normalise()
         if valid and "validate" not in request.GET:
-            context["job"] = operations.submit(
+            context["job"] = submit(
                 JobKind.STREAM_CREATE, profile, audit.Context.from_request(request),
                 target=form.config["name"], params={"config": form.config},
             )
@@ -385,7 +240,7 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
             if not form.changes:
                 form.add_error(None, "Nothing to change: the form matches the stream.")
             elif request.POST.get("confirm") == digest:
-                context["job"] = operations.submit(
+                context["job"] = submit(
                     JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
                     target=name, params={"changes": form.changes, "config": form.config},
                 )
@@ -415,8 +270,8 @@ def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         "refusal": _changeable(stream, "deleted"),
     }
     if request.method == "POST" and not context["refusal"] and form.is_valid():
-        context["job"] = operations.submit(JobKind.STREAM_DELETE, profile,
-                                           audit.Context.from_request(request), target=name)
+        context["job"] = submit(JobKind.STREAM_DELETE, profile,
+                                audit.Context.from_request(request), target=name)
     return render(request, page_or_partial(request, "streams/stream_delete.html", "delete_region"),
                   context)
 
@@ -432,8 +287,8 @@ def stream_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         "refusal": _changeable(stream, "purged"),
     }
     if request.method == "POST" and not context["refusal"] and form.is_valid():
-        context["job"] = operations.submit(JobKind.STREAM_PURGE, profile,
-                                           audit.Context.from_request(request), target=name,
-                                           params=form.params)
+        context["job"] = submit(JobKind.STREAM_PURGE, profile,
+                                audit.Context.from_request(request), target=name,
+                                params=form.params)
     return render(request, page_or_partial(request, "streams/stream_purge.html", "purge_region"),
                   context)

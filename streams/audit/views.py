@@ -26,8 +26,9 @@ from django.utils.text import capfirst
 from django_htmx.http import push_url
 
 from streams import audit
+from streams.audit.chain import SECRET_CHANGED
 from streams.models import AuditEvent, Job, Profile
-from streams.views import page_or_partial, permission_required
+from streams.views.http import page_or_partial, permission_required
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
@@ -276,7 +277,7 @@ def change_rows(event: AuditEvent) -> list[ChangeRow]:
     rows = []
     for key in sorted(before.keys() | after.keys() | changes.keys()):
         label = field_label(event.target_type, key)
-        if key in Profile.SECRET_FIELDS or changes.get(key) == audit.SECRET_CHANGED:
+        if key in Profile.SECRET_FIELDS or changes.get(key) == SECRET_CHANGED:
             if key in changes or bool(before.get(key)) != bool(after.get(key)):
                 rows.append(ChangeRow(label, "changed", secret=True))
         elif key in before and key in after:

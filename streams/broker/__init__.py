@@ -1,0 +1,5 @@
+"""The only door to NATS: nats-py is imported here and nowhere else. Each public function runs
+one operation on the worker process's broker event loop, within a time limit, and turns every
+failure into BrokerError (errors) with a readable message that never contains a secret.
+connection: profiles' connections and the kept ones; server: Test connection and server facts;
+streams: the stream operations."""

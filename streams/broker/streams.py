@@ -1,0 +1,188 @@
+"""Streams on the broker: list (complete, past the API's pages), info, create, update (read,
+modify, write), delete and purge, each reconciled when its answer was lost."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from streams import stream_config
+from streams.broker.connection import Connection, request, run
+from streams.broker.errors import NOT_FOUND, BrokerError
+from streams.broker.server import server_facts
+
+# Raw JetStream API requests with JSON dicts: nats-py's StreamConfig drops fields it does not
+# know, and an update must send back every field, known or not.
+
+LIST_PAGE = 256  # the server's STREAM.LIST page size
+STREAM_TIMEOUT = 30.0  # a whole stream job, connection included
+
+
+def _stream_op(
+    conn: Connection, operation: Callable[[Client], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    async def wrapped(nc: Client, js: JetStreamContext) -> dict[str, Any]:
+        return {**await operation(nc), **server_facts(nc)}
+
+    return run(conn, wrapped, STREAM_TIMEOUT + conn.connect_timeout * len(conn.servers))
+
+
+async def _info(nc: Client, conn: Connection, name: str, **body: Any) -> dict[str, Any]:
+    answer = await request(nc, conn, f"STREAM.INFO.{name}", body or None)
+    answer.pop("type", None)
+    return answer
+
+
+async def _info_or_none(nc: Client, conn: Connection, name: str) -> dict[str, Any] | None:
+    try:
+        return await _info(nc, conn, name)
+    except BrokerError as error:
+        if error.err_code == NOT_FOUND:
+            return None
+        raise
+
+
+def list_streams(conn: Connection) -> dict[str, Any]:
+    """Every stream, however many: STREAM.LIST pages of 256 until `total`. After the first
+    page the rest are requested at once, which is what makes a long listing quick."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        first = await request(nc, conn, "STREAM.LIST", {"offset": 0})
+        pages = [first] + list(await asyncio.gather(*(
+            request(nc, conn, "STREAM.LIST", {"offset": offset})
+            for offset in range(LIST_PAGE, first.get("total", 0), LIST_PAGE)
+        )))
+        streams: dict[str, dict[str, Any]] = {}
+        missing: set[str] = set()
+        offline: dict[str, str] = {}
+        for page in pages:
+            for info in page.get("streams") or []:
+                streams[info["config"]["name"]] = info
+            missing.update(page.get("missing") or [])
+            offline.update(page.get("offline") or {})
+        # A cluster lists a stream it could not reach both here (config only) and as missing.
+        return {"streams": list(streams.values()), "total": first.get("total", 0),
+                "missing": sorted(missing), "offline": offline}
+
+    return _stream_op(conn, operation)
+
+
+def stream_info(conn: Connection, name: str) -> dict[str, Any]:
+    """The stream's config, state (with per-subject counts, capped) and cluster status."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        return {"info": await _info(nc, conn, name, subjects_filter=">")}
+
+    return _stream_op(conn, operation)
+
+
+def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
+    """Create the stream, unless it exists with this config already (the server answers an
+    identical create as if it had made the stream: `created` says which it was; a different
+    config is the server's error 10058). A create that timed out may have been applied: then
+    the stream's info tells."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        name = config["name"]
+        existing = await _info_or_none(nc, conn, name)
+        if existing is not None and not _differs(existing["config"], config):
+            return {"info": existing, "created": False}
+        try:
+            answer = await request(nc, conn, f"STREAM.CREATE.{name}", config)
+        except nats.errors.TimeoutError:
+            info = await _info_or_none(nc, conn, name)
+            if info is None or _differs(info["config"], config):
+                raise BrokerError("the server did not confirm the create in time",
+                                  retryable=True) from None
+            answer = info
+        answer.pop("type", None)
+        answer.pop("did_create", None)
+        return {"info": answer, "created": True}
+
+    return _stream_op(conn, operation)
+
+
+def update_stream(conn: Connection, name: str, changes: dict[str, list[Any]]) -> dict[str, Any]:
+    """Read-modify-write: read the live config, replace only the changed keys, send it back.
+    Fails when someone else changed one of those keys since the form was read."""
+    async def operation(nc: Client) -> dict[str, Any]:
+        current = (await _info(nc, conn, name))["config"]
+        desired = stream_config.apply(current, changes)
+        if not stream_config.diff(current, desired, list(changes)):
+            return {"before": current, "info": await _info(nc, conn, name), "applied": False}
+        changed_meanwhile = stream_config.conflicts(current, changes)
+        if changed_meanwhile:
+            labels = ", ".join(stream_config.label_of_key(key) for key in changed_meanwhile)
+            raise BrokerError(f"changed on the server since the form was read: {labels}; "
+                              "reload and edit again", field=changed_meanwhile[0])
+        try:
+            answer = await request(nc, conn, f"STREAM.UPDATE.{name}", desired)
+        except nats.errors.TimeoutError:
+            answer = await _info(nc, conn, name)
+            if stream_config.diff(answer["config"], desired, list(changes)):
+                raise BrokerError("the server did not confirm the update in time",
+                                  retryable=True) from None
+        answer.pop("type", None)
+        return {"before": current, "info": answer, "applied": True}
+
+    return _stream_op(conn, operation)
+
+
+def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
+    """Delete the stream, refusing when it is sealed or denies purging. A stream already gone
+    (a redelivered job whose first run deleted it) counts as deleted."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        info = await _info_or_none(nc, conn, name)
+        if info is None:
+            return {"before": None, "deleted": False}
+        _refuse_destruction(info["config"], "deleted")
+        try:
+            await request(nc, conn, f"STREAM.DELETE.{name}")
+        except nats.errors.TimeoutError:
+            if await _info_or_none(nc, conn, name) is not None:
+                raise BrokerError("the server did not confirm the delete in time",
+                                  retryable=True) from None
+        return {"before": info["config"], "state": info.get("state"), "deleted": True}
+
+    return _stream_op(conn, operation)
+
+
+def purge_stream(
+    conn: Connection, name: str, *, subject: str = "", keep: int = 0, seq: int = 0,
+) -> dict[str, Any]:
+    """Purge all, one subject (wildcards allowed), keep the last N, or everything below a
+    sequence. Zeros are left out of the request (they would mean something else)."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        info = await _info(nc, conn, name)
+        _refuse_destruction(info["config"], "purged")
+        body: dict[str, Any] = {}
+        if subject:
+            body["filter"] = subject
+        if keep:
+            body["keep"] = keep
+        if seq:
+            body["seq"] = seq
+        answer = await request(nc, conn, f"STREAM.PURGE.{name}", body or None)
+        after = await _info(nc, conn, name)
+        return {"purged": answer.get("purged", 0), "request": body,
+                "state_before": info.get("state"), "info": after}
+
+    return _stream_op(conn, operation)
+
+
+def _refuse_destruction(config: dict[str, Any], verb: str) -> None:
+    refusal = stream_config.destruction_refusal(config, verb)
+    if refusal:
+        raise BrokerError(refusal, err_code=10109 if config.get("sealed") else 10110)
+
+
+def _differs(live: dict[str, Any], asked: dict[str, Any]) -> bool:
+    """Whether a live config lacks something the request asked for."""
+    return bool(stream_config.diff(live, asked, [key for key in asked if key != "name"]))

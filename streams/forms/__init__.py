@@ -1,0 +1,1 @@
+"""Forms by screen family: validation only, no I/O."""

@@ -1,0 +1,238 @@
+"""The kinds of job, one class each: what it asks the broker (`call`, no database writes), what
+it stores when the answer comes back (`record`, whatever the outcome, returning the audit
+entries that describe it), what its Job row keeps, and whether it may retry. Adding an
+operation is adding a class here (and its form and view)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.utils import timezone
+
+from streams import audit, stream_config
+from streams.broker import server
+from streams.broker import streams as broker_streams
+from streams.broker.connection import Connection
+from streams.errors import OperationError
+from streams.jobs import rows
+from streams.models import AuditEvent, Job, JobKind, Profile, Stream, StreamStatus
+
+Result = dict[str, Any]
+
+
+class Kind:
+    kind: ClassVar[JobKind]
+    done: ClassVar[str]  # what the broker did, for a job whose outcome could not be recorded
+    retry: ClassVar[bool] = True  # retry retryable failures with backoff
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        raise NotImplementedError
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        return []
+
+    def summary(self, result: Result) -> Result:
+        """What of the result the Job row keeps."""
+        return result
+
+    def describe(self, job: Job, result: Result) -> str:
+        """What the job's closing audit entry says it did."""
+        return job.get_kind_display()
+
+
+class TestConnection(Kind):
+    kind = JobKind.TEST_CONNECTION
+    done = "the server answered"
+    retry = False  # the answer is the point of a test: report the first failure
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        # nats-py tries each server twice within the connect timeout; then the account request.
+        return server.check_connection(
+            conn, timeout=2 * conn.connect_timeout * max(len(conn.servers), 1) + 5)
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        Profile.objects.filter(pk=job.profile_id).update(
+            last_check_at=timezone.now(),
+            last_check_ok=error is None,
+            last_server_version=(result or {}).get("version", ""),
+            last_check_error=error.message if error else "",
+        )
+        return []
+
+
+class ListStreams(Kind):
+    kind = JobKind.STREAM_LIST
+    done = "listed on the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_streams.list_streams(conn)
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        if result is None:
+            return []
+        now = timezone.now()
+        unreadable: dict[str, tuple[str, str]] = dict.fromkeys(
+            result["missing"], (StreamStatus.MISSING, "no replica of this stream answered"))
+        unreadable.update((name, (StreamStatus.OFFLINE, reason))
+                          for name, reason in result["offline"].items())
+        stored = {}
+        for info in result["streams"]:
+            name = info["config"]["name"]
+            stored[name] = rows.stream_row(job.profile_id, info, now,
+                                           *unreadable.pop(name, (StreamStatus.OK, "")))
+        for name, (status, reason) in unreadable.items():  # known by name only
+            stored[name] = rows.unreadable_row(job.profile_id, name, status, reason, now)
+        rows.store_streams(list(stored.values()))
+        # Streams that were not in this listing are gone.
+        Stream.objects.filter(profile_id=job.profile_id, read_at__lt=now).delete()
+        rows.note_server(job, result)
+        return []
+
+    def summary(self, result: Result) -> Result:
+        return {key: value for key, value in result.items() if key != "streams"}
+
+
+SUBJECTS_KEPT = 100  # per-subject counts kept for the detail page
+
+
+class ReadStream(Kind):
+    kind = JobKind.STREAM_INFO
+    done = "read from the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_streams.stream_info(conn, job.target)
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        rows.mark_gone(job, error)
+        if result is not None:
+            rows.store_streams([rows.stream_row(job.profile_id, self.summary(result)["info"],
+                                                timezone.now())])
+            rows.note_server(job, result)
+        return []
+
+    def summary(self, result: Result) -> Result:
+        """Keep the largest per-subject counts only: a stream may have millions of subjects."""
+        info = result.get("info")
+        subjects = ((info or {}).get("state") or {}).get("subjects")
+        if not subjects or len(subjects) <= SUBJECTS_KEPT:
+            return result
+        largest = sorted(subjects.items(), key=lambda item: -item[1])[:SUBJECTS_KEPT]
+        state = {**info["state"], "subjects": dict(largest), "subjects_truncated": True}
+        return {**result, "info": {**info, "state": state}}
+
+
+def _stream_entry(
+    job: Job, action: str, error: OperationError | None, *,
+    before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+    changes: dict[str, Any] | None = None, message: str = "",
+) -> list[AuditEvent]:
+    return [audit.entry(
+        action, audit.Context.of_job(job), target_type="stream", target_name=job.target,
+        profile=job.profile, job=job, outcome="failed" if error else "succeeded",
+        before=before, after=after, changes=changes,
+        message=error.message if error else message,
+    )]
+
+
+class CreateStream(Kind):
+    kind = JobKind.STREAM_CREATE
+    done = "created on the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_streams.create_stream(conn, job.params["config"])
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        asked = job.params["config"]
+        if result is not None:
+            rows.store_streams([rows.stream_row(job.profile_id, result["info"], timezone.now())])
+            rows.note_server(job, result)
+            if not result["created"]:
+                return []  # nothing changed: the job's own entry says so
+            rows.store_definition(job)
+        return _stream_entry(job, "stream.created", error,
+                             after=result["info"]["config"] if result else asked,
+                             message="created")
+
+    def describe(self, job: Job, result: Result) -> str:
+        if result.get("created", True):
+            return job.get_kind_display()
+        earlier = " (an earlier attempt of this job may have made it)" if job.attempts > 1 else ""
+        return f"already existed with this configuration: nothing changed{earlier}"
+
+
+class UpdateStream(Kind):
+    kind = JobKind.STREAM_UPDATE
+    done = "changed on the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_streams.update_stream(conn, job.target, job.params["changes"])
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        changes = job.params["changes"]
+        if result is None:
+            rows.mark_gone(job, error)
+            return _stream_entry(job, "stream.changed", error, changes=changes)
+        before, after = result["before"], result["info"]["config"]
+        rows.store_streams([rows.stream_row(job.profile_id, result["info"], timezone.now())])
+        rows.store_definition(job)
+        rows.note_server(job, result)
+        return _stream_entry(job, "stream.changed", error, before=before, after=after,
+                             changes=stream_config.diff(before, after, list(changes)),
+                             message="changed" if result["applied"] else "nothing to change")
+
+
+class DeleteStream(Kind):
+    kind = JobKind.STREAM_DELETE
+    done = "deleted on the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_streams.delete_stream(conn, job.target)
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        if result is None:
+            return _stream_entry(job, "stream.deleted", error)
+        Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
+        forgotten, _ = rows.forget_definition(job)
+        if result["deleted"]:
+            return _stream_entry(job, "stream.deleted", error, before=result["before"],
+                                 message="deleted")
+        if forgotten:  # gone on the broker already, but the team's definition of it goes now
+            return _stream_entry(job, "stream.deleted", error,
+                                 message="already gone on the broker; its definition was removed")
+        return []
+
+    def describe(self, job: Job, result: Result) -> str:
+        return job.get_kind_display() if result["deleted"] else "already gone: nothing to delete"
+
+
+class PurgeStream(Kind):
+    kind = JobKind.STREAM_PURGE
+    done = "purged on the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        params = job.params
+        return broker_streams.purge_stream(conn, job.target, subject=params.get("subject", ""),
+                                           keep=params.get("keep", 0), seq=params.get("seq", 0))
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        rows.mark_gone(job, error)
+        if result is not None:
+            rows.store_streams([rows.stream_row(job.profile_id, result["info"], timezone.now())])
+        return _stream_entry(
+            job, "stream.purged", error, before=(result or {}).get("state_before"),
+            after=(result or {}).get("info", {}).get("state"), changes=job.params or None,
+            message=f"purged {result['purged']} message(s)" if result else "",
+        )
+
+
+KINDS: dict[str, Kind] = {kind.kind: kind() for kind in (
+    TestConnection, ListStreams, ReadStream, CreateStream, UpdateStream, DeleteStream,
+    PurgeStream)}

@@ -1,0 +1,50 @@
+"""Jobs nobody will finish, failed with the reason; and the heartbeat by which workers say they
+are alive, so that reason can tell "no worker is running" from "the workers were busy". Both run
+on timers of each worker's main process (memphisadmin.celery.Housekeeping)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from streams.errors import OperationError
+from streams.jobs import outcome
+from streams.models import Job, JobStatus, WorkerHeartbeat
+
+
+def reap_overdue(job_id: int | None = None) -> int:
+    """Fail the overdue jobs (or the one job); returns how many were failed."""
+    jobs = Job.objects.filter(pk=job_id) if job_id is not None else Job.objects.all()
+    running, queued = jobs.overdue()
+    reaped = 0
+    for job in running:
+        outcome.fail(job, OperationError("the worker stopped before finishing the job (still "
+                                         "running past its deadline)"))
+        reaped += 1
+    now = timezone.now()
+    for job in queued:
+        outcome.fail(job, OperationError(_why_not_picked_up(job, now)),
+                     expected=JobStatus.QUEUED)
+        reaped += 1
+    return reaped
+
+
+def _why_not_picked_up(job: Job, now: datetime) -> str:
+    waited = f"{settings.JOB_QUEUE_TIMEOUT:g} s"
+    if Job.objects.filter(profile_id=job.profile_id, status=JobStatus.RUNNING).exists():
+        return (f"it waited {waited} behind another job on this connection, which is still "
+                "running (a connection runs one job at a time)")
+    last_seen = WorkerHeartbeat.objects.order_by("-seen_at").values_list("seen_at",
+                                                                         flat=True).first()
+    if last_seen and (now - last_seen).total_seconds() < 3 * settings.WORKER_HEARTBEAT_INTERVAL:
+        return f"no worker slot came free within {waited}: the workers were busy with other jobs"
+    since = (f" (the last one was seen {int((now - last_seen).total_seconds())} s ago)"
+             if last_seen else "")
+    return f"no worker picked the job up within {waited}: no worker is running{since}"
+
+
+def note_worker_alive(name: str) -> None:
+    WorkerHeartbeat.objects.update_or_create(name=name[:255],
+                                             defaults={"seen_at": timezone.now()})

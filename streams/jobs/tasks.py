@@ -1,0 +1,46 @@
+"""The worker's one task: run a job, given only its id. The run loop and the retry policy live
+here; what the job asks and records is its kind's."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Task, shared_task
+from django.conf import settings
+
+from streams.broker.connection import Connection
+from streams.errors import OperationError
+from streams.jobs import outcome
+from streams.jobs.kinds import KINDS
+from streams.jobs.submit import RUN_JOB
+from streams.models import Job, ProfileBusy
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name=RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True,
+             max_retries=None)
+def run_job(self: Task, job_id: int) -> None:
+    """A redelivered or duplicate task finds the job claimed or ended and does nothing."""
+    try:
+        job = Job.objects.claim(job_id)
+    except ProfileBusy:  # its turn comes when the profile's running job ends
+        raise self.retry(countdown=min(0.05 * 2 ** self.request.retries, 1.0)) from None
+    if job is None:
+        return
+    kind = KINDS[job.kind]
+    try:
+        if job.profile is None:
+            raise OperationError("the connection profile was deleted")
+        result = kind.call(job, Connection.from_profile(job.profile))
+    except OperationError as error:
+        if error.retryable and kind.retry and job.attempts < settings.JOB_MAX_ATTEMPTS:
+            if job.requeue(error.message):
+                raise self.retry(countdown=2 ** job.attempts) from None
+            return
+        outcome.fail(job, error, kind=kind)
+    except Exception as exc:
+        log.exception("job %s (%s) crashed", job.pk, job.kind)
+        outcome.fail(job, OperationError(f"internal error: {type(exc).__name__}"), kind=kind)
+    else:
+        outcome.succeed(job, kind, result)

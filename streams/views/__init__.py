@@ -1,0 +1,1 @@
+"""The screens, one module per family; shared HTTP helpers in http."""

@@ -1,0 +1,91 @@
+"""Connection profiles: list, detail, create, edit, delete, and Test connection."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from streams import audit
+from streams.forms.profiles import ProfileForm
+from streams.jobs.submit import submit
+from streams.models import JobKind, Profile
+from streams.views.http import permission_required
+
+
+@permission_required("streams.view_profile")
+def profile_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "streams/profile_list.html", {"profiles": Profile.objects.all()})
+
+
+@permission_required("streams.view_profile")
+def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    jobs = profile.jobs.select_related("actor")[:10]
+    return render(request, "streams/profile_detail.html", {"profile": profile, "jobs": jobs})
+
+
+# The secrets a profile form posts never reach an error report, even with DEBUG on.
+hide_secrets = sensitive_post_parameters(*Profile.SECRET_FIELDS)
+
+
+@permission_required("streams.add_profile")
+@require_http_methods(["GET", "POST"])
+@hide_secrets
+def profile_create(request: HttpRequest) -> HttpResponse:
+    form = ProfileForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            profile = form.save()
+            audit.record("profile.created", audit.Context.from_request(request),
+                         target_type="profile", target_name=profile.name, profile=profile,
+                         outcome="succeeded", after=audit.profile_snapshot(profile))
+        return redirect("profile_detail", pk=profile.pk)
+    return render(request, "streams/profile_form.html", {"form": form})
+
+
+@permission_required("streams.change_profile")
+@require_http_methods(["GET", "POST"])
+@hide_secrets
+def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    before = audit.profile_snapshot(profile)
+    form = ProfileForm(request.POST or None, request.FILES or None, instance=profile)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            profile = form.save()
+            after = audit.profile_snapshot(profile)
+            audit.record("profile.changed", audit.Context.from_request(request),
+                         target_type="profile", target_name=profile.name, profile=profile,
+                         outcome="succeeded", before=before, after=after,
+                         changes=audit.diff(before, after, form.changed_secrets))
+        return redirect("profile_detail", pk=profile.pk)
+    return render(request, "streams/profile_form.html", {"form": form, "profile": profile})
+
+
+@permission_required("streams.delete_profile")
+@require_http_methods(["GET", "POST"])
+def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    if request.method == "POST":
+        with transaction.atomic():
+            audit.record("profile.deleted", audit.Context.from_request(request),
+                         target_type="profile", target_name=profile.name, outcome="succeeded",
+                         before=audit.profile_snapshot(profile))
+            profile.delete()
+        return redirect("profile_list")
+    return render(request, "streams/profile_delete.html", {"profile": profile})
+
+
+@permission_required("streams.view_profile")
+@require_POST
+def profile_test(request: HttpRequest, pk: int) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    job = submit(JobKind.TEST_CONNECTION, profile, audit.Context.from_request(request))
+    if request.htmx:
+        return render(request, "streams/job_detail.html#job_card", {"job": job})
+    return redirect("job_detail", pk=job.pk)
+
+
