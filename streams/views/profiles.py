@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit
+from streams import audit, profiles
 from streams.forms.profiles import ProfileForm
 from streams.jobs.submit import submit
 from streams.models import JobKind, Profile
@@ -37,11 +36,7 @@ hide_secrets = sensitive_post_parameters(*Profile.SECRET_FIELDS)
 def profile_create(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            profile = form.save()
-            audit.record("profile.created", audit.Context.from_request(request),
-                         target_type="profile", target_name=profile.name, profile=profile,
-                         outcome="succeeded", after=audit.profile_snapshot(profile))
+        profile = profiles.save(form.save(commit=False), audit.Context.from_request(request))
         return redirect("profile_detail", pk=profile.pk)
     return render(request, "streams/profile_form.html", {"form": form})
 
@@ -54,13 +49,8 @@ def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
     before = audit.profile_snapshot(profile)
     form = ProfileForm(request.POST or None, request.FILES or None, instance=profile)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            profile = form.save()
-            after = audit.profile_snapshot(profile)
-            audit.record("profile.changed", audit.Context.from_request(request),
-                         target_type="profile", target_name=profile.name, profile=profile,
-                         outcome="succeeded", before=before, after=after,
-                         changes=audit.diff(before, after, form.changed_secrets))
+        profiles.save(form.save(commit=False), audit.Context.from_request(request),
+                      before=before, secrets_changed=form.changed_secrets)
         return redirect("profile_detail", pk=profile.pk)
     return render(request, "streams/profile_form.html", {"form": form, "profile": profile})
 
@@ -70,11 +60,7 @@ def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     if request.method == "POST":
-        with transaction.atomic():
-            audit.record("profile.deleted", audit.Context.from_request(request),
-                         target_type="profile", target_name=profile.name, outcome="succeeded",
-                         before=audit.profile_snapshot(profile))
-            profile.delete()
+        profiles.delete(profile, audit.Context.from_request(request))
         return redirect("profile_list")
     return render(request, "streams/profile_delete.html", {"profile": profile})
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from streams import audit
+from streams import audit, profiles
 from streams.models import Profile
 
 
@@ -16,20 +16,13 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="local")
 
     def handle(self, *args: Any, url: str, name: str, **options: Any) -> None:
-        profile, created = Profile.objects.get_or_create(
-            name=name,
-            defaults={"servers": url, "description": "The JetStream server started by ./dev run"},
-        )
-        if created:
-            audit.record("profile.created", audit.Context(), target_type="profile",
-                         target_name=name, profile=profile, outcome="succeeded",
-                         after=audit.profile_snapshot(profile), actor_name="./dev run")
+        profile = Profile.objects.filter(name=name).first()
+        if profile is None:
+            profiles.save(Profile(name=name, servers=url,
+                                  description="The JetStream server started by ./dev run"),
+                          audit.Context(), actor_name="./dev run")
         elif profile.servers != url:
             before = audit.profile_snapshot(profile)
             profile.servers = url
-            profile.save(update_fields=["servers", "updated_at"])
-            after = audit.profile_snapshot(profile)
-            audit.record("profile.changed", audit.Context(), target_type="profile",
-                         target_name=name, profile=profile, outcome="succeeded", before=before,
-                         after=after, changes=audit.diff(before, after), actor_name="./dev run")
+            profiles.save(profile, audit.Context(), before=before, actor_name="./dev run")
         self.stdout.write(f"connection profile {name!r} → {url}")

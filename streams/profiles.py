@@ -1,0 +1,38 @@
+"""Changes to connection profiles, each with its audit entry in the same transaction: the one
+write path for the profile screens and for `manage.py ensure_local_profile` alike."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from django.db import transaction
+
+from streams import audit
+from streams.models import Profile
+
+
+def save(profile: Profile, context: audit.Context, *, before: dict[str, Any] | None = None,
+         secrets_changed: Collection[str] = frozenset(), actor_name: str = "") -> Profile:
+    """Create the profile (`before` None) or change it (`before` its snapshot as it was)."""
+    with transaction.atomic():
+        profile.save()
+        after = audit.profile_snapshot(profile)
+        if before is None:
+            audit.record("profile.created", context, target_type="profile",
+                         target_name=profile.name, profile=profile, outcome="succeeded",
+                         after=after, actor_name=actor_name)
+        else:
+            audit.record("profile.changed", context, target_type="profile",
+                         target_name=profile.name, profile=profile, outcome="succeeded",
+                         before=before, after=after, actor_name=actor_name,
+                         changes=audit.diff(before, after, set(secrets_changed)))
+    return profile
+
+
+def delete(profile: Profile, context: audit.Context) -> None:
+    with transaction.atomic():
+        audit.record("profile.deleted", context, target_type="profile",
+                     target_name=profile.name, outcome="succeeded",
+                     before=audit.profile_snapshot(profile))
+        profile.delete()
