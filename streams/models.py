@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -162,8 +162,8 @@ class JobQuerySet(models.QuerySet["Job"]):
         return None
 
     def overdue(self) -> tuple[JobQuerySet, JobQuerySet]:
-        """Jobs nobody will finish: (running past their deadline, as when their worker died;
-        queued longer than JOB_QUEUE_TIMEOUT)."""
+        """Jobs nobody will finish (as Job.is_overdue): (running past their deadline, as when
+        their worker died; queued longer than JOB_QUEUE_TIMEOUT)."""
         now = timezone.now()
         jobs = self.select_related("profile", "actor")
         return (jobs.filter(status=JobStatus.RUNNING, deadline__lt=now),
@@ -210,6 +210,13 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk}"
+
+    def is_overdue(self, now: datetime) -> bool:
+        """The rule of JobQuerySet.overdue, for one job in hand."""
+        if self.status == JobStatus.RUNNING:
+            return self.deadline is not None and self.deadline < now
+        return (self.status == JobStatus.QUEUED
+                and self.created_at < now - timedelta(seconds=settings.JOB_QUEUE_TIMEOUT))
 
     def requeue(self, reason: str) -> bool:
         """Back in the queue for another attempt after a retryable failure."""

@@ -60,6 +60,7 @@ class Worker:
             "REDIS_URL": redis_url,
             "DATABASE_URL": subprocess_database_url(),
             "PYTHONUNBUFFERED": "1",
+            "JOB_REAP_INTERVAL": "1",  # overdue jobs are failed within a second, not 15
             **env,
         }
         self.log = open(self.log_path, "wb")  # noqa: SIM115  (closed in stop)

@@ -13,15 +13,15 @@ from streams.errors import OperationError
 from streams.jobs import outcome
 from streams.models import Job, JobStatus, WorkerHeartbeat
 
+WORKER_STOPPED = "the worker stopped before finishing the job (still running past its deadline)"
 
-def reap_overdue(job_id: int | None = None) -> int:
-    """Fail the overdue jobs (or the one job); returns how many were failed."""
-    jobs = Job.objects.filter(pk=job_id) if job_id is not None else Job.objects.all()
-    running, queued = jobs.overdue()
+
+def reap_overdue() -> int:
+    """Fail the overdue jobs; returns how many were failed."""
+    running, queued = Job.objects.overdue()
     reaped = 0
     for job in running:
-        outcome.fail(job, OperationError("the worker stopped before finishing the job (still "
-                                         "running past its deadline)"))
+        outcome.fail(job, OperationError(WORKER_STOPPED))
         reaped += 1
     now = timezone.now()
     for job in queued:
@@ -29,6 +29,15 @@ def reap_overdue(job_id: int | None = None) -> int:
                      expected=JobStatus.QUEUED)
         reaped += 1
     return reaped
+
+
+def stalled(job: Job) -> str:
+    """Why an unfinished job will be failed by the reaper, or "" while it is on time. Reads
+    only: pages show it at once, the reaper writes it."""
+    now = timezone.now()
+    if not job.is_overdue(now):
+        return ""
+    return WORKER_STOPPED if job.status == JobStatus.RUNNING else _why_not_picked_up(job, now)
 
 
 def _why_not_picked_up(job: Job, now: datetime) -> str:

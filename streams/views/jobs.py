@@ -35,16 +35,17 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @permission_required("streams.view_job")
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The job card. Polling ends when the job has ended, or when it is overdue (a dead or
+    missing worker): the card then says why, and the reaper fails the job on its schedule."""
     job = get_object_or_404(Job, pk=pk)
-    if not job.is_finished and reaper.reap_overdue(job_id=job.pk):
-        job.refresh_from_db()  # overdue: failed now, so a poller never spins forever
-    if request.htmx:
-        response_class = HttpResponseStopPolling if job.is_finished else HttpResponse
-        response = render(request, "streams/job_detail.html#job_card", {"job": job})
-        stopped = response_class(response.content)
-        if job.is_finished:  # regions showing what the job changes reload on this event
-            stopped["HX-Trigger"] = "job-finished"
-        return stopped
-    return render(request, "streams/job_detail.html", {"job": job})
+    context = {"job": job, "stalled": "" if job.is_finished else reaper.stalled(job)}
+    if not request.htmx:
+        return render(request, "streams/job_detail.html", context)
+    response = render(request, "streams/job_detail.html#job_card", context)
+    if job.is_finished or context["stalled"]:
+        response.status_code = HttpResponseStopPolling.status_code
+    if job.is_finished:  # regions showing what the job changes reload on this event
+        response["HX-Trigger"] = "job-finished"
+    return response
 
 
