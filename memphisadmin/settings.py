@@ -272,6 +272,8 @@ CELERY_DB_REUSE_MAX = 1000
 JOB_QUEUE_TIMEOUT = env_float("JOB_QUEUE_TIMEOUT", 120.0)
 JOB_RUN_TIMEOUT = env_float("JOB_RUN_TIMEOUT", 120.0)
 JOB_MAX_ATTEMPTS = 3
+# How long a request that submits a job waits for its end before handing over to polling.
+JOB_WAIT = env_float("JOB_WAIT", 3.0)
 # No broker call takes longer than this, whatever a profile's servers and timeouts add up to.
 JOB_BROKER_TIMEOUT = env_float("JOB_BROKER_TIMEOUT", 60.0)
 # The worker's main process, which jobs never occupy, reaps and says it is alive this often.

@@ -295,3 +295,17 @@ def test_redis_down_at_submit_fails_the_job_at_once(
     assert "hx-trigger" not in card  # no spinner left polling
     assert elapsed < 5
     assert finished_events(job) == ["failed"]
+
+
+def test_the_web_process_never_imports_the_broker_client() -> None:
+    """Every screen and the job submission load without nats-py: only the worker talks to
+    brokers."""
+    code = ("import sys, django; django.setup(); from django.urls import get_resolver; "
+            "[p for p in get_resolver().url_patterns]; import streams.jobs.submit, "
+            "streams.jobs.reaper, streams.views.streams, streams.views.profiles; "
+            "print(sorted(m for m in sys.modules if m == 'nats' or m.startswith('nats.')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60,
+                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "memphisadmin.settings"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

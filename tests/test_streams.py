@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import nats
 import pytest
@@ -569,3 +571,35 @@ def test_job_card_stops_polling_and_announces_the_end(
     assert Job.objects.get(pk=job_from(card).pk).status == JobStatus.SUCCEEDED
 
 
+
+
+def test_a_quick_job_answers_its_post_with_the_outcome(
+    client_alice: Client, profile: Profile,
+) -> None:
+    """One response, no polling and no second request: the POST waits for the job's end."""
+    response = client_alice.post(reverse("stream_create", args=[profile.pk]),
+                                 {**SEED_FORM, "name": "at_once", "subjects": "at_once"},
+                                 HTTP_HX_REQUEST="true").content.decode()
+    assert "Stream <a" in response and "at_once</a> was created" in response
+    assert "every 500ms" not in response and "job-finished from:body" not in response
+    response = client_alice.post(reverse("stream_delete", args=[profile.pk, "at_once"]),
+                                 {"confirm_name": "at_once"}, HTTP_HX_REQUEST="true")
+    assert "Stream at_once was deleted" in response.content.decode()
+
+
+def test_a_slow_job_leaves_its_form_on_the_page_disabled(
+    client_alice: Client, make_profile: Callable[..., Profile], settings: Any,
+) -> None:
+    settings.JOB_WAIT = 0.2
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        hanging = make_profile(f"nats://127.0.0.1:{silent.getsockname()[1]}",
+                               connect_timeout=2, last_server_version="2.10.0")
+        response = client_alice.post(reverse("stream_create", args=[hanging.pk]),
+                                     {**SEED_FORM, "name": "slow", "subjects": "slow"},
+                                     HTTP_HX_REQUEST="true")
+        html = response.content.decode()
+        assert '<fieldset class="whole" disabled>' in html
+        assert 'name="subjects" value="slow"' in html  # what was asked, still shown
+        assert "Creating stream slow…" in html and 'hx-trigger="every 500ms"' in html
+        job = job_from(response)
+    assert wait_for_job(job.pk, timeout=30).status == JobStatus.FAILED

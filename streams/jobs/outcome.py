@@ -5,6 +5,7 @@ worker, Redis down) only the outcome and the job's closing entry are written."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from streams import audit
 from streams.errors import OperationError
+from streams.jobs import wakeup
 from streams.models import Job, JobKind, JobStatus
 
 if TYPE_CHECKING:  # kinds talk to the broker: the web process never imports them
@@ -51,6 +53,7 @@ def end(
             error_field=error.field if error else "",
         ):
             return
+        transaction.on_commit(partial(wakeup.notify, job.pk))  # a request may be waiting
         recorded = kind is not None and job.profile is not None  # a deleted profile: nothing
         entries = kind.record(job, result, error) if recorded else []
         if error:

@@ -9,8 +9,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 
 from streams import audit
+from streams.jobs import wakeup
+from streams.models import Job
 
 View = Callable[..., HttpResponse]
 
@@ -38,3 +41,15 @@ def page_or_partial(request: HttpRequest, template: str, partial: str) -> str:
     return f"{template}#{partial}" if request.htmx and not request.htmx.boosted else template
 
 
+
+
+def job_card(request: HttpRequest, job: Job, fallback: str) -> HttpResponse:
+    """The answer to a POST that submitted a job: for htmx, the job card as soon as the job
+    ended (or, when it takes longer, still running and polling); otherwise a redirect."""
+    if not request.htmx:
+        return redirect(fallback)
+    job = wakeup.wait(job)
+    response = render(request, "streams/job_detail.html#job_card", {"job": job})
+    if job.is_finished:  # regions showing what the job changes reload on this event
+        response["HX-Trigger"] = "job-finished"
+    return response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -11,7 +12,7 @@ from streams import audit, profiles
 from streams.forms.profiles import ProfileForm
 from streams.jobs.submit import submit
 from streams.models import JobKind, Profile
-from streams.views.http import permission_required
+from streams.views.http import job_card, permission_required
 
 
 @permission_required("streams.view_profile")
@@ -70,8 +71,6 @@ def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def profile_test(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     job = submit(JobKind.TEST_CONNECTION, profile, audit.Context.from_request(request))
-    if request.htmx:
-        return render(request, "streams/job_detail.html#job_card", {"job": job})
-    return redirect("job_detail", pk=job.pk)
+    return job_card(request, job, reverse("job_detail", args=[job.pk]))
 
 

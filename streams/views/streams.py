@@ -11,16 +11,17 @@ from urllib.parse import urlencode
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, stream_config
 from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
+from streams.jobs import wakeup
 from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
-from streams.views.http import page_or_partial, permission_required
+from streams.views.http import job_card, page_or_partial, permission_required
 
 STREAM_PAGE = 50
 STREAM_COLUMNS = [
@@ -48,12 +49,6 @@ def _changeable(stream: Stream, verb: str) -> str:
     if not stream.config:
         return f"Its configuration could not be read ({stream.status}): it cannot be {verb}."
     return stream_config.destruction_refusal(stream.config, verb) if verb != "changed" else ""
-
-
-def _job_card(request: HttpRequest, job: Job, fallback: str) -> HttpResponse:
-    if request.htmx:
-        return render(request, "streams/job_detail.html#job_card", {"job": job})
-    return redirect(fallback)
 
 
 def _cluster_size(profile: Profile) -> int:
@@ -109,7 +104,7 @@ def stream_list(request: HttpRequest, pk: int) -> HttpResponse:
 def stream_list_refresh(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     job = submit(JobKind.STREAM_LIST, profile, audit.Context.from_request(request))
-    return _job_card(request, job, reverse("stream_list", args=[pk]))
+    return job_card(request, job, reverse("stream_list", args=[pk]))
 
 
 @permission_required("streams.view_stream")
@@ -146,7 +141,7 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any]]:
 def stream_refresh(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     job = submit(JobKind.STREAM_INFO, profile, audit.Context.from_request(request), target=name)
-    return _job_card(request, job, reverse("stream_detail", args=[pk, name]))
+    return job_card(request, job, reverse("stream_detail", args=[pk, name]))
 
 
 def _form_context(profile: Profile, form: StreamForm, **extra: Any) -> dict[str, Any]:
@@ -193,22 +188,31 @@ def _with_broker_error(job: Job, form: StreamForm) -> StreamForm:
 @require_http_methods(["GET", "POST"])
 def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    if "job" in request.GET:  # the job ended: the answers again, a broker error on its field
-        job = _finished_job(profile, JobKind.STREAM_CREATE, request)
-        form = _with_broker_error(job, StreamForm(stream_config.to_initial(job.params["config"]),
-                                                  profile=profile))
-        return _render_form(request, form, _form_context(profile, form, job=job))
+    if "job" in request.GET:
+        return _create_outcome(request, profile,
+                               _finished_job(profile, JobKind.STREAM_CREATE, request))
     form = StreamForm(request.POST or None, profile=profile)
     context = _form_context(profile, form)
     if request.method == "POST":
         valid = form.is_valid()
         form.normalise()
         if valid and "validate" not in request.GET:
-            context["job"] = submit(
+            job = wakeup.wait(submit(
                 JobKind.STREAM_CREATE, profile, audit.Context.from_request(request),
                 target=form.config["name"], params={"config": form.config},
-            )
+            ))
+            if job.is_finished:
+                return _create_outcome(request, profile, job)
+            context["job"] = job  # still running: the form stays, disabled, and the card polls
     return _render_form(request, form, context)
+
+
+def _create_outcome(request: HttpRequest, profile: Profile, job: Job) -> HttpResponse:
+    """The form region once a create ended: the outcome, or the answers again with the
+    broker's error on its field."""
+    form = _with_broker_error(job, StreamForm(stream_config.to_initial(job.params["config"]),
+                                              profile=profile))
+    return _render_form(request, form, _form_context(profile, form, job=job))
 
 
 @permission_required("streams.change_stream")
@@ -216,18 +220,9 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
 def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     stream = _stream(profile, name)
-    if "job" in request.GET:  # the job ended (perhaps finding the stream gone): its outcome
-        job = _finished_job(profile, JobKind.STREAM_UPDATE, request)
-        # The user's changes over the config as it is now, so that sending the form again
-        # changes those fields only.
-        current = stream.config
-        answers = stream_config.to_initial(stream_config.apply(current, job.params["changes"]))
-        form = _with_broker_error(job, StreamForm(
-            {**answers, "loaded": StreamForm.sign(current)}, profile=profile, current=current))
-        context = _form_context(profile, form, job=job, stream=stream,
-                                diff=_diff_rows(job.params["changes"])
-                                if job.status == JobStatus.SUCCEEDED else None)
-        return _render_form(request, form, context)
+    if "job" in request.GET:  # the job ended (perhaps finding the stream gone)
+        return _edit_outcome(request, profile, stream,
+                             _finished_job(profile, JobKind.STREAM_UPDATE, request))
     if refusal := _changeable(stream, "changed"):
         raise PermissionDenied(refusal)
     form = StreamForm(request.POST or None, profile=profile, current=stream.config)
@@ -240,13 +235,31 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
             if not form.changes:
                 form.add_error(None, "Nothing to change: the form matches the stream.")
             elif request.POST.get("confirm") == digest:
-                context["job"] = submit(
+                job = wakeup.wait(submit(
                     JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
                     target=name, params={"changes": form.changes, "config": form.config},
-                )
+                ))
+                if job.is_finished:
+                    return _edit_outcome(request, profile, _stream(profile, name), job)
+                context["job"] = job
             else:  # first the diff; Apply sends the digest of exactly what was shown
                 context["diff"] = _diff_rows(form.changes)
                 context["digest"] = digest
+    return _render_form(request, form, context)
+
+
+def _edit_outcome(request: HttpRequest, profile: Profile, stream: Stream,
+                  job: Job) -> HttpResponse:
+    """The form region once an edit ended: the outcome and what changed, or the user's changes
+    over the config as it is now (so that sending the form again changes those fields only),
+    with the broker's error on its field."""
+    current = stream.config
+    answers = stream_config.to_initial(stream_config.apply(current, job.params["changes"]))
+    form = _with_broker_error(job, StreamForm(
+        {**answers, "loaded": StreamForm.sign(current)}, profile=profile, current=current))
+    context = _form_context(profile, form, job=job, stream=stream,
+                            diff=_diff_rows(job.params["changes"])
+                            if job.status == JobStatus.SUCCEEDED else None)
     return _render_form(request, form, context)
 
 
@@ -270,8 +283,8 @@ def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         "refusal": _changeable(stream, "deleted"),
     }
     if request.method == "POST" and not context["refusal"] and form.is_valid():
-        context["job"] = submit(JobKind.STREAM_DELETE, profile,
-                                audit.Context.from_request(request), target=name)
+        context["job"] = wakeup.wait(submit(JobKind.STREAM_DELETE, profile,
+                                            audit.Context.from_request(request), target=name))
     return render(request, page_or_partial(request, "streams/stream_delete.html", "delete_region"),
                   context)
 
@@ -287,8 +300,8 @@ def stream_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         "refusal": _changeable(stream, "purged"),
     }
     if request.method == "POST" and not context["refusal"] and form.is_valid():
-        context["job"] = submit(JobKind.STREAM_PURGE, profile,
-                                audit.Context.from_request(request), target=name,
-                                params=form.params)
+        context["job"] = wakeup.wait(submit(JobKind.STREAM_PURGE, profile,
+                                            audit.Context.from_request(request), target=name,
+                                            params=form.params))
     return render(request, page_or_partial(request, "streams/stream_purge.html", "purge_region"),
                   context)

@@ -1,0 +1,187 @@
+"""What a person feels: milliseconds from the click on "Create stream" to the outcome on the
+page, in Chromium, against the production web and worker commands on loopback.
+
+    .venv/bin/python bench/bench_clicks.py [--creates 20]
+
+Each create is timed inside the browser (the click event to the moment the success line is in
+the page), beside the broker alone: the same create as one raw nats-py request on a kept
+connection, taken just before. Target: click → outcome, median ≤ 100 ms.
+
+Starts its own nats-server, redis-server, SQLite database, `./dev worker` and `./dev web` in a
+temporary directory, with production settings (DEBUG off, throwaway keys), plain HTTP on
+loopback (SECURE_SSL_REDIRECT off), and stops them at the end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import nats  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
+from tests.servers import NatsServer, RedisServer, free_port, wait_for_port  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORD = "bench-pass-1234"
+# Set before each click: the time of the click, and of the first moment the outcome is shown.
+WATCH = """() => {
+  window.__t = {};
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("button[type=submit]")) window.__t.click = performance.now();
+  }, true);
+  new MutationObserver(() => {
+    if (!window.__t.done && document.querySelector(".success, .job.failed"))
+      window.__t.done = performance.now();
+  }).observe(document.body, {childList: true, subtree: true});
+}"""
+
+
+def start(command: str, env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    log = (workdir / f"{command}.log").open("wb")
+    return subprocess.Popen([str(ROOT / "dev"), command], cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**env, "PATH": f"{Path(sys.executable).parent}:"
+                                                f"{os.environ['PATH']}"})
+
+
+def wait_ready(log: Path, marker: bytes, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while marker not in log.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{log.name}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--creates", type=int, default=20)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="memphisadmin-clicks-"))
+    servers: list = []
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        nats_server = NatsServer.start(workdir / "nats", name="memphisadmin-clicks")
+        redis = RedisServer.start(workdir / "redis")
+        servers += [nats_server, redis]
+        port = free_port()
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "memphisadmin.settings", "DEBUG": "false",
+               "SECRET_KEY": secrets.token_urlsafe(50), "AUDIT_HMAC_KEY": secrets.token_urlsafe(32),
+               "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+               "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}", "REDIS_URL": redis.url,
+               "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "localhost", "PORT": str(port),
+               "SECURE_SSL_REDIRECT": "false", "STATIC_ROOT": str(workdir),
+               "MEMPHISADMIN_VAR_DIR": str(workdir)}
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.contrib.auth import get_user_model
+        from django.core.management import call_command
+
+        from streams.models import Profile
+
+        call_command("migrate", verbosity=0)
+        get_user_model().objects.create_superuser("bench", "", PASSWORD)
+        profile = Profile.objects.create(name="bench", servers=nats_server.url,
+                                         last_server_version=nats_server.version)
+        processes.append(start("worker", env, workdir))
+        wait_ready(workdir / "worker.log", b"ready.", processes[-1])
+        processes.append(start("web", env, workdir))
+        wait_for_port(port, timeout=30)
+        ours, raw = measure(f"http://localhost:{port}", profile.pk, nats_server.url,
+                            args.creates)
+        print(f"nats-server {nats_server.version}; SQLite; DEBUG off; ./dev web and ./dev worker; "
+              f"Chromium {CHROMIUM}")
+        print(f"\n{'':<38}{'median':>10}{'p90':>10}{'max':>10}")
+        for label, values in ((f"click → outcome shown (n={args.creates})", ours),
+                              ("broker alone (raw create)", raw)):
+            ordered = sorted(values)
+            print(f"{label:<38}{statistics.median(values):>8.1f}ms"
+                  f"{ordered[int(0.9 * (len(ordered) - 1))]:>8.1f}ms{ordered[-1]:>8.1f}ms")
+        print("\ntarget: click → outcome, median ≤ 100 ms")
+    finally:
+        for process in processes:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(15)
+        for server in servers:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(base: str, profile_id: int, nats_url: str, count: int) -> tuple[list, list]:
+    # Raw nats-py on a loop of its own thread: Playwright's sync API owns this thread's loop.
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    def on_loop(coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(30)
+
+    nc = on_loop(nats.connect(nats_url))
+
+    def raw_create(name: str) -> float:
+        async def go() -> float:
+            started = time.perf_counter()
+            await nc.request(f"$JS.API.STREAM.CREATE.{name}", json.dumps(
+                {"name": name, "subjects": [f"{name}.>"]}).encode(), timeout=5)
+            return (time.perf_counter() - started) * 1000
+
+        return on_loop(go())
+
+    ours: list[float] = []
+    raw: list[float] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(base_url=base)
+        page.goto("/login/")
+        page.fill("#id_username", "bench")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/profiles/")
+        for index in range(count + 2):  # the first two warm up the page and the worker
+            raw_ms = raw_create(f"raw_{index:03d}")
+            page.goto(f"/profiles/{profile_id}/streams/new/")
+            page.fill("#id_name", f"clicked_{index:03d}")
+            page.fill("#id_subjects", f"clicked.{index}")
+            page.evaluate(WATCH)
+            time.sleep(0.05)  # let the server settle after the page load
+            page.click("button:has-text('Create stream')")
+            # Polled from here (wait_for_function evaluates a string, which the CSP refuses);
+            # the times themselves are taken in the page.
+            deadline = time.monotonic() + 30
+            while not page.evaluate("window.__t.done"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no outcome within 30 s")
+                page.wait_for_timeout(10)
+            if page.locator(".job.failed").count():
+                raise RuntimeError(page.locator(".job.failed").inner_text())
+            if index >= 2:
+                ours.append(page.evaluate("window.__t.done - window.__t.click"))
+                raw.append(raw_ms)
+        browser.close()
+    on_loop(nc.close())
+    loop.call_soon_threadsafe(loop.stop)
+    return ours, raw
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The moment a job ends, told by the worker to a web request waiting for it: a per-job list in
+the Redis that carries the queue. A list rather than pub/sub, so an end that comes before the
+wait starts is not missed; it expires on its own when nobody waited. When Redis does not answer,
+nothing is lost: the page polls the job card instead."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+from django.conf import settings
+
+from memphisadmin.celery import app
+from streams.models import Job
+
+log = logging.getLogger(__name__)
+
+_local = threading.local()  # a client per thread: gthread web workers wait side by side
+
+
+def _client() -> redis.Redis:
+    if getattr(_local, "url", None) != app.conf.broker_url:
+        _local.client = redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=1,
+                                             socket_timeout=settings.JOB_WAIT + 2)
+        _local.url = app.conf.broker_url
+    return _local.client
+
+
+def _key(job_id: int) -> str:
+    return f"memphisadmin:job-ended:{job_id}"
+
+
+def notify(job_id: int) -> None:
+    """Called once the job's end is committed."""
+    try:
+        with _client().pipeline() as pipe:
+            pipe.rpush(_key(job_id), 1).expire(_key(job_id), 60).execute()
+    except redis.RedisError as exc:
+        log.warning("could not announce the end of job %s: %s", job_id, exc)
+
+
+def wait(job: Job) -> Job:
+    """The job as it is once it ended, or after JOB_WAIT seconds, whichever comes first."""
+    job.refresh_from_db()
+    if job.is_finished:
+        return job
+    try:
+        _client().blpop([_key(job.pk)], timeout=settings.JOB_WAIT)
+    except redis.RedisError as exc:
+        log.warning("could not wait for job %s: %s", job.pk, exc)
+    job.refresh_from_db()
+    return job
