@@ -602,4 +602,12 @@ def test_a_slow_job_leaves_its_form_on_the_page_disabled(
         assert 'name="subjects" value="slow"' in html  # what was asked, still shown
         assert "Creating stream slow…" in html and 'hx-trigger="every 500ms"' in html
         job = job_from(response)
-    assert wait_for_job(job.pk, timeout=30).status == JobStatus.FAILED
+        region = f"{reverse('stream_create', args=[hanging.pk])}?job={job.pk}"
+        assert f'hx-get="{region}" hx-trigger="every 500ms"' in html  # the region polls
+    job = wait_for_job(job.pk, timeout=30)
+    assert job.status == JobStatus.FAILED
+    # Its last poll brings the outcome: the form again, enabled, with the reason, polling no
+    # more (the card inside never polled on its own).
+    last = client_alice.get(region, HTTP_HX_REQUEST="true").content.decode()
+    assert '<fieldset class="whole">' in last and job.error in last
+    assert "every 500ms" not in last

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, stream_config
 from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
-from streams.jobs import wakeup
+from streams.jobs import reaper, wakeup
 from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
 from streams.views.http import job_card, page_or_partial, permission_required
@@ -169,12 +169,16 @@ def _render_form(request: HttpRequest, form: StreamForm, context: dict[str, Any]
     return render(request, page_or_partial(request, template, "form_region"), context)
 
 
-def _finished_job(profile: Profile, kind: str, request: HttpRequest) -> Job:
-    """The create or edit job named by `?job=`, which the form region reloads when it ends."""
+def _region_job(profile: Profile, kind: str, request: HttpRequest) -> Job:
+    """The create or edit job named by `?job=`: the form region polls with it while it runs."""
     job_id = request.GET.get("job", "")
     if not job_id.isascii() or not job_id.isdigit():
         raise Http404("no such job")
     return get_object_or_404(Job, pk=int(job_id), profile=profile, kind=kind)
+
+
+def _job_context(job: Job) -> dict[str, Any]:
+    return {"job": job, "stalled": "" if job.is_finished else reaper.stalled(job)}
 
 
 def _with_broker_error(job: Job, form: StreamForm) -> StreamForm:
@@ -190,7 +194,7 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     if "job" in request.GET:
         return _create_outcome(request, profile,
-                               _finished_job(profile, JobKind.STREAM_CREATE, request))
+                               _region_job(profile, JobKind.STREAM_CREATE, request))
     form = StreamForm(request.POST or None, profile=profile)
     context = _form_context(profile, form)
     if request.method == "POST":
@@ -201,18 +205,16 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
                 JobKind.STREAM_CREATE, profile, audit.Context.from_request(request),
                 target=form.config["name"], params={"config": form.config},
             ))
-            if job.is_finished:
-                return _create_outcome(request, profile, job)
-            context["job"] = job  # still running: the form stays, disabled, and the card polls
+            return _create_outcome(request, profile, job)
     return _render_form(request, form, context)
 
 
 def _create_outcome(request: HttpRequest, profile: Profile, job: Job) -> HttpResponse:
-    """The form region once a create ended: the outcome, or the answers again with the
-    broker's error on its field."""
+    """The form region of a create job: while it runs, the answers, disabled; once it ended,
+    the outcome, or the answers again with the broker's error on its field."""
     form = _with_broker_error(job, StreamForm(stream_config.to_initial(job.params["config"]),
                                               profile=profile))
-    return _render_form(request, form, _form_context(profile, form, job=job))
+    return _render_form(request, form, _form_context(profile, form, **_job_context(job)))
 
 
 @permission_required("streams.change_stream")
@@ -222,7 +224,7 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     stream = _stream(profile, name)
     if "job" in request.GET:  # the job ended (perhaps finding the stream gone)
         return _edit_outcome(request, profile, stream,
-                             _finished_job(profile, JobKind.STREAM_UPDATE, request))
+                             _region_job(profile, JobKind.STREAM_UPDATE, request))
     if refusal := _changeable(stream, "changed"):
         raise PermissionDenied(refusal)
     form = StreamForm(request.POST or None, profile=profile, current=stream.config)
@@ -239,9 +241,7 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
                     JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
                     target=name, params={"changes": form.changes, "config": form.config},
                 ))
-                if job.is_finished:
-                    return _edit_outcome(request, profile, _stream(profile, name), job)
-                context["job"] = job
+                return _edit_outcome(request, profile, _stream(profile, name), job)
             else:  # first the diff; Apply sends the digest of exactly what was shown
                 context["diff"] = _diff_rows(form.changes)
                 context["digest"] = digest
@@ -250,14 +250,15 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 
 def _edit_outcome(request: HttpRequest, profile: Profile, stream: Stream,
                   job: Job) -> HttpResponse:
-    """The form region once an edit ended: the outcome and what changed, or the user's changes
-    over the config as it is now (so that sending the form again changes those fields only),
-    with the broker's error on its field."""
+    """The form region of an edit job: while it runs, the user's changes, disabled; once it
+    ended, the outcome and what changed, or the user's changes over the config as it is now
+    (so that sending the form again changes those fields only) with the broker's error on its
+    field."""
     current = stream.config
     answers = stream_config.to_initial(stream_config.apply(current, job.params["changes"]))
     form = _with_broker_error(job, StreamForm(
         {**answers, "loaded": StreamForm.sign(current)}, profile=profile, current=current))
-    context = _form_context(profile, form, job=job, stream=stream,
+    context = _form_context(profile, form, stream=stream, **_job_context(job),
                             diff=_diff_rows(job.params["changes"])
                             if job.status == JobStatus.SUCCEEDED else None)
     return _render_form(request, form, context)
