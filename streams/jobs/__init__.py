@@ -6,5 +6,6 @@ kinds    (worker)  one class per kind of job: what it asks the broker and what i
 rows     (worker)  what stream jobs store in our own rows
 outcome            how a job ends: its outcome, what it records and its audit entries at once
 reaper             jobs nobody will finish, failed with the reason; the workers' heartbeat
+wakeup             a job's end, told by the worker to the request waiting for it
 
 The web process imports submit, outcome and reaper only, never the broker (nor nats-py)."""
