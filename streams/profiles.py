@@ -4,6 +4,7 @@ write path for the profile screens and for `manage.py ensure_local_profile` alik
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -12,10 +13,22 @@ from streams import audit
 from streams.models import Profile
 
 
+class ChangedMeanwhile(Exception):
+    """Someone else saved the profile after this change's form was loaded."""
+
+
 def save(profile: Profile, context: audit.Context, *, before: dict[str, Any] | None = None,
-         secrets_changed: Collection[str] = frozenset(), actor_name: str = "") -> Profile:
-    """Create the profile (`before` None) or change it (`before` its snapshot as it was)."""
+         loaded_at: datetime | None = None, secrets_changed: Collection[str] = frozenset(),
+         actor_name: str = "") -> Profile:
+    """Create the profile (`before` None) or change it (`before` its snapshot as it was). A
+    change made from a form loaded at `loaded_at` is refused if the profile was saved since:
+    two people editing one profile never silently overwrite each other."""
     with transaction.atomic():
+        if loaded_at is not None:  # the row is locked (SQLite: the whole write) until commit
+            saved_at = (Profile.objects.select_for_update().filter(pk=profile.pk)
+                        .values_list("updated_at", flat=True).first())
+            if saved_at != loaded_at:
+                raise ChangedMeanwhile
         profile.save()
         after = audit.profile_snapshot(profile)
         if before is None:

@@ -263,3 +263,23 @@ def test_pages_carry_a_content_security_policy_and_hsts(client_alice: Client,
     assert response["Strict-Transport-Security"] == "max-age=3600"
     # htmx must not inject the inline styles the policy would block.
     assert '"includeIndicatorStyles": false' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_two_editors_of_one_profile_never_overwrite_each_other(client_alice: Client) -> None:
+    post_profile(client_alice, reverse("profile_create"))
+    profile = Profile.objects.get(name="prod")
+    edit = reverse("profile_edit", args=[profile.pk])
+    page = client_alice.get(edit).content.decode()
+    loaded_at = page.split('name="loaded_at" value="')[1].split('"')[0]
+    first = post_profile(client_alice, edit, servers="nats://first:4222", loaded_at=loaded_at)
+    assert first.status_code == 302
+    # The second editor's form was loaded before the first saved: refused, not applied.
+    second = post_profile(client_alice, edit, description="from the second editor",
+                          loaded_at=loaded_at)
+    assert second.status_code == 200
+    assert "Someone else saved this connection since you opened this form" in \
+        second.content.decode()
+    profile.refresh_from_db()
+    assert profile.server_list == ["nats://first:4222"] and profile.description == ""
+    assert AuditEvent.objects.filter(action="profile.changed").count() == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -100,7 +101,18 @@ class ProfileForm(forms.ModelForm):
         for name, limit in MAX_CHARS.items():
             self.fields[name].validators.append(MaxLengthValidator(limit))
             self.fields[name].widget.attrs["maxlength"] = limit
+        if self.instance.pk:  # the version this form shows, so a save can tell it is stale
+            self.fields["loaded_at"] = forms.CharField(
+                widget=forms.HiddenInput, required=False,
+                initial=self.instance.updated_at.isoformat())
         self.changed_secrets: set[str] = set()
+
+    def clean_loaded_at(self) -> datetime | None:
+        text = self.cleaned_data["loaded_at"]
+        try:
+            return datetime.fromisoformat(text) if text else None
+        except ValueError:
+            raise forms.ValidationError("This form was altered: reload it.") from None
 
     def clean_servers(self) -> str:
         urls = [line.strip() for line in self.cleaned_data["servers"].splitlines() if line.strip()]

@@ -50,9 +50,15 @@ def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
     before = audit.profile_snapshot(profile)
     form = ProfileForm(request.POST or None, request.FILES or None, instance=profile)
     if request.method == "POST" and form.is_valid():
-        profiles.save(form.save(commit=False), audit.Context.from_request(request),
-                      before=before, secrets_changed=form.changed_secrets)
-        return redirect("profile_detail", pk=profile.pk)
+        try:
+            profiles.save(form.save(commit=False), audit.Context.from_request(request),
+                          before=before, loaded_at=form.cleaned_data["loaded_at"],
+                          secrets_changed=form.changed_secrets)
+        except profiles.ChangedMeanwhile:
+            form.add_error(None, "Someone else saved this connection since you opened this "
+                                 "form: reload it to see their change, then edit again.")
+        else:
+            return redirect("profile_detail", pk=profile.pk)
     return render(request, "streams/profile_form.html", {"form": form, "profile": profile})
 
 
