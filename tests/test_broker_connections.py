@@ -15,8 +15,8 @@ from streams.broker import connection
 from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
 from streams.broker.server import check_connection
-from tests.servers import NatsServer
-from tests.streams_helpers import FreezingProxy
+from tests.support.nats_server import NatsServer
+from tests.support.proxies import FreezingProxy
 
 IDLE = 1.0  # the keeper's idle limit in these tests
 

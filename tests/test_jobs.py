@@ -39,8 +39,12 @@ from streams.models import (
     Stream,
     WorkerHeartbeat,
 )
-from tests.conftest import ROOT, Worker, subprocess_database_url, wait_for_job
-from tests.servers import NatsServer, RedisServer, free_port, wait_for_port
+from tests.support.jobs import wait_for_job
+from tests.support.nats_server import NatsServer
+from tests.support.network import free_port, wait_for_port
+from tests.support.project import ROOT, subprocess_database_url
+from tests.support.redis_server import RedisServer
+from tests.support.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

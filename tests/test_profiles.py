@@ -18,7 +18,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from streams.models import AuditEvent, Profile
-from tests.servers import make_nkey_user
+from tests.support.nats_auth import make_nkey_user
 
 SECRET = "pw-Zq8XbL2v"
 BASE = {"name": "prod", "broker_kind": "nats", "servers": "nats://127.0.0.1:4222",

@@ -12,16 +12,12 @@ from django.test import Client
 from django.urls import reverse
 
 from streams.models import Job, JobStatus, Profile, Stream
-from tests.conftest import wait_for_job
-from tests.servers import NatsServer, start_cluster, stop_all
-from tests.streams_helpers import (
-    api,
-    create_stream,
-    form_values,
-    live_config,
-    refresh_list,
-    run_post,
-)
+from tests.support.cluster import start_cluster
+from tests.support.jobs import wait_for_job
+from tests.support.nats_server import NatsServer
+from tests.support.process import stop_all
+from tests.support.raw_jetstream import api, live_config
+from tests.support.stream_forms import create_stream, form_values, refresh_list, run_post
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import ROOT
-from tests.e2e.conftest import log_in
-from tests.servers import free_port
+from tests.support.browser import log_in
+from tests.support.network import free_port
+from tests.support.project import ROOT
 
 
 def listening(port: int) -> bool:
