@@ -4,7 +4,6 @@ test_streams.py also runs against 2.9; here are what only 2.9 or a cluster can s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -18,6 +17,7 @@ from tests.support.nats_server import NatsServer
 from tests.support.process import stop_all
 from tests.support.raw_jetstream import api, live_config
 from tests.support.stream_forms import create_stream, form_values, refresh_list, run_post
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
@@ -117,14 +117,17 @@ def test_streams_a_cluster_cannot_read_are_listed_as_such(
     others = [server for server in cluster if server is not holder]
     cluster_profile.servers = "\n".join(server.url for server in others)
     cluster_profile.save()
-    deadline = time.monotonic() + 60
-    while True:  # the cluster may first elect a new meta leader
+    seen: list[tuple[str, str, str | None]] = []
+
+    def listed_as_unreadable() -> Stream | None:
         job = refresh_list(client_alice, cluster_profile)
         row = Stream.objects.filter(profile=cluster_profile, name="lonely").first()
-        if job.status == JobStatus.SUCCEEDED and row is not None and row.status != "ok":
-            break
-        assert time.monotonic() < deadline, (job.status, job.error, row and row.status)
-        time.sleep(1)
+        seen.append((job.status, job.error, row and row.status))
+        ok = job.status == JobStatus.SUCCEEDED and row is not None and row.status != "ok"
+        return row if ok else None
+
+    # The cluster may first elect a new meta leader.
+    row = wait_until(listed_as_unreadable, 60, lambda: f"last listing: {seen[-1]}", interval=1)
     assert row.status in {"missing", "offline"}
     html = client_alice.get(reverse("stream_list", args=[cluster_profile.pk])).content.decode()
     assert 'data-name="lonely"' in html and f">{row.status}</span>" in html
