@@ -44,8 +44,25 @@ def cluster_profile(make_profile: Callable[..., Profile], cluster: list[NatsServ
     return make_profile("\n".join(server.url for server in cluster), name="cluster")
 
 
-def test_the_old_server_is_really_2_9(old_server: NatsServer) -> None:
-    assert old_server.version.startswith("2.9.")
+def test_a_2_9_server_is_reported_as_2_9_and_offered_only_its_options(
+    client_alice: Client, make_profile: Callable[..., Profile], old_server: NatsServer,
+) -> None:
+    """What Test connection learns from the server decides what the create form offers."""
+    assert old_server.version.startswith("2.9.")  # what the binary says of itself
+    profile = make_profile(old_server)
+    job = run_post(client_alice, reverse("profile_test", args=[profile.pk]), {})
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    card = client_alice.get(reverse("job_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
+    version = f"nats-server {old_server.version}"
+    assert f'<dd class="server-version">{version}</dd>' in card.content.decode()
+    detail = client_alice.get(reverse("profile_detail", args=[profile.pk])).content.decode()
+    assert f"ok · {version}</span>" in detail
+    form = client_alice.get(reverse("stream_create", args=[profile.pk])).content.decode()
+    assert f"Options of {version}.</p>" in form  # not "version unknown"
+    assert "Allow direct get" in form and "Discard New Per Subject" in form  # 2.9's own
+    for newer in ("Message Compression", "First Sequence", "Subject Transform Source",
+                  "Metadata", "Allow per-message TTL", "Subject delete marker TTL"):
+        assert newer not in form
 
 
 def test_on_2_9_the_edit_form_locks_what_2_9_cannot_change(
