@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from streams.models import Job, JobStatus, Profile, Stream
-from tests.support.cluster import start_cluster
+from tests.support.cluster import restart_node, start_cluster
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.process import stop_all
@@ -126,25 +126,28 @@ def test_test_connection_reports_the_cluster(
 def test_streams_a_cluster_cannot_read_are_listed_as_such(
     client_alice: Client, cluster_profile: Profile, cluster: list[NatsServer],
 ) -> None:
-    """Last in this module: it stops the node holding an R1 stream."""
+    """It stops the node holding an R1 stream, and brings it back for the tests after it."""
     create_stream(client_alice, cluster_profile, name="lonely", subjects="lonely")
     leader = api(cluster[0].url, "STREAM.INFO.lonely")["cluster"]["leader"]
     holder = next(server for server in cluster if server.name == leader)
     holder.stop()
-    others = [server for server in cluster if server is not holder]
-    cluster_profile.servers = "\n".join(server.url for server in others)
-    cluster_profile.save()
-    seen: list[tuple[str, str, str | None]] = []
+    try:
+        others = [server for server in cluster if server is not holder]
+        cluster_profile.servers = "\n".join(server.url for server in others)
+        cluster_profile.save()
+        seen: list[tuple[str, str, str | None]] = []
 
-    def listed_as_unreadable() -> Stream | None:
-        job = refresh_list(client_alice, cluster_profile)
-        row = Stream.objects.filter(profile=cluster_profile, name="lonely").first()
-        seen.append((job.status, job.error, row and row.status))
-        ok = job.status == JobStatus.SUCCEEDED and row is not None and row.status != "ok"
-        return row if ok else None
+        def listed_as_unreadable() -> Stream | None:
+            job = refresh_list(client_alice, cluster_profile)
+            row = Stream.objects.filter(profile=cluster_profile, name="lonely").first()
+            seen.append((job.status, job.error, row and row.status))
+            ok = job.status == JobStatus.SUCCEEDED and row is not None and row.status != "ok"
+            return row if ok else None
 
-    # The cluster may first elect a new meta leader.
-    row = wait_until(listed_as_unreadable, 60, lambda: f"last listing: {seen[-1]}", interval=1)
-    assert row.status in {"missing", "offline"}
-    html = client_alice.get(reverse("stream_list", args=[cluster_profile.pk])).content.decode()
-    assert 'data-name="lonely"' in html and f">{row.status}</span>" in html
+        # The cluster may first elect a new meta leader.
+        row = wait_until(listed_as_unreadable, 60, lambda: f"last listing: {seen[-1]}", interval=1)
+        assert row.status in {"missing", "offline"}
+        html = client_alice.get(reverse("stream_list", args=[cluster_profile.pk])).content.decode()
+        assert 'data-name="lonely"' in html and f">{row.status}</span>" in html
+    finally:
+        restart_node(cluster, holder)

@@ -1,4 +1,4 @@
-"""A three-node (or any size) JetStream cluster on loopback."""
+"""A three-node (or any size) JetStream cluster on loopback, and bringing a stopped node back."""
 
 from __future__ import annotations
 
@@ -43,11 +43,30 @@ def start_cluster(
     return servers
 
 
-def wait_for_cluster(servers: list[NatsServer], timeout: float) -> None:
-    """One meta leader all nodes agree on, then a replicated stream made and deleted."""
+def restart_node(servers: list[NatsServer], node: NatsServer, timeout: float = 60.0) -> None:
+    """Start a stopped node again and wait until the whole cluster is healthy, with every
+    stream caught up, as it was before the node went away."""
+    node.restart()
+    wait_for_cluster(servers, timeout, healthy=True)
+
+
+def wait_for_cluster(servers: list[NatsServer], timeout: float, healthy: bool = False) -> None:
+    """One meta leader all nodes agree on, then (with `healthy`) every node's /healthz,
+    which waits for its streams to catch up, then a replicated stream made and deleted."""
     deadline = time.monotonic() + timeout
     _wait_for_meta_leader(servers, timeout)
+    if healthy:
+        wait_until(lambda: all(_healthy(s) for s in servers), deadline - time.monotonic(),
+                   lambda: "not every node is healthy\n" + _tails(servers), interval=0.1)
     _wait_for_replicated_stream(servers, deadline - time.monotonic())
+
+
+def _healthy(server: NatsServer) -> bool:
+    server.check_alive()
+    try:
+        return server.healthz()[0] == 200
+    except OSError:
+        return False
 
 
 def _tails(servers: list[NatsServer]) -> str:
