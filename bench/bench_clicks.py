@@ -36,7 +36,9 @@ import nats  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.servers import NatsServer, RedisServer, free_port, wait_for_port  # noqa: E402
+from tests.support.nats_server import NatsServer  # noqa: E402
+from tests.support.network import free_port, wait_for_port  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -39,7 +39,8 @@ import nats  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig  # noqa: E402
 
-from tests.servers import NatsServer, RedisServer  # noqa: E402
+from tests.support.nats_server import NatsServer  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
 
 SETTLE = 0.05  # seconds of quiet before each timed create
 FORM_ENCODED = "application/x-www-form-urlencoded"

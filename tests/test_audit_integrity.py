@@ -28,7 +28,7 @@ from django.utils import timezone
 from streams import audit
 from streams.audit import chain
 from streams.models import AppendOnlyError, AuditChainHead, AuditCheckpoint, AuditEvent
-from tests.conftest import ROOT, subprocess_database_url
+from tests.support.project import ROOT, subprocess_database_url
 
 TABLE = AuditEvent._meta.db_table
 HEAD = AuditChainHead._meta.db_table

@@ -13,14 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from streams.models import AuditEvent, JobStatus, Profile, Stream
-from tests.servers import NatsServer
-from tests.streams_helpers import (
-    create_raw,
-    create_stream,
-    live_config,
-    publish,
-    refresh_list,
-)
+from tests.support.nats_server import NatsServer
+from tests.support.raw_jetstream import create_raw, live_config, publish
+from tests.support.stream_forms import create_stream, refresh_list
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -15,8 +15,9 @@ from streams.broker import connection
 from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
 from streams.broker.server import check_connection
-from tests.servers import NatsServer
-from tests.streams_helpers import FreezingProxy
+from tests.support.nats_server import NatsServer
+from tests.support.proxies import FreezingProxy
+from tests.support.waiting import wait_until
 
 IDLE = 1.0  # the keeper's idle limit in these tests
 
@@ -43,13 +44,6 @@ def ours(server: NatsServer, state: str = "open") -> list[dict[str, Any]]:
     return [c for c in connections if c.get("name") == connection.CLIENT_NAME]
 
 
-def wait_until(condition: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
 def test_stream_operations_share_one_connection_per_profile(
     server: NatsServer, keeper: connection._Keeper,
 ) -> None:
@@ -69,12 +63,14 @@ def test_test_connection_connects_anew_and_leaves_nothing_open(
     server: NatsServer, keeper: connection._Keeper,
 ) -> None:
     conn = Connection(servers=(server.url,))
-    wait_until(lambda: ours(server) == [], timeout=5)  # earlier tests' closes reach the server
+    # Earlier tests' closes reach the server.
+    wait_until(lambda: ours(server) == [], 5, "earlier tests' connections are still open")
     closed_before = len(ours(server, "closed"))
     for _ in range(2):
         assert check_connection(conn, timeout=10)["version"] == server.version
     assert keeper.clients == {}
-    wait_until(lambda: len(ours(server, "closed")) == closed_before + 2, timeout=5)
+    wait_until(lambda: len(ours(server, "closed")) == closed_before + 2, 5,
+               "the two test connections were not both closed")
     assert ours(server) == []
 
 
@@ -111,11 +107,11 @@ def test_a_connection_that_stopped_answering_is_replaced(
 
 
 def test_idle_connections_are_closed(server: NatsServer, keeper: connection._Keeper) -> None:
-    wait_until(lambda: ours(server) == [], timeout=5)
+    wait_until(lambda: ours(server) == [], 5, "earlier tests' connections are still open")
     conn = Connection(servers=(server.url,))
     broker_streams.list_streams(conn)
     assert len(ours(server)) == 1
-    wait_until(lambda: ours(server) == [], timeout=IDLE * 3)
+    wait_until(lambda: ours(server) == [], IDLE * 3, "the idle connection is still open")
     assert conn not in keeper.clients
     broker_streams.list_streams(conn)  # and the next job simply connects again
     assert len(ours(server)) == 1

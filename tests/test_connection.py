@@ -14,17 +14,11 @@ from django.test import Client
 from django.urls import reverse
 
 from streams.models import AuditEvent, AuthMethod, Job, JobStatus, Profile
-from tests.conftest import wait_for_job
-from tests.servers import (
-    NatsServer,
-    OperatorSetup,
-    TlsMaterial,
-    free_port,
-    make_nkey_user,
-    make_operator_setup,
-    make_tls_material,
-    tls_server_config,
-)
+from tests.support.jobs import wait_for_job
+from tests.support.nats_auth import OperatorSetup, make_nkey_user, make_operator_setup
+from tests.support.nats_server import NatsServer
+from tests.support.network import free_port
+from tests.support.tls import TlsMaterial, make_tls_material, tls_server_config
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 

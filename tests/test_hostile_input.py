@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from streams.forms.profiles import ProfileForm
 from streams.forms.streams import PurgeForm, StreamForm
 from streams.models import Job, Profile
-from tests.streams_helpers import SEED_FORM
+from tests.support.stream_forms import SEED_FORM
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

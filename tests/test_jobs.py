@@ -39,8 +39,13 @@ from streams.models import (
     Stream,
     WorkerHeartbeat,
 )
-from tests.conftest import ROOT, Worker, subprocess_database_url, wait_for_job
-from tests.servers import NatsServer, RedisServer, free_port, wait_for_port
+from tests.support.jobs import wait_for_job
+from tests.support.nats_server import NatsServer
+from tests.support.network import free_port, wait_for_port
+from tests.support.project import ROOT, subprocess_database_url
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+from tests.support.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,10 +62,8 @@ def test_duplicate_delivery_runs_the_job_once(
     job = submit(JobKind.TEST_CONNECTION, profile, Context())
     duplicate = tasks.run_job.apply_async(args=[job.pk])  # a redelivery of the same job
     job = wait_for_job(job.pk)
-    deadline = time.monotonic() + 10
-    while f"run_job[{duplicate.id}] succeeded" not in celery_worker.log_text():
-        assert time.monotonic() < deadline, "the worker never ran the duplicate"
-        time.sleep(0.05)
+    wait_until(lambda: f"run_job[{duplicate.id}] succeeded" in celery_worker.log_text(), 10,
+               "the worker never ran the duplicate")
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED
     assert job.attempts == 1
@@ -88,10 +91,8 @@ def test_reaper_fails_a_job_whose_worker_died(
     job = Job.objects.create(kind=JobKind.TEST_CONNECTION, profile=profile,
                              profile_name=profile.name, target=profile.name)
     tasks.run_job.apply_async(args=[job.pk], queue="doomed")
-    deadline = time.monotonic() + 10
-    while Job.objects.get(pk=job.pk).status != JobStatus.RUNNING:
-        assert time.monotonic() < deadline, "the doomed worker never claimed the job"
-        time.sleep(0.05)
+    wait_until(lambda: Job.objects.get(pk=job.pk).status == JobStatus.RUNNING, 10,
+               "the doomed worker never claimed the job")
     doomed.kill()
     time.sleep(1.2)  # past the 1 s deadline
 
@@ -187,10 +188,8 @@ def test_the_reaper_runs_while_every_slot_is_busy_and_broker_time_is_capped(
     try:
         slow = stale_job(make_profile(f"nats://127.0.0.1:{silent_port}", connect_timeout=30), 0)
         tasks.run_job.apply_async(args=[slow.pk], queue="one-slot")
-        deadline = time.monotonic() + 10
-        while Job.objects.get(pk=slow.pk).status != JobStatus.RUNNING:
-            assert time.monotonic() < deadline, "the one-slot worker never took the job"
-            time.sleep(0.05)
+        wait_until(lambda: Job.objects.get(pk=slow.pk).status == JobStatus.RUNNING, 10,
+                   "the one-slot worker never took the job")
         # Overdue for the one-slot worker (60 s), not yet for the suite's worker (120 s).
         stale = stale_job(make_profile(nats_server), 90)
         stale = wait_for_job(stale.pk, timeout=5)

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
-from tests.servers import PostgresServer
+from tests.support.postgres_server import PostgresServer
+from tests.support.project import ROOT
 
 ON_POSTGRES = [
     "tests/test_profiles.py", "tests/test_jobs.py", "tests/test_audit_integrity.py",

@@ -3,6 +3,8 @@ secrets, audit entries, permissions."""
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -17,8 +19,8 @@ from django.db import connection
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from streams.models import AuditEvent, Profile
-from tests.servers import make_nkey_user
+from streams.models import AuditEvent, Job, Profile
+from tests.support.nats_auth import make_nkey_user
 
 SECRET = "pw-Zq8XbL2v"
 BASE = {"name": "prod", "broker_kind": "nats", "servers": "nats://127.0.0.1:4222",
@@ -221,11 +223,21 @@ def test_missing_permission_is_refused_and_audited(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_csrf_is_enforced_for_htmx_posts() -> None:
+    """htmx sends the headers of <body hx-headers>: with the page's token an htmx POST goes
+    through; without it, it is refused."""
     client = Client(enforce_csrf_checks=True)
     client.force_login(get_user_model().objects.create_superuser("root", "", "x-pass-123"))
     profile = Profile.objects.create(name="p", servers="nats://h:4222")
-    response = client.post(reverse("profile_test", args=[profile.pk]), HTTP_HX_REQUEST="true")
-    assert response.status_code == 403
+    page = client.get(reverse("profile_detail", args=[profile.pk])).content.decode()
+    body = re.search(r"<body hx-headers='([^']*)'>", page)
+    assert body, page[:1000]
+    headers = json.loads(body.group(1))
+    url = reverse("profile_test", args=[profile.pk])
+    assert client.post(url, HTTP_HX_REQUEST="true").status_code == 403
+    assert not Job.objects.exists()
+    response = client.post(url, HTTP_HX_REQUEST="true", headers=headers)
+    assert response.status_code == 200
+    assert Job.objects.get().profile == profile
 
 
 @pytest.mark.django_db

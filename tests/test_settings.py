@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.conftest import ROOT
+from tests.support.project import ROOT
 
 GOOD = {
     "DEBUG": "false",

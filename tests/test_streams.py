@@ -28,19 +28,14 @@ from streams.models import (
     StreamDefinition,
 )
 from streams.stream_config import NS
-from tests.conftest import wait_for_job
-from tests.servers import NatsServer
-from tests.streams_helpers import (
+from tests.support.jobs import job_from, wait_for_job
+from tests.support.nats_server import NatsServer
+from tests.support.proxies import LostReplyProxy
+from tests.support.raw_jetstream import api, create_raw, in_thread, live_config, publish
+from tests.support.stream_forms import (
     SEED_FORM,
-    LostReplyProxy,
-    api,
-    create_raw,
     create_stream,
     form_values,
-    in_thread,
-    job_from,
-    live_config,
-    publish,
     refresh_list,
     refresh_stream,
     reviewed_edit,

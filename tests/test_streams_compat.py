@@ -4,7 +4,6 @@ test_streams.py also runs against 2.9; here are what only 2.9 or a cluster can s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -12,16 +11,13 @@ from django.test import Client
 from django.urls import reverse
 
 from streams.models import Job, JobStatus, Profile, Stream
-from tests.conftest import wait_for_job
-from tests.servers import NatsServer, start_cluster, stop_all
-from tests.streams_helpers import (
-    api,
-    create_stream,
-    form_values,
-    live_config,
-    refresh_list,
-    run_post,
-)
+from tests.support.cluster import restart_node, start_cluster
+from tests.support.jobs import wait_for_job
+from tests.support.nats_server import NatsServer
+from tests.support.process import stop_all
+from tests.support.raw_jetstream import api, live_config
+from tests.support.stream_forms import create_stream, form_values, refresh_list, run_post
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
@@ -48,8 +44,25 @@ def cluster_profile(make_profile: Callable[..., Profile], cluster: list[NatsServ
     return make_profile("\n".join(server.url for server in cluster), name="cluster")
 
 
-def test_the_old_server_is_really_2_9(old_server: NatsServer) -> None:
-    assert old_server.version.startswith("2.9.")
+def test_a_2_9_server_is_reported_as_2_9_and_offered_only_its_options(
+    client_alice: Client, make_profile: Callable[..., Profile], old_server: NatsServer,
+) -> None:
+    """What Test connection learns from the server decides what the create form offers."""
+    assert old_server.version.startswith("2.9.")  # what the binary says of itself
+    profile = make_profile(old_server)
+    job = run_post(client_alice, reverse("profile_test", args=[profile.pk]), {})
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    card = client_alice.get(reverse("job_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
+    version = f"nats-server {old_server.version}"
+    assert f'<dd class="server-version">{version}</dd>' in card.content.decode()
+    detail = client_alice.get(reverse("profile_detail", args=[profile.pk])).content.decode()
+    assert f"ok · {version}</span>" in detail
+    form = client_alice.get(reverse("stream_create", args=[profile.pk])).content.decode()
+    assert f"Options of {version}.</p>" in form  # not "version unknown"
+    assert "Allow direct get" in form and "Discard New Per Subject" in form  # 2.9's own
+    for newer in ("Message Compression", "First Sequence", "Subject Transform Source",
+                  "Metadata", "Allow per-message TTL", "Subject delete marker TTL"):
+        assert newer not in form
 
 
 def test_on_2_9_the_edit_form_locks_what_2_9_cannot_change(
@@ -113,22 +126,28 @@ def test_test_connection_reports_the_cluster(
 def test_streams_a_cluster_cannot_read_are_listed_as_such(
     client_alice: Client, cluster_profile: Profile, cluster: list[NatsServer],
 ) -> None:
-    """Last in this module: it stops the node holding an R1 stream."""
+    """It stops the node holding an R1 stream, and brings it back for the tests after it."""
     create_stream(client_alice, cluster_profile, name="lonely", subjects="lonely")
     leader = api(cluster[0].url, "STREAM.INFO.lonely")["cluster"]["leader"]
     holder = next(server for server in cluster if server.name == leader)
     holder.stop()
-    others = [server for server in cluster if server is not holder]
-    cluster_profile.servers = "\n".join(server.url for server in others)
-    cluster_profile.save()
-    deadline = time.monotonic() + 60
-    while True:  # the cluster may first elect a new meta leader
-        job = refresh_list(client_alice, cluster_profile)
-        row = Stream.objects.filter(profile=cluster_profile, name="lonely").first()
-        if job.status == JobStatus.SUCCEEDED and row is not None and row.status != "ok":
-            break
-        assert time.monotonic() < deadline, (job.status, job.error, row and row.status)
-        time.sleep(1)
-    assert row.status in {"missing", "offline"}
-    html = client_alice.get(reverse("stream_list", args=[cluster_profile.pk])).content.decode()
-    assert 'data-name="lonely"' in html and f">{row.status}</span>" in html
+    try:
+        others = [server for server in cluster if server is not holder]
+        cluster_profile.servers = "\n".join(server.url for server in others)
+        cluster_profile.save()
+        seen: list[tuple[str, str, str | None]] = []
+
+        def listed_as_unreadable() -> Stream | None:
+            job = refresh_list(client_alice, cluster_profile)
+            row = Stream.objects.filter(profile=cluster_profile, name="lonely").first()
+            seen.append((job.status, job.error, row and row.status))
+            ok = job.status == JobStatus.SUCCEEDED and row is not None and row.status != "ok"
+            return row if ok else None
+
+        # The cluster may first elect a new meta leader.
+        row = wait_until(listed_as_unreadable, 60, lambda: f"last listing: {seen[-1]}", interval=1)
+        assert row.status in {"missing", "offline"}
+        html = client_alice.get(reverse("stream_list", args=[cluster_profile.pk])).content.decode()
+        assert 'data-name="lonely"' in html and f">{row.status}</span>" in html
+    finally:
+        restart_node(cluster, holder)

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from streams import audit
-from tests.e2e.conftest import PASSWORD, log_in
+from tests.support.browser import PASSWORD, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,10 +12,10 @@ from playwright.sync_api import Browser, Page, expect
 from streams.audit import Context
 from streams.jobs.submit import submit
 from streams.models import JobKind, JobStatus, Profile
-from tests.conftest import wait_for_job
-from tests.e2e.conftest import log_in
-from tests.servers import NatsServer
-from tests.streams_helpers import api, create_raw, live_config
+from tests.support.browser import log_in
+from tests.support.jobs import wait_for_job
+from tests.support.nats_server import NatsServer
+from tests.support.raw_jetstream import api, create_raw, live_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

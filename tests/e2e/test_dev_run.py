@@ -13,9 +13,10 @@ from pathlib import Path
 
 from playwright.sync_api import Browser, expect
 
-from tests.conftest import ROOT
-from tests.e2e.conftest import log_in
-from tests.servers import free_port
+from tests.support.browser import log_in
+from tests.support.network import free_port
+from tests.support.project import ROOT
+from tests.support.waiting import wait_until
 
 
 def listening(port: int) -> bool:
@@ -34,11 +35,11 @@ def test_dev_run_serves_a_working_dashboard(browser: Browser, tmp_path: Path) ->
         process = subprocess.Popen([str(ROOT / "dev"), "run"], cwd=ROOT, env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 180
-        while b"memphisadmin is running at" not in log_path.read_bytes():
+        def running() -> bool:
             assert process.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, log_path.read_text()
-            time.sleep(0.2)
+            return b"memphisadmin is running at" in log_path.read_bytes()
+
+        wait_until(running, 180, log_path.read_text, interval=0.2)
         output = log_path.read_text()
         assert "created administrator 'admin'" in output
         assert "first-login-pass" not in output  # a password from the environment is not echoed

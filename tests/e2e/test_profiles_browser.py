@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.servers import NatsServer
+from tests.support.nats_server import NatsServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,8 +9,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from streams.models import Profile
-from tests.servers import NatsServer, start_cluster, stop_all
-from tests.streams_helpers import api, live_config, publish
+from tests.support.cluster import start_cluster
+from tests.support.nats_server import NatsServer
+from tests.support.process import stop_all
+from tests.support.raw_jetstream import api, live_config, publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

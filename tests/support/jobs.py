@@ -1,0 +1,27 @@
+"""Jobs the tests submit: the one a response shows, and waiting for the worker to finish it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from streams.models import Job
+from tests.support.waiting import wait_until
+
+
+def wait_for_job(job_id: int, timeout: float = 20.0) -> Job:
+    """Poll the database until the worker has finished the job."""
+
+    def finished() -> Job | None:
+        job = Job.objects.get(pk=job_id)
+        return job if job.is_finished else None
+
+    return wait_until(finished, timeout,
+                      lambda: f"job {job_id} still {Job.objects.get(pk=job_id).status}")
+
+
+def job_from(response: Any) -> Job:
+    """The job whose card the response shows."""
+    match = re.search(r'id="job-(\d+)"', response.content.decode())
+    assert match, response.content.decode()[:2000]
+    return Job.objects.get(pk=int(match.group(1)))
