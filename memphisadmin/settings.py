@@ -139,6 +139,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "streams.middleware.VaryOnHtmxMiddleware",
     "streams.middleware.RequestIdMiddleware",
     "streams.middleware.ContentSecurityPolicyMiddleware",
     # Turns a refused login into the lockout page; inside RequestIdMiddleware so that page
