@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_filters",
     "django_htmx",
     "template_partials",
     "streams",
@@ -139,6 +140,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "streams.middleware.VaryOnHtmxMiddleware",
     "streams.middleware.RequestIdMiddleware",
     "streams.middleware.ContentSecurityPolicyMiddleware",
     # Turns a refused login into the lockout page; inside RequestIdMiddleware so that page

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import patch_vary_headers
 
 
 class RequestIdMiddleware:
@@ -30,4 +31,19 @@ class ContentSecurityPolicyMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        return response
+
+
+class VaryOnHtmxMiddleware:
+    """Marks every response as depending on the htmx request headers: screens answer htmx with
+    a fragment and a history restore or a plain load with the page (views.http.page_or_partial,
+    and the views that ask request.htmx themselves), so a cache in between must not hand one
+    the other's response. One middleware cannot forget a view."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
         return response

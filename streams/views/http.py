@@ -10,12 +10,19 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django_htmx.middleware import HtmxDetails
 
 from streams import audit
 from streams.jobs import wakeup
 from streams.models import Job
 
 View = Callable[..., HttpResponse]
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it: what htmx said about it in `htmx`."""
+
+    htmx: HtmxDetails
 
 
 def permission_required(perm: str) -> Callable[[View], View]:
@@ -36,14 +43,16 @@ def permission_required(perm: str) -> Callable[[View], View]:
     return decorator
 
 
-def page_or_partial(request: HttpRequest, template: str, partial: str) -> str:
-    """The fragment for htmx requests, the whole page otherwise."""
-    return f"{template}#{partial}" if request.htmx and not request.htmx.boosted else template
+def page_or_partial(request: HtmxHttpRequest, template: str, partial: str) -> str:
+    """The fragment for htmx requests, the whole page otherwise. A history restore (back to an
+    address htmx pushed, missing from its cache) sends HX-Request too but replaces the whole
+    body, and a boosted link expects a page."""
+    htmx = request.htmx
+    wants_fragment = bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+    return f"{template}#{partial}" if wants_fragment else template
 
 
-
-
-def job_card(request: HttpRequest, job: Job, fallback: str) -> HttpResponse:
+def job_card(request: HtmxHttpRequest, job: Job, fallback: str) -> HttpResponse:
     """The answer to a POST that submitted a job: for htmx, the job card as soon as the job
     ended (or, when it takes longer, still running and polling); otherwise a redirect."""
     if not request.htmx:

@@ -7,29 +7,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django_htmx.http import HttpResponseStopPolling
 
+from streams.filters import JobFilter
 from streams.jobs import reaper
-from streams.models import Job, JobKind, JobStatus, Profile
-from streams.views.http import page_or_partial, permission_required
+from streams.models import Job
+from streams.views.http import HtmxHttpRequest, page_or_partial, permission_required
 
 
 @permission_required("streams.view_job")
-def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = Job.objects.select_related("profile", "actor")
-    filters = {key: request.GET.get(key, "") for key in ("status", "kind", "profile")}
-    if filters["status"]:
-        jobs = jobs.filter(status=filters["status"])
-    if filters["kind"]:
-        jobs = jobs.filter(kind=filters["kind"])
-    if filters["profile"]:
-        jobs = jobs.filter(profile_name=filters["profile"])
-    page = Paginator(jobs, 50).get_page(request.GET.get("page"))
-    context = {
-        "page": page,
-        "filters": filters,
-        "statuses": JobStatus.choices,
-        "kinds": JobKind.choices,
-        "profile_names": Profile.objects.values_list("name", flat=True),
-    }
+def job_list(request: HtmxHttpRequest) -> HttpResponse:
+    filters = JobFilter(request.GET, queryset=Job.objects.select_related("profile", "actor"))
+    page = Paginator(filters.qs, 50).get_page(request.GET.get("page"))
+    context = {"filters": filters, "page": page, "query": filters.in_use}
     return render(request, page_or_partial(request, "streams/job_list.html", "job_table"), context)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -17,20 +16,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, stream_config
+from streams.filters import STREAM_COLUMNS, StreamFilter
 from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
 from streams.jobs import reaper, wakeup
 from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
-from streams.views.http import job_card, page_or_partial, permission_required
+from streams.views.http import HtmxHttpRequest, job_card, page_or_partial, permission_required
 
 STREAM_PAGE = 50
-STREAM_COLUMNS = [
-    ("name", "Name"), ("subjects_text", "Subjects"), ("storage", "Storage"),
-    ("replicas", "Replicas"), ("retention", "Retention"), ("messages", "Messages"),
-    ("bytes", "Bytes"), ("consumers", "Consumers"), ("first_seq", "First seq"),
-    ("first_ts", "First time"), ("last_seq", "Last seq"), ("last_ts", "Last time"),
-]
-STREAM_SORTS = {column for column, _label in STREAM_COLUMNS}
 STREAM_JOB_KINDS = [JobKind.STREAM_INFO, JobKind.STREAM_CREATE, JobKind.STREAM_UPDATE,
                     JobKind.STREAM_DELETE, JobKind.STREAM_PURGE]
 
@@ -66,33 +59,24 @@ def _last_listing(profile: Profile) -> Job | None:
 
 
 @permission_required("streams.view_stream")
-def stream_list(request: HttpRequest, pk: int) -> HttpResponse:
+def stream_list(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    filters = {key: request.GET.get(key, "").strip() for key in ("q", "subject", "sort")}
-    filters["system"] = "1" if request.GET.get("system") else ""
-    streams = profile.streams.defer("info")
-    if filters["q"]:
-        streams = streams.filter(name__icontains=filters["q"])
-    if filters["subject"]:
-        streams = streams.filter(subjects_text__icontains=filters["subject"])
-    if not filters["system"]:
-        streams = streams.filter(system_kind="")
-    sort = filters["sort"] if filters["sort"].lstrip("-") in STREAM_SORTS else "name"
-    streams = streams.order_by(sort, "name")
-    page = Paginator(streams, STREAM_PAGE).get_page(request.GET.get("page"))
+    filters = StreamFilter(request.GET, queryset=profile.streams.defer("info").order_by("name"))
+    page = Paginator(filters.qs, STREAM_PAGE).get_page(request.GET.get("page"))
+    shown = filters.form.cleaned_data
     last_listing = _last_listing(profile)
     context = {
         "profile": profile,
-        "page": page,
         "filters": filters,
-        "sort": sort,
+        "page": page,
+        "query": filters.in_use,
+        "sort": filters.order,
         "columns": STREAM_COLUMNS,
-        "query": urlencode({key: value for key, value in filters.items() if value and
-                            key != "sort"}),
+        "narrowed": bool(shown.get("q") or shown.get("subject")),
         "last_listing": last_listing,
         "read_seconds": int((timezone.now() - last_listing.finished_at).total_seconds())
         if last_listing else None,
-        "hidden_system": 0 if filters["system"] else
+        "hidden_system": 0 if shown.get("system") else
         profile.streams.exclude(system_kind="").count(),
     }
     template = page_or_partial(request, "streams/stream_list.html", "stream_table")

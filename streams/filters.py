@@ -1,0 +1,87 @@
+"""The lists' filters, declared: what each list can be narrowed and sorted by, the form that
+shows them, and the query a link needs to keep them (the audit log's: streams.audit.filters)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters as filters
+from django import forms
+from django.db.models import QuerySet
+from django.http import QueryDict
+
+from streams.models import Job, JobKind, JobStatus, Profile, Stream
+
+
+class ListFilter(filters.FilterSet):
+    """A list's filters, and the ones in use for links and the address bar."""
+
+    @property
+    def in_use(self) -> QueryDict:
+        """The filters given a value, in the form's order. htmx sends every field of a form,
+        empty ones too; links and the address bar carry only these."""
+        query = QueryDict(mutable=True)
+        for name in self.form.fields:
+            if value := self.data.get(name):
+                query[name] = value
+        return query
+
+
+class JobFilter(ListFilter):
+    status = filters.ChoiceFilter(choices=JobStatus.choices, empty_label="any", label="Status")
+    kind = filters.ChoiceFilter(choices=JobKind.choices, empty_label="any", label="Kind")
+    # By name, not by row: a deleted connection's jobs keep its name and stay findable.
+    profile = filters.CharFilter(field_name="profile_name", label="Profile")
+
+    class Meta:
+        model = Job
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = Profile.objects.values_list("name", flat=True)
+        self.filters["profile"].extra["widget"] = forms.Select(
+            choices=[("", "any"), *((name, name) for name in names)])
+
+
+# The streams table's columns, each a sort (and its reverse, "-column").
+STREAM_COLUMNS = [
+    ("name", "Name"), ("subjects_text", "Subjects"), ("storage", "Storage"),
+    ("replicas", "Replicas"), ("retention", "Retention"), ("messages", "Messages"),
+    ("bytes", "Bytes"), ("consumers", "Consumers"), ("first_seq", "First seq"),
+    ("first_ts", "First time"), ("last_seq", "Last seq"), ("last_ts", "Last time"),
+]
+
+
+class StreamFilter(ListFilter):
+    q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name",
+                           widget=forms.TextInput(attrs={"placeholder": "filter by name"}))
+    subject = filters.CharFilter(
+        field_name="subjects_text", lookup_expr="icontains", label="Subject",
+        widget=forms.TextInput(attrs={"placeholder": "filter by subject"}))
+    # Unticked (absent) hides them: the box is the only way to see system streams.
+    system = filters.BooleanFilter(method="filter_system", label="show system streams",
+                                   widget=forms.CheckboxInput)
+    # Hidden in the table, which the column headers re-render, yet part of the filter form
+    # (by its id): filtering keeps the order last chosen.
+    sort = filters.ChoiceFilter(
+        method="filter_sort", widget=forms.HiddenInput(attrs={"form": "stream-filters"}),
+        choices=[(f"{sign}{column}", label) for column, label in STREAM_COLUMNS
+                 for sign in ("", "-")])
+
+    class Meta:
+        model = Stream
+        fields: list[str] = []
+
+    def filter_system(self, streams: QuerySet[Stream], name: str, shown: bool
+                      ) -> QuerySet[Stream]:
+        return streams if shown else streams.filter(system_kind="")
+
+    def filter_sort(self, streams: QuerySet[Stream], name: str, sort: str) -> QuerySet[Stream]:
+        return streams.order_by(sort, "name")  # equal values stay in name order
+
+    @property
+    def order(self) -> str:
+        """The order the list is in: the one asked for when valid, else by name."""
+        self.form.is_valid()  # cleaned_data then holds the valid values only
+        return self.form.cleaned_data.get("sort") or "name"
