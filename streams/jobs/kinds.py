@@ -109,8 +109,7 @@ class ReadStream(Kind):
                error: OperationError | None) -> list[AuditEvent]:
         rows.mark_gone(job, error)
         if result is not None:
-            rows.store_streams([rows.stream_row(job.profile_id, self.summary(result)["info"],
-                                                timezone.now())])
+            rows.store_stream(job, self.summary(result)["info"])
             rows.note_server(job, result)
         return []
 
@@ -149,7 +148,7 @@ class CreateStream(Kind):
                error: OperationError | None) -> list[AuditEvent]:
         asked = job.params["config"]
         if result is not None:
-            rows.store_streams([rows.stream_row(job.profile_id, result["info"], timezone.now())])
+            rows.store_stream(job, result["info"])
             rows.note_server(job, result)
             if not result["created"]:
                 return []  # nothing changed: the job's own entry says so
@@ -179,7 +178,7 @@ class UpdateStream(Kind):
             rows.mark_gone(job, error)
             return _stream_entry(job, "stream.changed", error, changes=changes)
         before, after = result["before"], result["info"]["config"]
-        rows.store_streams([rows.stream_row(job.profile_id, result["info"], timezone.now())])
+        rows.store_stream(job, result["info"])
         rows.store_definition(job)
         rows.note_server(job, result)
         return _stream_entry(job, "stream.changed", error, before=before, after=after,
@@ -225,7 +224,7 @@ class PurgeStream(Kind):
                error: OperationError | None) -> list[AuditEvent]:
         rows.mark_gone(job, error)
         if result is not None:
-            rows.store_streams([rows.stream_row(job.profile_id, result["info"], timezone.now())])
+            rows.store_stream(job, result["info"])
         return _stream_entry(
             job, "stream.purged", error, before=(result or {}).get("state_before"),
             after=(result or {}).get("info", {}).get("state"), changes=job.params or None,

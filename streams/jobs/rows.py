@@ -66,6 +66,11 @@ def store_streams(rows: list[dict[str, Any]]) -> None:
                                                for row in rows[start:start + 1000]])
 
 
+def store_stream(job: Job, info: dict[str, Any]) -> None:
+    """The row of the one stream a job read, created or changed."""
+    store_streams([stream_row(job.profile_id, info, timezone.now())])
+
+
 def note_server(job: Job, result: dict[str, Any]) -> None:
     """Stream jobs see the server's version too: keep the form's version gates current."""
     version = result.get("server_version")
