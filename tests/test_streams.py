@@ -606,3 +606,21 @@ def test_a_slow_job_leaves_its_form_on_the_page_disabled(
     last = client_alice.get(region, HTTP_HX_REQUEST="true").content.decode()
     assert '<fieldset class="whole">' in last and job.error in last
     assert "every 500ms" not in last
+
+
+def test_refresh_answers_with_the_table_as_the_page_filters_it(
+    client_alice: Client, profile: Profile,
+) -> None:
+    """One response: the job card and the listing itself, out of band, nothing to reload."""
+    url = profile.server_list[0]
+    create_raw(url, {"name": "refreshed_one", "subjects": ["refreshed.one"]})
+    create_raw(url, {"name": "unrelated_one", "subjects": ["unrelated.one"]})
+    response = client_alice.post(reverse("stream_list_refresh", args=[profile.pk]),
+                                 {"q": "refreshed"}, HTTP_HX_REQUEST="true")
+    assert "HX-Trigger" not in response
+    html = response.content.decode()
+    assert 'class="card job succeeded"' in html
+    table = html.split('<div id="stream-table" hx-swap-oob="true"')[1]
+    assert 'data-name="refreshed_one"' in table and "unrelated_one" not in table
+    listing = reverse("stream_list", args=[profile.pk])
+    assert f'hx-get="{listing}?q=refreshed"' in table  # it reloads itself, not the refresh

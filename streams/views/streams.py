@@ -9,8 +9,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -61,11 +61,17 @@ def _last_listing(profile: Profile) -> Job | None:
 @permission_required("streams.view_stream")
 def stream_list(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    filters = StreamFilter(request.GET, queryset=profile.streams.defer("info").order_by("name"))
-    page = Paginator(filters.qs, STREAM_PAGE).get_page(request.GET.get("page"))
+    template = page_or_partial(request, "streams/stream_list.html", "stream_table")
+    return render(request, template, _listing(profile, request.GET))
+
+
+def _listing(profile: Profile, data: QueryDict) -> dict[str, Any]:
+    """The stream table of a profile, filtered, sorted and paged as `data` asks."""
+    filters = StreamFilter(data, queryset=profile.streams.defer("info").order_by("name"))
+    page = Paginator(filters.qs, STREAM_PAGE).get_page(data.get("page"))
     shown = filters.form.cleaned_data
     last_listing = _last_listing(profile)
-    context = {
+    return {
         "profile": profile,
         "filters": filters,
         "page": page,
@@ -79,16 +85,22 @@ def stream_list(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "hidden_system": 0 if shown.get("system") else
         profile.streams.exclude(system_kind="").count(),
     }
-    template = page_or_partial(request, "streams/stream_list.html", "stream_table")
-    return render(request, template, context)
 
 
 @permission_required("streams.view_stream")
 @require_POST
-def stream_list_refresh(request: HttpRequest, pk: int) -> HttpResponse:
+def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Read the listing again. A quick job's answer is its card and the table itself, as the
+    page's filters (sent along) show it: one response, nothing to reload."""
     profile = get_object_or_404(Profile, pk=pk)
     job = submit(JobKind.STREAM_LIST, profile, audit.Context.from_request(request))
-    return job_card(request, job, reverse("stream_list", args=[pk]))
+    if not request.htmx:
+        return redirect("stream_list", pk=pk)
+    job = wakeup.wait(job)
+    if not job.is_finished:  # the card polls; the table reloads when it ends
+        return job_card(request, job, reverse("stream_list", args=[pk]))
+    return render(request, "streams/stream_list.html#refreshed",
+                  {**_listing(profile, request.POST), "job": job})
 
 
 @permission_required("streams.view_stream")
