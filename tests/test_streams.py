@@ -624,3 +624,14 @@ def test_refresh_answers_with_the_table_as_the_page_filters_it(
     assert 'data-name="refreshed_one"' in table and "unrelated_one" not in table
     listing = reverse("stream_list", args=[profile.pk])
     assert f'hx-get="{listing}?q=refreshed"' in table  # it reloads itself, not the refresh
+
+
+def test_a_stream_refresh_answers_with_its_details(client_alice: Client, profile: Profile) -> None:
+    url = profile.server_list[0]
+    create_stream(client_alice, profile, name="reread", subjects="reread")
+    publish(url, [("reread", b"one"), ("reread", b"two")])
+    response = client_alice.post(reverse("stream_refresh", args=[profile.pk, "reread"]),
+                                 HTTP_HX_REQUEST="true")
+    assert "HX-Trigger" not in response
+    body = response.content.decode().split('<div id="stream-body" hx-swap-oob="true"')[1]
+    assert '<dd class="state-messages">2</dd>' in body

@@ -106,9 +106,13 @@ def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @permission_required("streams.view_stream")
 def stream_detail(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    return render(request, page_or_partial(request, "streams/stream_detail.html", "stream_body"),
+                  _detail(profile, _stream(profile, name)))
+
+
+def _detail(profile: Profile, stream: Stream) -> dict[str, Any]:
     config = stream.config
-    context = {
+    return {
         "profile": profile,
         "stream": stream,
         "config_rows": [(stream_config.label_of_key(key), stream_config.format_value(key, value))
@@ -117,11 +121,9 @@ def stream_detail(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         "cluster": (stream.info or {}).get("cluster") or {},
         "mirror": (stream.info or {}).get("mirror"),
         "sources": (stream.info or {}).get("sources") or [],
-        "jobs": profile.jobs.filter(target=name, kind__in=STREAM_JOB_KINDS)[:20],
+        "jobs": profile.jobs.filter(target=stream.name, kind__in=STREAM_JOB_KINDS)[:20],
         "refusal": stream_config.destruction_refusal(config, "purged"),
     }
-    return render(request, page_or_partial(request, "streams/stream_detail.html", "stream_body"),
-                  context)
 
 
 def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -134,10 +136,18 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any]]:
 
 @permission_required("streams.view_stream")
 @require_POST
-def stream_refresh(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+def stream_refresh(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+    """Read the stream again; a quick job's answer is its card and the refreshed details."""
     profile = get_object_or_404(Profile, pk=pk)
     job = submit(JobKind.STREAM_INFO, profile, audit.Context.from_request(request), target=name)
-    return job_card(request, job, reverse("stream_detail", args=[pk, name]))
+    if not request.htmx:
+        return redirect("stream_detail", pk=pk, name=name)
+    job = wakeup.wait(job)
+    stream = Stream.objects.filter(profile=profile, name=name).first()
+    if not job.is_finished or stream is None:  # still running, or gone: the card says which
+        return job_card(request, job, reverse("stream_detail", args=[pk, name]))
+    return render(request, "streams/stream_detail.html#refreshed",
+                  {**_detail(profile, stream), "job": job})
 
 
 def _form_context(profile: Profile, form: StreamForm, **extra: Any) -> dict[str, Any]:
