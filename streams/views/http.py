@@ -9,11 +9,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django_htmx.middleware import HtmxDetails
 
 from streams import audit
-from streams.jobs import wakeup
+from streams.jobs import reaper
 from streams.models import Job
 
 View = Callable[..., HttpResponse]
@@ -52,13 +52,15 @@ def page_or_partial(request: HtmxHttpRequest, template: str, partial: str) -> st
     return f"{template}#{partial}" if wants_fragment else template
 
 
-def job_card(request: HtmxHttpRequest, job: Job, fallback: str) -> HttpResponse:
-    """The answer to a POST that submitted a job: for htmx, the job card as soon as the job
-    ended (or, when it takes longer, still running and polling); otherwise a redirect."""
-    if not request.htmx:
-        return redirect(fallback)
-    job = wakeup.wait(job)
-    response = render(request, "streams/job_detail.html#job_card", {"job": job})
+def job_context(job: Job) -> dict[str, Any]:
+    """What a job card shows: the job, and why it will be failed if it is overdue."""
+    return {"job": job, "stalled": "" if job.is_finished else reaper.stalled(job)}
+
+
+def job_card(request: HtmxHttpRequest, job: Job) -> HttpResponse:
+    """The card of a job a POST submitted and waited for (wakeup.wait): its outcome, or still
+    running and polling."""
+    response = render(request, "streams/job_detail.html#job_card", job_context(job))
     if job.is_finished:  # regions showing what the job changes reload on this event
         response["HX-Trigger"] = "job-finished"
     return response

@@ -8,9 +8,8 @@ from django.shortcuts import get_object_or_404, render
 from django_htmx.http import HttpResponseStopPolling
 
 from streams.filters import JobFilter
-from streams.jobs import reaper
 from streams.models import Job
-from streams.views.http import HtmxHttpRequest, page_or_partial, permission_required
+from streams.views.http import HtmxHttpRequest, job_context, page_or_partial, permission_required
 
 
 @permission_required("streams.view_job")
@@ -26,7 +25,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The job card. Polling ends when the job has ended, or when it is overdue (a dead or
     missing worker): the card then says why, and the reaper fails the job on its schedule."""
     job = get_object_or_404(Job, pk=pk)
-    context = {"job": job, "stalled": "" if job.is_finished else reaper.stalled(job)}
+    context = job_context(job)
     if not request.htmx:
         return render(request, "streams/job_detail.html", context)
     response = render(request, "streams/job_detail.html#job_card", context)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, profiles
 from streams.forms.profiles import ProfileForm
+from streams.jobs import wakeup
 from streams.jobs.submit import submit
 from streams.models import JobKind, Profile
 from streams.views.http import job_card, permission_required
@@ -77,6 +77,8 @@ def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def profile_test(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     job = submit(JobKind.TEST_CONNECTION, profile, audit.Context.from_request(request))
-    return job_card(request, job, reverse("job_detail", args=[job.pk]))
+    if not request.htmx:
+        return redirect("job_detail", pk=job.pk)
+    return job_card(request, wakeup.wait(job))
 
 

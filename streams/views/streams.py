@@ -11,17 +11,22 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, stream_config
 from streams.filters import STREAM_COLUMNS, StreamFilter
 from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
-from streams.jobs import reaper, wakeup
+from streams.jobs import wakeup
 from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
-from streams.views.http import HtmxHttpRequest, job_card, page_or_partial, permission_required
+from streams.views.http import (
+    HtmxHttpRequest,
+    job_card,
+    job_context,
+    page_or_partial,
+    permission_required,
+)
 
 STREAM_PAGE = 50
 STREAM_JOB_KINDS = [JobKind.STREAM_INFO, JobKind.STREAM_CREATE, JobKind.STREAM_UPDATE,
@@ -98,7 +103,7 @@ def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return redirect("stream_list", pk=pk)
     job = wakeup.wait(job)
     if not job.is_finished:  # the card polls; the table reloads when it ends
-        return job_card(request, job, reverse("stream_list", args=[pk]))
+        return job_card(request, job)
     return render(request, "streams/stream_list.html#refreshed",
                   {**_listing(profile, request.POST), "job": job})
 
@@ -145,7 +150,7 @@ def stream_refresh(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
     job = wakeup.wait(job)
     stream = Stream.objects.filter(profile=profile, name=name).first()
     if not job.is_finished or stream is None:  # still running, or gone: the card says which
-        return job_card(request, job, reverse("stream_detail", args=[pk, name]))
+        return job_card(request, job)
     return render(request, "streams/stream_detail.html#refreshed",
                   {**_detail(profile, stream), "job": job})
 
@@ -183,10 +188,6 @@ def _region_job(profile: Profile, kind: str, request: HttpRequest) -> Job:
     return get_object_or_404(Job, pk=int(job_id), profile=profile, kind=kind)
 
 
-def _job_context(job: Job) -> dict[str, Any]:
-    return {"job": job, "stalled": "" if job.is_finished else reaper.stalled(job)}
-
-
 def _with_broker_error(job: Job, form: StreamForm) -> StreamForm:
     form.is_valid()
     if job.status == JobStatus.FAILED:
@@ -220,7 +221,7 @@ def _create_outcome(request: HttpRequest, profile: Profile, job: Job) -> HttpRes
     the outcome, or the answers again with the broker's error on its field."""
     form = _with_broker_error(job, StreamForm(stream_config.to_initial(job.params["config"]),
                                               profile=profile))
-    return _render_form(request, form, _form_context(profile, form, **_job_context(job)))
+    return _render_form(request, form, _form_context(profile, form, **job_context(job)))
 
 
 @permission_required("streams.change_stream")
@@ -264,7 +265,7 @@ def _edit_outcome(request: HttpRequest, profile: Profile, stream: Stream,
     answers = stream_config.to_initial(stream_config.apply(current, job.params["changes"]))
     form = _with_broker_error(job, StreamForm(
         {**answers, "loaded": StreamForm.sign(current)}, profile=profile, current=current))
-    context = _form_context(profile, form, stream=stream, **_job_context(job),
+    context = _form_context(profile, form, stream=stream, **job_context(job),
                             diff=_diff_rows(job.params["changes"])
                             if job.status == JobStatus.SUCCEEDED else None)
     return _render_form(request, form, context)
