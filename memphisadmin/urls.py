@@ -21,6 +21,7 @@ urlpatterns = [
     path("profiles/<int:pk>/streams/", streams.stream_list, name="stream_list"),
     path("profiles/<int:pk>/streams/refresh/", streams.stream_list_refresh,
          name="stream_list_refresh"),
+    path("profiles/<int:pk>/streams/adopt/", streams.stream_adopt, name="stream_adopt"),
     path("profiles/<int:pk>/streams/new/", streams.stream_create, name="stream_create"),
     path("profiles/<int:pk>/stream/<str:name>/", streams.stream_detail, name="stream_detail"),
     path("profiles/<int:pk>/stream/<str:name>/refresh/", streams.stream_refresh,

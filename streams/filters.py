@@ -10,7 +10,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.http import QueryDict
 
-from streams.models import Job, JobKind, JobStatus, Profile, Stream
+from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamSync
 
 
 class ListFilter(filters.FilterSet):
@@ -50,7 +50,9 @@ STREAM_COLUMNS = [
     ("replicas", "Replicas"), ("retention", "Retention"), ("messages", "Messages"),
     ("bytes", "Bytes"), ("consumers", "Consumers"), ("first_seq", "First seq"),
     ("first_ts", "First time"), ("last_seq", "Last seq"), ("last_ts", "Last time"),
+    ("sync", "Definition"),
 ]
+MANAGED = "managed"  # any state but unmanaged
 
 
 class StreamFilter(ListFilter):
@@ -59,6 +61,9 @@ class StreamFilter(ListFilter):
     subject = filters.CharFilter(
         field_name="subjects_text", lookup_expr="icontains", label="Subject",
         widget=forms.TextInput(attrs={"placeholder": "filter by subject"}))
+    sync = filters.ChoiceFilter(
+        method="filter_sync", label="Definition", empty_label="any",
+        choices=[(MANAGED, "managed"), *StreamSync.choices])
     # Unticked (absent) hides them: the box is the only way to see system streams.
     system = filters.BooleanFilter(method="filter_system", label="show system streams",
                                    widget=forms.CheckboxInput)
@@ -72,6 +77,11 @@ class StreamFilter(ListFilter):
     class Meta:
         model = Stream
         fields: list[str] = []
+
+    def filter_sync(self, streams: QuerySet[Stream], name: str, sync: str) -> QuerySet[Stream]:
+        if sync == MANAGED:
+            return streams.exclude(sync=StreamSync.UNMANAGED)
+        return streams.filter(sync=sync)
 
     def filter_system(self, streams: QuerySet[Stream], name: str, shown: bool
                       ) -> QuerySet[Stream]:

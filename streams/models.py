@@ -115,11 +115,13 @@ class JobKind(models.TextChoices):
     STREAM_UPDATE = "stream_update", "Edit stream"
     STREAM_DELETE = "stream_delete", "Delete stream"
     STREAM_PURGE = "stream_purge", "Purge stream"
+    STREAM_ADOPT = "stream_adopt", "Adopt streams"
 
     @property
     def target_type(self) -> str:
         """What a job of this kind acts on, as its audit entries name it."""
-        return "profile" if self in {JobKind.TEST_CONNECTION, JobKind.STREAM_LIST} else "stream"
+        return ("profile" if self in {JobKind.TEST_CONNECTION, JobKind.STREAM_LIST,
+                                      JobKind.STREAM_ADOPT} else "stream")
 
 
 class JobStatus(models.TextChoices):
@@ -363,6 +365,15 @@ class StreamStatus(models.TextChoices):
     GONE = "gone", "gone"  # a job found it deleted outside; the next listing drops it
 
 
+class StreamSync(models.TextChoices):
+    """A stream against the team's definition of it (streams.definitions)."""
+
+    UNMANAGED = "unmanaged", "unmanaged"  # made elsewhere; no definition
+    IN_SYNC = "in_sync", "in sync"
+    DRIFTED = "drifted", "drifted"
+    MISSING = "missing", "missing"  # defined here, deleted on the broker
+
+
 class WorkerHeartbeat(models.Model):
     """When each worker last said it was alive, so a job nobody picked up can be told apart:
     no worker running, or every worker busy."""
@@ -398,6 +409,9 @@ class Stream(models.Model):
     last_ts = models.DateTimeField(null=True)
     info = models.JSONField(null=True, blank=True)  # the server's STREAM.INFO JSON as read
     read_at = models.DateTimeField()
+    sync = models.CharField(max_length=16, choices=StreamSync.choices,
+                            default=StreamSync.UNMANAGED)
+    drift = models.JSONField(null=True, blank=True)  # {api_key: [defined, live]} when drifted
 
     class Meta:
         ordering = ["name"]
@@ -417,7 +431,9 @@ class Stream(models.Model):
 
 
 class StreamDefinition(models.Model):
-    """The configuration a user asked for (the job holds what the server returned)."""
+    """The team's definition of a stream: the config the server answered with when the
+    dashboard last created, changed or adopted it (streams.definitions compares it with the
+    live one)."""
 
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE,
                                 related_name="stream_definitions")

@@ -14,7 +14,9 @@ from django.test import Client
 
 from memphisadmin.celery import app as celery_app
 from streams.models import Profile
+from tests.support.cluster import start_cluster
 from tests.support.nats_server import NatsServer
+from tests.support.process import stop_all
 from tests.support.redis_server import RedisServer
 from tests.support.worker import Worker
 
@@ -24,6 +26,25 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server = NatsServer.start(tmp_path_factory.mktemp("nats"), name="memphisadmin-test")
     yield server
     server.stop()
+
+
+DEBIAN_NATS_SERVER = "/usr/sbin/nats-server"  # 2.9.10, the oldest server we support
+
+
+@pytest.fixture(scope="session")
+def nats_29_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer.start(tmp_path_factory.mktemp("nats-2.9"), binary=DEBIAN_NATS_SERVER,
+                              name="memphisadmin-test-2.9")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[NatsServer]]:
+    """A three-node JetStream cluster on loopback."""
+    servers = start_cluster(tmp_path_factory.mktemp("cluster"), size=3)
+    yield servers
+    stop_all(servers)
 
 
 @pytest.fixture(scope="session")

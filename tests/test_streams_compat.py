@@ -4,40 +4,21 @@ test_streams.py also runs against 2.9; here are what only 2.9 or a cluster can s
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from streams.models import Job, JobStatus, Profile, Stream
-from tests.support.cluster import restart_node, start_cluster
+from tests.support.cluster import restart_node
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
-from tests.support.process import stop_all
 from tests.support.raw_jetstream import api, live_config
 from tests.support.stream_forms import create_stream, form_values, refresh_list, run_post
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
-
-DEBIAN_NATS_SERVER = "/usr/sbin/nats-server"
-
-
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[NatsServer]]:
-    servers = start_cluster(tmp_path_factory.mktemp("cluster"), size=3)
-    yield servers
-    stop_all(servers)
-
-
-@pytest.fixture(scope="session")
-def old_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    server = NatsServer.start(tmp_path_factory.mktemp("nats-2.9-compat"),
-                              binary=DEBIAN_NATS_SERVER)
-    yield server
-    server.stop()
-
 
 @pytest.fixture
 def cluster_profile(make_profile: Callable[..., Profile], cluster: list[NatsServer]) -> Profile:
@@ -45,15 +26,15 @@ def cluster_profile(make_profile: Callable[..., Profile], cluster: list[NatsServ
 
 
 def test_a_2_9_server_is_reported_as_2_9_and_offered_only_its_options(
-    client_alice: Client, make_profile: Callable[..., Profile], old_server: NatsServer,
+    client_alice: Client, make_profile: Callable[..., Profile], nats_29_server: NatsServer,
 ) -> None:
     """What Test connection learns from the server decides what the create form offers."""
-    assert old_server.version.startswith("2.9.")  # what the binary says of itself
-    profile = make_profile(old_server)
+    assert nats_29_server.version.startswith("2.9.")  # what the binary says of itself
+    profile = make_profile(nats_29_server)
     job = run_post(client_alice, reverse("profile_test", args=[profile.pk]), {})
     assert job.status == JobStatus.SUCCEEDED, job.error
     card = client_alice.get(reverse("job_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
-    version = f"nats-server {old_server.version}"
+    version = f"nats-server {nats_29_server.version}"
     assert f'<dd class="server-version">{version}</dd>' in card.content.decode()
     detail = client_alice.get(reverse("profile_detail", args=[profile.pk])).content.decode()
     assert f"ok · {version}</span>" in detail
@@ -66,9 +47,9 @@ def test_a_2_9_server_is_reported_as_2_9_and_offered_only_its_options(
 
 
 def test_on_2_9_the_edit_form_locks_what_2_9_cannot_change(
-    client_alice: Client, make_profile: Callable[..., Profile], old_server: NatsServer,
+    client_alice: Client, make_profile: Callable[..., Profile], nats_29_server: NatsServer,
 ) -> None:
-    profile = make_profile(old_server)
+    profile = make_profile(nats_29_server)
     test = run_post(client_alice, reverse("profile_test", args=[profile.pk]), {})
     assert test.status == JobStatus.SUCCEEDED, test.error
     job = create_stream(client_alice, profile, name="old_one", subjects="old.>")
@@ -86,7 +67,7 @@ def test_on_2_9_the_edit_form_locks_what_2_9_cannot_change(
     digest = review.split('name="confirm" value="')[1].split('"')[0]
     update = run_post(client_alice, edit, {**answers, "confirm": digest})
     assert update.status == JobStatus.SUCCEEDED, update.error
-    assert live_config(old_server.url, "old_one")["max_bytes"] == 512 << 20
+    assert live_config(nats_29_server.url, "old_one")["max_bytes"] == 512 << 20
 
 
 def test_seed_stream_with_replication_3_on_a_cluster(

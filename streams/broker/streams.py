@@ -81,6 +81,26 @@ def stream_info(conn: Connection, name: str) -> dict[str, Any]:
     return _stream_op(conn, operation)
 
 
+INFO_CONCURRENCY = 32  # STREAM.INFO requests in flight at once, well under the API's limit
+
+
+def stream_infos(conn: Connection, names: list[str]) -> dict[str, Any]:
+    """The info of each named stream, asked concurrently; `gone` names those not found."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        slots = asyncio.Semaphore(INFO_CONCURRENCY)
+
+        async def one(name: str) -> dict[str, Any] | None:
+            async with slots:
+                return await _info_or_none(nc, conn, name)
+
+        infos = await asyncio.gather(*(one(name) for name in names))
+        return {"infos": [info for info in infos if info is not None],
+                "gone": [name for name, info in zip(names, infos, strict=True) if info is None]}
+
+    return _stream_op(conn, operation)
+
+
 def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
     """Create the stream, unless it exists with this config already (the server answers an
     identical create as if it had made the stream: `created` says which it was; a different

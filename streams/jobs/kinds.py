@@ -15,7 +15,7 @@ from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
 from streams.errors import OperationError
 from streams.jobs import rows
-from streams.models import AuditEvent, Job, JobKind, Profile, Stream, StreamStatus
+from streams.models import AuditEvent, Job, JobKind, Profile, Stream, StreamStatus, StreamSync
 
 Result = dict[str, Any]
 
@@ -78,15 +78,21 @@ class ListStreams(Kind):
             result["missing"], (StreamStatus.MISSING, "no replica of this stream answered"))
         unreadable.update((name, (StreamStatus.OFFLINE, reason))
                           for name, reason in result["offline"].items())
+        defined = rows.defined(job.profile_id)
         stored = {}
         for info in result["streams"]:
             name = info["config"]["name"]
             stored[name] = rows.stream_row(job.profile_id, info, now,
-                                           *unreadable.pop(name, (StreamStatus.OK, "")))
+                                           *unreadable.pop(name, (StreamStatus.OK, "")),
+                                           definition=defined.get(name))
         for name, (status, reason) in unreadable.items():  # known by name only
-            stored[name] = rows.unreadable_row(job.profile_id, name, status, reason, now)
+            stored[name] = rows.unreadable_row(
+                job.profile_id, name, status, reason, now,
+                StreamSync.DRIFTED if name in defined else StreamSync.UNMANAGED)
+        for name in defined.keys() - stored.keys():
+            stored[name] = rows.missing_row(job.profile_id, name, now)
         rows.store_streams(list(stored.values()))
-        # Streams that were not in this listing are gone.
+        # Streams that were neither in this listing nor defined are gone.
         Stream.objects.filter(profile_id=job.profile_id, read_at__lt=now).delete()
         rows.note_server(job, result)
         return []
@@ -148,11 +154,12 @@ class CreateStream(Kind):
                error: OperationError | None) -> list[AuditEvent]:
         asked = job.params["config"]
         if result is not None:
+            if result["created"]:
+                rows.store_definition(job, result["info"]["config"])
             rows.store_stream(job, result["info"])
             rows.note_server(job, result)
             if not result["created"]:
                 return []  # nothing changed: the job's own entry says so
-            rows.store_definition(job)
         return _stream_entry(job, "stream.created", error,
                              after=result["info"]["config"] if result else asked,
                              message="created")
@@ -178,8 +185,8 @@ class UpdateStream(Kind):
             rows.mark_gone(job, error)
             return _stream_entry(job, "stream.changed", error, changes=changes)
         before, after = result["before"], result["info"]["config"]
+        rows.store_definition(job, after)
         rows.store_stream(job, result["info"])
-        rows.store_definition(job)
         rows.note_server(job, result)
         return _stream_entry(job, "stream.changed", error, before=before, after=after,
                              changes=stream_config.diff(before, after, list(changes)),
@@ -232,6 +239,41 @@ class PurgeStream(Kind):
         )
 
 
+class AdoptStreams(Kind):
+    """Streams made elsewhere become managed: each one's definition is its live config."""
+
+    kind = JobKind.STREAM_ADOPT
+    done = "read from the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_streams.stream_infos(conn, job.params["names"])
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        if result is None:
+            return []
+        configs = {info["config"]["name"]: info["config"] for info in result["infos"]}
+        rows.store_definitions(job, configs)
+        now = timezone.now()
+        rows.store_streams([rows.stream_row(job.profile_id, info, now,
+                                            definition=info["config"])
+                            for info in result["infos"]])
+        rows.note_server(job, result)
+        context = audit.Context.of_job(job)
+        return [audit.entry("stream.adopted", context, target_type="stream", target_name=name,
+                            profile=job.profile, job=job, outcome="succeeded", after=config,
+                            message="adopted: its live configuration is now its definition")
+                for name, config in configs.items()]
+
+    def summary(self, result: Result) -> Result:
+        return {"adopted": len(result["infos"]), "gone": result["gone"],
+                **{key: value for key, value in result.items() if key not in {"infos", "gone"}}}
+
+    def describe(self, job: Job, result: Result) -> str:
+        gone = f"; {len(result['gone'])} no longer on the server" if result["gone"] else ""
+        return f"adopted {len(result['infos'])} stream(s){gone}"
+
+
 KINDS: dict[str, Kind] = {kind.kind: kind() for kind in (
     TestConnection, ListStreams, ReadStream, CreateStream, UpdateStream, DeleteStream,
-    PurgeStream)}
+    PurgeStream, AdoptStreams)}

@@ -1,6 +1,6 @@
 """What stream jobs store in our own rows when the broker answers: the Stream rows pages render
-from (thousands at once, in plain SQL), the definition a user asked for, the server's version,
-and a stream found gone."""
+from (thousands at once, in plain SQL) with their state against the team's definitions, the
+definitions themselves, the server's version, and a stream found gone."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Case, Exists, OuterRef, Value, When
 from django.utils import timezone
 
-from streams import sql, stream_config
+from streams import definitions, sql, stream_config
 from streams.broker.errors import NOT_FOUND
 from streams.errors import OperationError
-from streams.models import Job, Profile, Stream, StreamDefinition, StreamStatus
+from streams.models import Job, Profile, Stream, StreamDefinition, StreamStatus, StreamSync
 
 STREAM_ROW_FIELDS = [
     "status", "status_reason", "system_kind", "subjects", "subjects_text", "storage", "replicas",
     "retention", "messages", "bytes", "consumers", "first_seq", "first_ts", "last_seq",
-    "last_ts", "info", "read_at",
+    "last_ts", "info", "read_at", "sync", "drift",
 ]
+Config = dict[str, Any]
 
 
 def _timestamp(text: str | None) -> datetime | None:
@@ -29,9 +31,12 @@ def _timestamp(text: str | None) -> datetime | None:
 
 
 def stream_row(profile_id: int, info: dict[str, Any], read_at: datetime,
-                status: str = StreamStatus.OK, reason: str = "") -> dict[str, Any]:
-    """A Stream row's column values (plain values: thousands are stored at once)."""
+               status: str = StreamStatus.OK, reason: str = "", *,
+               definition: Config | None = None) -> dict[str, Any]:
+    """A Stream row's column values (plain values: thousands are stored at once), with its
+    state against its definition (None: unmanaged)."""
     config, state = info.get("config") or {}, info.get("state")
+    sync, drift = definitions.state(definition, config)
     subjects = config.get("subjects") or []
     if state is None:  # an unreachable stream: its config is known, its state is not
         state = dict.fromkeys(("messages", "bytes", "consumer_count", "first_seq", "last_seq"))
@@ -44,15 +49,29 @@ def stream_row(profile_id: int, info: dict[str, Any], read_at: datetime,
         "bytes": state.get("bytes", 0), "consumers": state.get("consumer_count", 0),
         "first_seq": state.get("first_seq", 0), "first_ts": _timestamp(state.get("first_ts")),
         "last_seq": state.get("last_seq", 0), "last_ts": _timestamp(state.get("last_ts")),
-        "info": info, "read_at": read_at,
+        "info": info, "read_at": read_at, "sync": sync, "drift": drift,
     }
 
 
-def unreadable_row(profile_id: int, name: str, status: str, reason: str,
-                    read_at: datetime) -> dict[str, Any]:
-    """A stream the cluster names but cannot describe."""
+def unreadable_row(profile_id: int, name: str, status: str, reason: str, read_at: datetime,
+                   sync: StreamSync = StreamSync.UNMANAGED) -> dict[str, Any]:
+    """A stream the cluster names but cannot describe, or one known by its definition only.
+    A defined one that cannot be read is not known to be in sync: it counts as drifted."""
     return {**stream_row(profile_id, {"config": {"name": name}}, read_at, status, reason),
-            "storage": "", "replicas": None, "retention": "", "info": None}
+            "storage": "", "replicas": None, "retention": "", "info": None, "sync": sync}
+
+
+def missing_row(profile_id: int, name: str, read_at: datetime) -> dict[str, Any]:
+    """A stream the team defined that is not on the broker: deleted outside the dashboard."""
+    return unreadable_row(profile_id, name, StreamStatus.GONE,
+                          "not on the server: deleted outside the dashboard", read_at,
+                          StreamSync.MISSING)
+
+
+def defined(profile_id: int) -> dict[str, Config]:
+    """A profile's definitions by stream name."""
+    return dict(StreamDefinition.objects.filter(profile_id=profile_id)
+                .values_list("name", "config"))
 
 
 def store_streams(rows: list[dict[str, Any]]) -> None:
@@ -68,7 +87,9 @@ def store_streams(rows: list[dict[str, Any]]) -> None:
 
 def store_stream(job: Job, info: dict[str, Any]) -> None:
     """The row of the one stream a job read, created or changed."""
-    store_streams([stream_row(job.profile_id, info, timezone.now())])
+    definition = (StreamDefinition.objects.filter(profile_id=job.profile_id, name=job.target)
+                  .values_list("config", flat=True).first())
+    store_streams([stream_row(job.profile_id, info, timezone.now(), definition=definition)])
 
 
 def note_server(job: Job, result: dict[str, Any]) -> None:
@@ -78,25 +99,37 @@ def note_server(job: Job, result: dict[str, Any]) -> None:
         Profile.objects.filter(pk=job.profile_id).update(last_server_version=version)
 
 
-def store_definition(job: Job) -> None:
-    """What the user asked for, in one upsert."""
+def store_definition(job: Job, config: Config) -> None:
+    """The stream's definition becomes `config`, as the server answered it."""
+    store_definitions(job, {job.target: config})
+
+
+def store_definitions(job: Job, configs: dict[str, Config]) -> None:
+    """These streams' definitions become these configs, in one upsert per thousand."""
     statement = sql.insert(StreamDefinition,
                            ["profile", "name", "config", "job", "updated_by", "updated_at"],
                            upsert_on=["profile", "name"])
-    with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.params({
-            "profile_id": job.profile_id, "name": job.target, "config": job.params["config"],
-            "job_id": job.pk, "updated_by": job.actor_name, "updated_at": timezone.now(),
-        }))
+    now = timezone.now()
+    params = [statement.params({
+        "profile_id": job.profile_id, "name": name, "config": config, "job_id": job.pk,
+        "updated_by": job.actor_name, "updated_at": now,
+    }) for name, config in configs.items()]
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(params), 1000):
+            cursor.executemany(statement.sql, params[start:start + 1000])
 
 
 def mark_gone(job: Job, error: OperationError | None) -> None:
     """A job found the stream deleted (outside the dashboard): the row says so until the next
     listing drops it."""
     if error is not None and error.err_code == NOT_FOUND:
+        is_defined = Exists(StreamDefinition.objects.filter(profile_id=OuterRef("profile_id"),
+                                                            name=OuterRef("name")))
         Stream.objects.filter(profile_id=job.profile_id, name=job.target).update(
             status=StreamStatus.GONE, status_reason=f"not on the server at "
-            f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: deleted outside the dashboard?")
+            f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: deleted outside the dashboard?",
+            sync=Case(When(is_defined, then=Value(StreamSync.MISSING)),
+                      default=Value(StreamSync.UNMANAGED)), drift=None)
 
 
 def forget_definition(job: Job) -> tuple[int, dict[str, int]]:

@@ -9,17 +9,27 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, stream_config
+from streams import audit, definitions, stream_config
 from streams.filters import STREAM_COLUMNS, StreamFilter
 from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
 from streams.jobs import wakeup
 from streams.jobs.submit import submit
-from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
+from streams.models import (
+    Job,
+    JobKind,
+    JobStatus,
+    Profile,
+    Stream,
+    StreamDefinition,
+    StreamStatus,
+    StreamSync,
+)
 from streams.views.http import (
     HtmxHttpRequest,
     job_card,
@@ -41,6 +51,9 @@ def _changeable(stream: Stream, verb: str) -> str:
     """Why this stream cannot be changed here at all ("" when it can)."""
     if stream.system_kind:
         return f"This is a {stream.system_label} stream, read-only here: it cannot be {verb}."
+    if stream.sync == StreamSync.MISSING:
+        return (f"It was deleted outside the dashboard: it cannot be {verb}. Its definition "
+                "is kept: apply it to create the stream again.")
     if stream.status == StreamStatus.GONE:
         return (f"It is no longer on the server ({stream.status_reason}): it cannot be {verb}. "
                 "Refresh the list to drop it.")
@@ -89,7 +102,15 @@ def _listing(profile: Profile, data: QueryDict) -> dict[str, Any]:
         if last_listing else None,
         "hidden_system": 0 if shown.get("system") else
         profile.streams.exclude(system_kind="").count(),
+        "sync_counts": _sync_counts(profile),
     }
+
+
+def _sync_counts(profile: Profile) -> list[tuple[str, str, int]]:
+    """How many of the user's streams are in each state against their definitions."""
+    counts = dict(profile.streams.filter(system_kind="").values_list("sync")
+                  .annotate(n=Count("pk")).values_list("sync", "n"))
+    return [(value, label, counts.get(value, 0)) for value, label in StreamSync.choices]
 
 
 @permission_required("streams.view_stream")
@@ -103,6 +124,31 @@ def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return redirect("stream_list", pk=pk)
     job = wakeup.wait(job)
     if not job.is_finished:  # the card polls; the table reloads when it ends
+        return job_card(request, job)
+    return render(request, "streams/stream_list.html#refreshed",
+                  {**_listing(profile, request.POST), "job": job})
+
+
+@permission_required("streams.add_streamdefinition")
+@require_POST
+def stream_adopt(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Adopt the ticked streams, or with `matching` every unmanaged one the filters show: each
+    one's live config, read again by the job, becomes its definition."""
+    profile = get_object_or_404(Profile, pk=pk)
+    unmanaged = profile.streams.filter(sync=StreamSync.UNMANAGED, system_kind="")
+    if request.POST.get("matching"):
+        unmanaged = StreamFilter(request.POST, queryset=unmanaged).qs
+    else:
+        unmanaged = unmanaged.filter(name__in=request.POST.getlist("name"))
+    names = list(unmanaged.order_by("name").values_list("name", flat=True))
+    if not names:
+        return HttpResponse("Nothing to adopt: no unmanaged stream was chosen.", status=400)
+    job = submit(JobKind.STREAM_ADOPT, profile, audit.Context.from_request(request),
+                 params={"names": names})
+    if not request.htmx:
+        return redirect("stream_list", pk=pk)
+    job = wakeup.wait(job)
+    if not job.is_finished:
         return job_card(request, job)
     return render(request, "streams/stream_list.html#refreshed",
                   {**_listing(profile, request.POST), "job": job})
@@ -128,6 +174,10 @@ def _detail(profile: Profile, stream: Stream) -> dict[str, Any]:
         "sources": (stream.info or {}).get("sources") or [],
         "jobs": profile.jobs.filter(target=stream.name, kind__in=STREAM_JOB_KINDS)[:20],
         "refusal": stream_config.destruction_refusal(config, "purged"),
+        "definition": StreamDefinition.objects.filter(profile=profile, name=stream.name).first(),
+        "drift": [(label, stream_config.format_value(key, defined),
+                   stream_config.format_value(key, live))
+                  for key, label, defined, live in definitions.labelled(stream.drift or {})],
     }
 
 

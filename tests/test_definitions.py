@@ -1,0 +1,213 @@
+"""Stream definitions as the source of truth: every listed stream is managed or unmanaged, a
+managed one in sync, drifted (with its field-level diff) or missing; streams made elsewhere are
+adopted. On real servers (2.15 and 2.9, and the three-node cluster), changed from separate
+connections the way `nats stream edit` or an application would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from streams import definitions
+from streams.models import AuditEvent, JobStatus, Profile, Stream, StreamDefinition
+from streams.stream_config import NS, parse_version
+from tests.support.nats_server import NatsServer
+from tests.support.raw_jetstream import api, create_raw, live_config
+from tests.support.stream_forms import create_stream, refresh_list, run_post
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
+
+
+@pytest.fixture(params=["2.15", "2.9"])
+def profile(request: pytest.FixtureRequest, make_profile: Callable[..., Profile]) -> Profile:
+    server: NatsServer = request.getfixturevalue(
+        "nats_server" if request.param == "2.15" else "nats_29_server")
+    return make_profile(server, last_server_version=server.version)
+
+
+def every_option(profile: Profile) -> dict[str, str]:
+    """Every option the create form offers on this server, each away from its default."""
+    answers = {
+        "name": "every_option", "subjects": "every.>, also.one", "storage": "file",
+        "num_replicas": "1", "retention": "limits", "discard": "new", "max_msgs": "1000",
+        "max_msgs_per_subject": "10", "max_bytes": "1MiB", "max_age": "1h",
+        "max_msg_size": "64KiB", "duplicate_window": "1m", "allow_rollup_hdrs": "yes",
+        "allow_delete": "no", "allow_purge": "yes", "description": "every option",
+        "max_consumers": "10", "discard_new_per_subject": "on", "allow_direct": "on",
+        "republish_src": "every.>", "republish_dest": "copy.>", "republish_headers_only": "on",
+        "sources": "every_origin", "no_ack": "on",
+    }
+    if parse_version(profile.last_server_version) >= (2, 10, 0):
+        answers.update(compression="s2", first_seq="100", metadata="team=core\nowner=alice",
+                       subject_transform_src="also.one", subject_transform_dest="also.two")
+    if parse_version(profile.last_server_version) >= (2, 11, 0):
+        answers.update(allow_msg_ttl="on", subject_delete_marker_ttl="2s")
+    return answers
+
+
+def rows(profile: Profile) -> dict[str, Stream]:
+    return {stream.name: stream for stream in Stream.objects.filter(profile=profile)}
+
+
+def page(client: Client, profile: Profile, **query: str) -> str:
+    return client.get(reverse("stream_list", args=[profile.pk]), query).content.decode()
+
+
+def test_the_servers_spelling_is_never_drift() -> None:
+    stored = {"name": "s", "max_msgs": -1, "max_age": 0, "storage": "file", "sources": [
+        {"name": "a", "filter_subject": "a.x"}], "metadata": {"team": "core"}}
+    live = {"name": "s", "max_msgs": 0, "max_age": -1, "discard": "old", "allow_direct": False,
+            "sources": [{"name": "a", "filter_subject": "a.x", "external": None}],
+            "metadata": {"team": "core", "_nats.ver": "2.15.0", "_nats.level": "1"},
+            "consumer_limits": {}, "compression": "none"}
+    assert definitions.drift(stored, live) == {}
+    live = {**live, "max_msgs": 5, "sources": [{"name": "a", "filter_subject": "a.y"}],
+            "deny_delete": True}
+    assert definitions.drift(stored, live) == {
+        "max_msgs": [-1, 5], "sources": [stored["sources"], live["sources"]],
+        "deny_delete": [None, True]}
+
+
+def test_every_option_created_here_is_in_sync_and_stays_so(
+    client_alice: Client, profile: Profile,
+) -> None:
+    """No false drift: defaults the server fills in, keys it adds, its normalisations."""
+    url = profile.server_list[0]
+    create_raw(url, {"name": "every_origin", "subjects": ["every_origin.>"]})
+    job = create_stream(client_alice, profile, **every_option(profile))
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    create_stream(client_alice, profile, name="mirrored", subjects="",
+                  mirror="every_option", mirror_direct="on", allow_direct="on")
+    assert refresh_list(client_alice, profile).status == JobStatus.SUCCEEDED
+    listed = rows(profile)
+    for name in ("every_option", "mirrored"):
+        assert (listed[name].sync, listed[name].drift) == ("in_sync", None), name
+    assert listed["every_origin"].sync == "unmanaged"
+    # The definition is what the server answered, not what the form sent.
+    definition = StreamDefinition.objects.get(profile=profile, name="every_option").config
+    assert definition == live_config(url, "every_option")
+
+
+def test_a_change_made_outside_shows_as_drift_with_its_diff(
+    client_alice: Client, profile: Profile,
+) -> None:
+    url = profile.server_list[0]
+    create_stream(client_alice, profile, name="orders", subjects="orders.>")
+    config = live_config(url, "orders")
+    # As `nats stream edit` sends it: the whole config, two fields changed.
+    api(url, "STREAM.UPDATE.orders", {**config, "max_msgs": 500, "max_age": 3600 * NS})
+    refresh_list(client_alice, profile)
+    stream = rows(profile)["orders"]
+    assert stream.sync == "drifted"
+    assert stream.drift == {"max_msgs": [-1, 500], "max_age": [0, 3600 * NS]}
+    detail = client_alice.get(reverse("stream_detail", args=[profile.pk, "orders"]))
+    table = detail.content.decode().split('<table class="table diff drift">')[1]
+    assert ('<td>Stream Messages Limit</td><td class="mono">-1</td>'
+            '<td class="mono">500</td>') in table
+    assert '<td>Message TTL</td><td class="mono">-1</td><td class="mono">1h0m0s</td>' in table
+    # Changed back outside: in sync again.
+    api(url, "STREAM.UPDATE.orders", config)
+    refresh_list(client_alice, profile)
+    assert (rows(profile)["orders"].sync, rows(profile)["orders"].drift) == ("in_sync", None)
+
+
+def test_a_stream_deleted_outside_is_missing_and_keeps_its_definition(
+    client_alice: Client, profile: Profile,
+) -> None:
+    url = profile.server_list[0]
+    create_stream(client_alice, profile, name="fleeting", subjects="fleeting")
+    api(url, "STREAM.DELETE.fleeting")
+    refresh_list(client_alice, profile)
+    stream = rows(profile)["fleeting"]
+    assert (stream.sync, stream.status) == ("missing", "gone")
+    assert StreamDefinition.objects.filter(profile=profile, name="fleeting").exists()
+    detail = client_alice.get(reverse("stream_detail", args=[profile.pk, "fleeting"]))
+    assert "Deleted on the server outside the dashboard" in detail.content.decode()
+    edit = client_alice.get(reverse("stream_edit", args=[profile.pk, "fleeting"]))
+    assert edit.status_code == 403
+    refresh_list(client_alice, profile)  # a listing keeps it while it is defined
+    assert rows(profile)["fleeting"].sync == "missing"
+
+
+@pytest.fixture
+def own_server(tmp_path: Any) -> Iterator[NatsServer]:
+    """A server of this test's own, so the counts are exact."""
+    server = NatsServer.start(tmp_path)
+    yield server
+    server.stop()
+
+
+def test_the_list_filters_by_state_and_counts_them(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    profile = make_profile(own_server)
+    url = own_server.url
+    for name in ("kept", "edited", "dropped"):
+        create_stream(client_alice, profile, name=name, subjects=name)
+    create_raw(url, {"name": "foreign", "subjects": ["foreign"]})
+    create_raw(url, {"name": "KV_bucket", "subjects": ["$KV.bucket.>"]})  # a system stream
+    api(url, "STREAM.UPDATE.edited", {**live_config(url, "edited"), "description": "x"})
+    api(url, "STREAM.DELETE.dropped")
+    refresh_list(client_alice, profile)
+    html = page(client_alice, profile)
+    for state, count in (("unmanaged", 1), ("in_sync", 1), ("drifted", 1), ("missing", 1)):
+        assert f'class="sync-{state}"' in html
+        assert html.split(f'class="sync-{state}"')[1].split(">")[1].startswith(f"{count} ")
+    listed = {state: page(client_alice, profile, sync=state) for state in
+              ("unmanaged", "in_sync", "drifted", "missing", "managed")}
+    names = {state: {name for name in ("kept", "edited", "dropped", "foreign")
+                     if f'data-name="{name}"' in html} for state, html in listed.items()}
+    assert names == {"unmanaged": {"foreign"}, "in_sync": {"kept"}, "drifted": {"edited"},
+                     "missing": {"dropped"}, "managed": {"kept", "edited", "dropped"}}
+
+
+def adopt(client: Client, profile: Profile, data: dict[str, Any]) -> Any:
+    return run_post(client, reverse("stream_adopt", args=[profile.pk]), data)
+
+
+def test_streams_made_elsewhere_are_adopted_one_ticked_or_all_matching(
+    client_alice: Client, profile: Profile,
+) -> None:
+    url = profile.server_list[0]
+    for name in ("app_a", "app_b", "other"):
+        create_raw(url, {"name": name, "subjects": [f"{name}.>"], "max_msgs": 7})
+    refresh_list(client_alice, profile)
+    assert 'name="name" value="app_a" form="adopt-form"' in page(client_alice, profile)
+    # Changed since the listing: adoption takes the config as it is now.
+    api(url, "STREAM.UPDATE.other", {**live_config(url, "other"), "max_msgs": 8})
+    job = adopt(client_alice, profile, {"name": ["other"]})
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert StreamDefinition.objects.get(profile=profile, name="other").config == \
+        live_config(url, "other")
+    assert rows(profile)["other"].sync == "in_sync"
+    assert rows(profile)["app_a"].sync == "unmanaged"
+    job = adopt(client_alice, profile, {"matching": "1", "q": "app_"})
+    assert job.status == JobStatus.SUCCEEDED and job.result["adopted"] == 2
+    assert {name: rows(profile)[name].sync for name in ("app_a", "app_b", "other")} == \
+        dict.fromkeys(("app_a", "app_b", "other"), "in_sync")
+    entries = AuditEvent.objects.filter(action="stream.adopted").order_by("seq")
+    assert [(entry.target_name, entry.actor_name, entry.after["max_msgs"])
+            for entry in entries] == [("other", "alice", 8), ("app_a", "alice", 7),
+                                      ("app_b", "alice", 7)]
+    # Nothing left to adopt: refused, no job.
+    response = client_alice.post(reverse("stream_adopt", args=[profile.pk]),
+                                 {"matching": "1", "q": "app_"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+
+
+def test_a_replicated_stream_on_a_cluster_is_in_sync(
+    client_alice: Client, make_profile: Callable[..., Profile], cluster: list[NatsServer],
+) -> None:
+    """A cluster fills in placement and replica details: still no drift."""
+    profile = make_profile("\n".join(server.url for server in cluster), name="cluster",
+                           last_server_version=cluster[0].version)
+    job = create_stream(client_alice, profile, name="replicated", subjects="replicated",
+                        num_replicas="3")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    refresh_list(client_alice, profile, timeout=60)
+    assert (rows(profile)["replicated"].sync, rows(profile)["replicated"].drift) == (
+        "in_sync", None)
