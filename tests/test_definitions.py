@@ -15,6 +15,7 @@ from django.urls import reverse
 from streams import definitions
 from streams.models import AuditEvent, JobStatus, Profile, Stream, StreamDefinition
 from streams.stream_config import NS, parse_version
+from tests.support.cluster import CLUSTER_NAME
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import api, create_raw, live_config
 from tests.support.stream_forms import create_stream, refresh_list, run_post
@@ -206,8 +207,12 @@ def test_a_replicated_stream_on_a_cluster_is_in_sync(
     profile = make_profile("\n".join(server.url for server in cluster), name="cluster",
                            last_server_version=cluster[0].version)
     job = create_stream(client_alice, profile, name="replicated", subjects="replicated",
-                        num_replicas="3")
+                        num_replicas="3", placement_cluster=CLUSTER_NAME)
     assert job.status == JobStatus.SUCCEEDED, job.error
     refresh_list(client_alice, profile, timeout=60)
     assert (rows(profile)["replicated"].sync, rows(profile)["replicated"].drift) == (
         "in_sync", None)
+    api(cluster[0].url, "STREAM.UPDATE.replicated",
+        {**live_config(cluster[0].url, "replicated"), "num_replicas": 1})
+    refresh_list(client_alice, profile, timeout=60)
+    assert rows(profile)["replicated"].drift == {"num_replicas": [3, 1]}
