@@ -449,3 +449,36 @@ class StreamDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Consumer(models.Model):
+    """What the broker last said about one consumer of a stream (read with the stream), so the
+    stream's page renders its consumers from the database."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="consumers")
+    stream_name = models.CharField(max_length=255)
+    name = models.CharField(max_length=255)
+    missing = models.BooleanField(default=False)  # the cluster knows it, no replica answered
+    durable = models.BooleanField(default=False)
+    push = models.BooleanField(default=False)  # delivers to a subject; else pulled
+    filter_subjects = models.JSONField(default=list, blank=True)
+    ack_policy = models.CharField(max_length=16, blank=True)
+    delivered_seq = UInt64Field(null=True)  # the stream sequence last delivered
+    ack_floor_seq = UInt64Field(null=True)  # every message up to here is acknowledged
+    pending = UInt64Field(null=True)  # matching messages not yet delivered: the lag
+    ack_pending = UInt64Field(null=True)
+    redelivered = UInt64Field(null=True)
+    waiting = UInt64Field(null=True)  # pull requests waiting
+    paused = models.BooleanField(default=False)
+    last_active = models.DateTimeField(null=True)
+    info = models.JSONField(null=True, blank=True)  # the server's CONSUMER.INFO JSON as read
+    read_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["profile", "stream_name", "name"],
+                                               name="consumer_unique_per_stream")]
+
+    def __str__(self) -> str:
+        return self.name
+

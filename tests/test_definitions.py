@@ -97,41 +97,44 @@ def test_a_change_made_outside_shows_as_drift_with_its_diff(
     client_alice: Client, profile: Profile,
 ) -> None:
     url = profile.server_list[0]
-    create_stream(client_alice, profile, name="orders", subjects="orders.>")
-    config = live_config(url, "orders")
+    job = create_stream(client_alice, profile, name="def_orders", subjects="def_orders.>")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    config = live_config(url, "def_orders")
     # As `nats stream edit` sends it: the whole config, two fields changed.
-    api(url, "STREAM.UPDATE.orders", {**config, "max_msgs": 500, "max_age": 3600 * NS})
+    api(url, "STREAM.UPDATE.def_orders", {**config, "max_msgs": 500, "max_age": 3600 * NS})
     refresh_list(client_alice, profile)
-    stream = rows(profile)["orders"]
+    stream = rows(profile)["def_orders"]
     assert stream.sync == "drifted"
     assert stream.drift == {"max_msgs": [-1, 500], "max_age": [0, 3600 * NS]}
-    detail = client_alice.get(reverse("stream_detail", args=[profile.pk, "orders"]))
+    detail = client_alice.get(reverse("stream_detail", args=[profile.pk, "def_orders"]))
     table = detail.content.decode().split('<table class="table diff drift">')[1]
     assert ('<td>Stream Messages Limit</td><td class="mono">-1</td>'
             '<td class="mono">500</td>') in table
     assert '<td>Message TTL</td><td class="mono">-1</td><td class="mono">1h0m0s</td>' in table
     # Changed back outside: in sync again.
-    api(url, "STREAM.UPDATE.orders", config)
+    api(url, "STREAM.UPDATE.def_orders", config)
     refresh_list(client_alice, profile)
-    assert (rows(profile)["orders"].sync, rows(profile)["orders"].drift) == ("in_sync", None)
+    stream = rows(profile)["def_orders"]
+    assert (stream.sync, stream.drift) == ("in_sync", None)
 
 
 def test_a_stream_deleted_outside_is_missing_and_keeps_its_definition(
     client_alice: Client, profile: Profile,
 ) -> None:
     url = profile.server_list[0]
-    create_stream(client_alice, profile, name="fleeting", subjects="fleeting")
-    api(url, "STREAM.DELETE.fleeting")
+    job = create_stream(client_alice, profile, name="def_fleeting", subjects="def_fleeting")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    api(url, "STREAM.DELETE.def_fleeting")
     refresh_list(client_alice, profile)
-    stream = rows(profile)["fleeting"]
+    stream = rows(profile)["def_fleeting"]
     assert (stream.sync, stream.status) == ("missing", "gone")
-    assert StreamDefinition.objects.filter(profile=profile, name="fleeting").exists()
-    detail = client_alice.get(reverse("stream_detail", args=[profile.pk, "fleeting"]))
+    assert StreamDefinition.objects.filter(profile=profile, name="def_fleeting").exists()
+    detail = client_alice.get(reverse("stream_detail", args=[profile.pk, "def_fleeting"]))
     assert "Deleted on the server outside the dashboard" in detail.content.decode()
-    edit = client_alice.get(reverse("stream_edit", args=[profile.pk, "fleeting"]))
+    edit = client_alice.get(reverse("stream_edit", args=[profile.pk, "def_fleeting"]))
     assert edit.status_code == 403
     refresh_list(client_alice, profile)  # a listing keeps it while it is defined
-    assert rows(profile)["fleeting"].sync == "missing"
+    assert rows(profile)["def_fleeting"].sync == "missing"
 
 
 @pytest.fixture
@@ -174,29 +177,29 @@ def test_streams_made_elsewhere_are_adopted_one_ticked_or_all_matching(
     client_alice: Client, profile: Profile,
 ) -> None:
     url = profile.server_list[0]
-    for name in ("app_a", "app_b", "other"):
+    for name in ("def_app_a", "def_app_b", "def_other"):
         create_raw(url, {"name": name, "subjects": [f"{name}.>"], "max_msgs": 7})
     refresh_list(client_alice, profile)
-    assert 'name="name" value="app_a" form="adopt-form"' in page(client_alice, profile)
+    assert 'name="name" value="def_app_a" form="adopt-form"' in page(client_alice, profile)
     # Changed since the listing: adoption takes the config as it is now.
-    api(url, "STREAM.UPDATE.other", {**live_config(url, "other"), "max_msgs": 8})
-    job = adopt(client_alice, profile, {"name": ["other"]})
+    api(url, "STREAM.UPDATE.def_other", {**live_config(url, "def_other"), "max_msgs": 8})
+    job = adopt(client_alice, profile, {"name": ["def_other"]})
     assert job.status == JobStatus.SUCCEEDED, job.error
-    assert StreamDefinition.objects.get(profile=profile, name="other").config == \
-        live_config(url, "other")
-    assert rows(profile)["other"].sync == "in_sync"
-    assert rows(profile)["app_a"].sync == "unmanaged"
-    job = adopt(client_alice, profile, {"matching": "1", "q": "app_"})
+    assert StreamDefinition.objects.get(profile=profile, name="def_other").config == \
+        live_config(url, "def_other")
+    assert rows(profile)["def_other"].sync == "in_sync"
+    assert rows(profile)["def_app_a"].sync == "unmanaged"
+    job = adopt(client_alice, profile, {"matching": "1", "q": "def_app_"})
     assert job.status == JobStatus.SUCCEEDED and job.result["adopted"] == 2
-    assert {name: rows(profile)[name].sync for name in ("app_a", "app_b", "other")} == \
-        dict.fromkeys(("app_a", "app_b", "other"), "in_sync")
+    names = ("def_app_a", "def_app_b", "def_other")
+    assert {name: rows(profile)[name].sync for name in names} == dict.fromkeys(names, "in_sync")
     entries = AuditEvent.objects.filter(action="stream.adopted").order_by("seq")
     assert [(entry.target_name, entry.actor_name, entry.after["max_msgs"])
-            for entry in entries] == [("other", "alice", 8), ("app_a", "alice", 7),
-                                      ("app_b", "alice", 7)]
+            for entry in entries] == [("def_other", "alice", 8), ("def_app_a", "alice", 7),
+                                      ("def_app_b", "alice", 7)]
     # Nothing left to adopt: refused, no job.
     response = client_alice.post(reverse("stream_adopt", args=[profile.pk]),
-                                 {"matching": "1", "q": "app_"}, HTTP_HX_REQUEST="true")
+                                 {"matching": "1", "q": "def_app_"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 400
 
 
@@ -206,13 +209,13 @@ def test_a_replicated_stream_on_a_cluster_is_in_sync(
     """A cluster fills in placement and replica details: still no drift."""
     profile = make_profile("\n".join(server.url for server in cluster), name="cluster",
                            last_server_version=cluster[0].version)
-    job = create_stream(client_alice, profile, name="replicated", subjects="replicated",
+    job = create_stream(client_alice, profile, name="def_replicated", subjects="def_replicated",
                         num_replicas="3", placement_cluster=CLUSTER_NAME)
     assert job.status == JobStatus.SUCCEEDED, job.error
     refresh_list(client_alice, profile, timeout=60)
-    assert (rows(profile)["replicated"].sync, rows(profile)["replicated"].drift) == (
+    assert (rows(profile)["def_replicated"].sync, rows(profile)["def_replicated"].drift) == (
         "in_sync", None)
-    api(cluster[0].url, "STREAM.UPDATE.replicated",
-        {**live_config(cluster[0].url, "replicated"), "num_replicas": 1})
+    api(cluster[0].url, "STREAM.UPDATE.def_replicated",
+        {**live_config(cluster[0].url, "def_replicated"), "num_replicas": 1})
     refresh_list(client_alice, profile, timeout=60)
-    assert rows(profile)["replicated"].drift == {"num_replicas": [3, 1]}
+    assert rows(profile)["def_replicated"].drift == {"num_replicas": [3, 1]}

@@ -13,6 +13,7 @@ from nats.js import JetStreamContext
 
 from streams import stream_config
 from streams.broker.connection import Connection, request, run
+from streams.broker.consumers import list_consumers
 from streams.broker.errors import NOT_FOUND, BrokerError
 from streams.broker.server import server_facts
 
@@ -73,10 +74,12 @@ def list_streams(conn: Connection) -> dict[str, Any]:
 
 
 def stream_info(conn: Connection, name: str) -> dict[str, Any]:
-    """The stream's config, state (with per-subject counts, capped) and cluster status."""
+    """The stream's config, state (with per-subject counts, capped) and cluster status, and
+    its consumers."""
 
     async def operation(nc: Client) -> dict[str, Any]:
-        return {"info": await _info(nc, conn, name, subjects_filter=">")}
+        info = await _info(nc, conn, name, subjects_filter=">")
+        return {"info": info, **await list_consumers(nc, conn, name)}
 
     return _stream_op(conn, operation)
 

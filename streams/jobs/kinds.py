@@ -15,7 +15,16 @@ from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
 from streams.errors import OperationError
 from streams.jobs import rows
-from streams.models import AuditEvent, Job, JobKind, Profile, Stream, StreamStatus, StreamSync
+from streams.models import (
+    AuditEvent,
+    Consumer,
+    Job,
+    JobKind,
+    Profile,
+    Stream,
+    StreamStatus,
+    StreamSync,
+)
 
 Result = dict[str, Any]
 
@@ -92,8 +101,10 @@ class ListStreams(Kind):
         for name in defined.keys() - stored.keys():
             stored[name] = rows.missing_row(job.profile_id, name, now)
         rows.store_streams(list(stored.values()))
-        # Streams that were neither in this listing nor defined are gone.
+        # Streams that were neither in this listing nor defined are gone, with their consumers.
         Stream.objects.filter(profile_id=job.profile_id, read_at__lt=now).delete()
+        Consumer.objects.filter(profile_id=job.profile_id).exclude(
+            stream_name__in=list(stored)).delete()
         rows.note_server(job, result)
         return []
 
@@ -116,11 +127,16 @@ class ReadStream(Kind):
         rows.mark_gone(job, error)
         if result is not None:
             rows.store_stream(job, self.summary(result)["info"])
+            rows.store_consumers(job.profile_id, job.target, result["consumers"],
+                                 result["missing"])
             rows.note_server(job, result)
         return []
 
     def summary(self, result: Result) -> Result:
-        """Keep the largest per-subject counts only: a stream may have millions of subjects."""
+        """Keep the largest per-subject counts only: a stream may have millions of subjects;
+        its consumers are in their own rows."""
+        result = {key: value for key, value in result.items()
+                  if key not in {"consumers", "missing"}}
         info = result.get("info")
         subjects = ((info or {}).get("state") or {}).get("subjects")
         if not subjects or len(subjects) <= SUBJECTS_KEPT:
@@ -205,6 +221,7 @@ class DeleteStream(Kind):
         if result is None:
             return _stream_entry(job, "stream.deleted", error)
         Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
+        Consumer.objects.filter(profile_id=job.profile_id, stream_name=job.target).delete()
         forgotten, _ = rows.forget_definition(job)
         if result["deleted"]:
             return _stream_entry(job, "stream.deleted", error, before=result["before"],

@@ -14,7 +14,15 @@ from django.utils import timezone
 from streams import definitions, sql, stream_config
 from streams.broker.errors import NOT_FOUND
 from streams.errors import OperationError
-from streams.models import Job, Profile, Stream, StreamDefinition, StreamStatus, StreamSync
+from streams.models import (
+    Consumer,
+    Job,
+    Profile,
+    Stream,
+    StreamDefinition,
+    StreamStatus,
+    StreamSync,
+)
 
 STREAM_ROW_FIELDS = [
     "status", "status_reason", "system_kind", "subjects", "subjects_text", "storage", "replicas",
@@ -90,6 +98,54 @@ def store_stream(job: Job, info: dict[str, Any]) -> None:
     definition = (StreamDefinition.objects.filter(profile_id=job.profile_id, name=job.target)
                   .values_list("config", flat=True).first())
     store_streams([stream_row(job.profile_id, info, timezone.now(), definition=definition)])
+
+
+CONSUMER_ROW_FIELDS = [
+    "missing", "durable", "push", "filter_subjects", "ack_policy", "delivered_seq",
+    "ack_floor_seq", "pending", "ack_pending", "redelivered", "waiting", "paused",
+    "last_active", "info", "read_at",
+]
+
+
+def consumer_row(profile_id: int, stream: str, info: dict[str, Any],
+                 read_at: datetime) -> dict[str, Any]:
+    config = info.get("config") or {}
+    delivered, ack_floor = info.get("delivered") or {}, info.get("ack_floor") or {}
+    filters = config.get("filter_subjects") or (
+        [config["filter_subject"]] if config.get("filter_subject") else [])
+    return {
+        "profile_id": profile_id, "stream_name": stream, "name": info["name"],
+        "missing": False, "durable": bool(config.get("durable_name")),
+        "push": bool(config.get("deliver_subject")), "filter_subjects": filters,
+        "ack_policy": config.get("ack_policy", ""),
+        "delivered_seq": delivered.get("stream_seq", 0),
+        "ack_floor_seq": ack_floor.get("stream_seq", 0),
+        "pending": info.get("num_pending", 0), "ack_pending": info.get("num_ack_pending", 0),
+        "redelivered": info.get("num_redelivered", 0), "waiting": info.get("num_waiting", 0),
+        "paused": bool(info.get("paused")),
+        "last_active": _timestamp(delivered.get("last_active")), "info": info,
+        "read_at": read_at,
+    }
+
+
+def store_consumers(profile_id: int, stream: str, infos: list[dict[str, Any]],
+                    missing: list[str]) -> None:
+    """A stream's consumers as just listed; those no longer listed are gone."""
+    now = timezone.now()
+    rows = [consumer_row(profile_id, stream, info, now) for info in infos]
+    rows += [{**consumer_row(profile_id, stream, {"name": name}, now), "missing": True,
+              "delivered_seq": None, "ack_floor_seq": None, "pending": None,
+              "ack_pending": None, "redelivered": None, "waiting": None, "info": None}
+             for name in missing]
+    statement = sql.insert(Consumer, ["profile", "stream_name", "name", *CONSUMER_ROW_FIELDS],
+                           upsert_on=["profile", "stream_name", "name"])
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), 1000):
+                cursor.executemany(statement.sql, [statement.params(row)
+                                                   for row in rows[start:start + 1000]])
+        Consumer.objects.filter(profile_id=profile_id, stream_name=stream,
+                                read_at__lt=now).delete()
 
 
 def note_server(job: Job, result: dict[str, Any]) -> None:

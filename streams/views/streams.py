@@ -21,6 +21,7 @@ from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
 from streams.jobs import wakeup
 from streams.jobs.submit import submit
 from streams.models import (
+    BrokerKind,
     Job,
     JobKind,
     JobStatus,
@@ -163,6 +164,7 @@ def stream_detail(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 
 def _detail(profile: Profile, stream: Stream) -> dict[str, Any]:
     config = stream.config
+    consumers = list(profile.consumers.filter(stream_name=stream.name).defer("info"))
     return {
         "profile": profile,
         "stream": stream,
@@ -174,6 +176,10 @@ def _detail(profile: Profile, stream: Stream) -> dict[str, Any]:
         "sources": (stream.info or {}).get("sources") or [],
         "jobs": profile.jobs.filter(target=stream.name, kind__in=STREAM_JOB_KINDS)[:20],
         "refusal": stream_config.destruction_refusal(config, "purged"),
+        "consumers": consumers,
+        "lag": sum(consumer.pending or 0 for consumer in consumers),
+        "memphis": profile.broker_kind == BrokerKind.MEMPHIS and not stream.system_kind,
+        "station": stream.name.replace("#", "."),  # Memphis turns a station's dots into #
         "definition": StreamDefinition.objects.filter(profile=profile, name=stream.name).first(),
         "drift": [(label, stream_config.format_value(key, defined),
                    stream_config.format_value(key, live))
