@@ -6,7 +6,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from streams.audit import views as audit_views
-from streams.views import jobs, profiles, streams
+from streams.views import jobs, messages, profiles, streams
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="profile_list"), name="home"),
@@ -30,6 +30,16 @@ urlpatterns = [
     path("profiles/<int:pk>/stream/<str:name>/delete/", streams.stream_delete,
          name="stream_delete"),
     path("profiles/<int:pk>/stream/<str:name>/purge/", streams.stream_purge, name="stream_purge"),
+    path("profiles/<int:pk>/stream/<str:name>/messages/", messages.message_list,
+         name="message_list"),
+    path("profiles/<int:pk>/stream/<str:name>/messages/browse/", messages.message_browse,
+         name="message_browse"),
+    path("profiles/<int:pk>/stream/<str:name>/messages/results/", messages.message_results,
+         name="message_results"),
+    path("profiles/<int:pk>/stream/<str:name>/messages/delete/", messages.message_delete,
+         name="message_delete"),
+    path("profiles/<int:pk>/stream/<str:name>/messages/publish/", messages.message_publish,
+         name="message_publish"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("audit/", audit_views.audit_list, name="audit_list"),

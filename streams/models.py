@@ -116,6 +116,9 @@ class JobKind(models.TextChoices):
     STREAM_DELETE = "stream_delete", "Delete stream"
     STREAM_PURGE = "stream_purge", "Purge stream"
     STREAM_ADOPT = "stream_adopt", "Adopt streams"
+    MESSAGE_LIST = "message_list", "Browse messages"
+    MESSAGE_DELETE = "message_delete", "Delete message"
+    MESSAGE_PUBLISH = "message_publish", "Publish message"
 
     @property
     def target_type(self) -> str:

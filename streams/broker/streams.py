@@ -24,7 +24,7 @@ LIST_PAGE = 256  # the server's STREAM.LIST page size
 STREAM_TIMEOUT = 30.0  # a whole stream job, connection included
 
 
-def _stream_op(
+def stream_op(
     conn: Connection, operation: Callable[[Client], Awaitable[dict[str, Any]]],
 ) -> dict[str, Any]:
     async def wrapped(nc: Client, js: JetStreamContext) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def _stream_op(
     return run(conn, wrapped, STREAM_TIMEOUT + conn.connect_timeout * len(conn.servers))
 
 
-async def _info(nc: Client, conn: Connection, name: str, **body: Any) -> dict[str, Any]:
+async def read_info(nc: Client, conn: Connection, name: str, **body: Any) -> dict[str, Any]:
     answer = await request(nc, conn, f"STREAM.INFO.{name}", body or None)
     answer.pop("type", None)
     return answer
@@ -41,7 +41,7 @@ async def _info(nc: Client, conn: Connection, name: str, **body: Any) -> dict[st
 
 async def _info_or_none(nc: Client, conn: Connection, name: str) -> dict[str, Any] | None:
     try:
-        return await _info(nc, conn, name)
+        return await read_info(nc, conn, name)
     except BrokerError as error:
         if error.err_code == NOT_FOUND:
             return None
@@ -70,7 +70,7 @@ def list_streams(conn: Connection) -> dict[str, Any]:
         return {"streams": list(streams.values()), "total": first.get("total", 0),
                 "missing": sorted(missing), "offline": offline}
 
-    return _stream_op(conn, operation)
+    return stream_op(conn, operation)
 
 
 def stream_info(conn: Connection, name: str) -> dict[str, Any]:
@@ -78,10 +78,10 @@ def stream_info(conn: Connection, name: str) -> dict[str, Any]:
     its consumers."""
 
     async def operation(nc: Client) -> dict[str, Any]:
-        info = await _info(nc, conn, name, subjects_filter=">")
+        info = await read_info(nc, conn, name, subjects_filter=">")
         return {"info": info, **await list_consumers(nc, conn, name)}
 
-    return _stream_op(conn, operation)
+    return stream_op(conn, operation)
 
 
 INFO_CONCURRENCY = 32  # STREAM.INFO requests in flight at once, well under the API's limit
@@ -101,7 +101,7 @@ def stream_infos(conn: Connection, names: list[str]) -> dict[str, Any]:
         return {"infos": [info for info in infos if info is not None],
                 "gone": [name for name, info in zip(names, infos, strict=True) if info is None]}
 
-    return _stream_op(conn, operation)
+    return stream_op(conn, operation)
 
 
 def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
@@ -127,17 +127,17 @@ def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
         answer.pop("did_create", None)
         return {"info": answer, "created": True}
 
-    return _stream_op(conn, operation)
+    return stream_op(conn, operation)
 
 
 def update_stream(conn: Connection, name: str, changes: dict[str, list[Any]]) -> dict[str, Any]:
     """Read-modify-write: read the live config, replace only the changed keys, send it back.
     Fails when someone else changed one of those keys since the form was read."""
     async def operation(nc: Client) -> dict[str, Any]:
-        current = (await _info(nc, conn, name))["config"]
+        current = (await read_info(nc, conn, name))["config"]
         desired = stream_config.apply(current, changes)
         if not stream_config.diff(current, desired, list(changes)):
-            return {"before": current, "info": await _info(nc, conn, name), "applied": False}
+            return {"before": current, "info": await read_info(nc, conn, name), "applied": False}
         changed_meanwhile = stream_config.conflicts(current, changes)
         if changed_meanwhile:
             labels = ", ".join(stream_config.label_of_key(key) for key in changed_meanwhile)
@@ -146,14 +146,14 @@ def update_stream(conn: Connection, name: str, changes: dict[str, list[Any]]) ->
         try:
             answer = await request(nc, conn, f"STREAM.UPDATE.{name}", desired)
         except nats.errors.TimeoutError:
-            answer = await _info(nc, conn, name)
+            answer = await read_info(nc, conn, name)
             if stream_config.diff(answer["config"], desired, list(changes)):
                 raise BrokerError("the server did not confirm the update in time",
                                   retryable=True) from None
         answer.pop("type", None)
         return {"before": current, "info": answer, "applied": True}
 
-    return _stream_op(conn, operation)
+    return stream_op(conn, operation)
 
 
 def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
@@ -173,7 +173,7 @@ def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
                                   retryable=True) from None
         return {"before": info["config"], "state": info.get("state"), "deleted": True}
 
-    return _stream_op(conn, operation)
+    return stream_op(conn, operation)
 
 
 def purge_stream(
@@ -183,7 +183,7 @@ def purge_stream(
     sequence. Zeros are left out of the request (they would mean something else)."""
 
     async def operation(nc: Client) -> dict[str, Any]:
-        info = await _info(nc, conn, name)
+        info = await read_info(nc, conn, name)
         _refuse_destruction(info["config"], "purged")
         body: dict[str, Any] = {}
         if subject:
@@ -193,11 +193,11 @@ def purge_stream(
         if seq:
             body["seq"] = seq
         answer = await request(nc, conn, f"STREAM.PURGE.{name}", body or None)
-        after = await _info(nc, conn, name)
+        after = await read_info(nc, conn, name)
         return {"purged": answer.get("purged", 0), "request": body,
                 "state_before": info.get("state"), "info": after}
 
-    return _stream_op(conn, operation)
+    return stream_op(conn, operation)
 
 
 def _refuse_destruction(config: dict[str, Any], verb: str) -> None:

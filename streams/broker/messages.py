@@ -1,0 +1,155 @@
+"""A stream's messages, read without consumers: the stream's message get API (direct get where
+the stream allows it), so browsing never creates a consumer or moves one. Also deleting one
+message and publishing one."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+
+from streams.broker.connection import API_TIMEOUT, Connection, api_prefix, request
+from streams.broker.errors import BrokerError
+from streams.broker.streams import read_info, stream_op
+
+NO_MESSAGE = 10037  # the server's "no message found"
+PREVIEW_BYTES = 16 * 1024  # of each payload, kept for the page: a large message stays cheap
+MAX_HEADER_BYTES = 8 * 1024
+
+
+async def _get(nc: Client, conn: Connection, stream: str, direct: bool,
+               query: dict[str, Any]) -> dict[str, Any] | None:
+    """One message as {seq, subject, time, headers, size, data (a preview)}, or None when
+    there is none at or after the asked sequence."""
+    if direct:
+        reply = await nc.request(f"{api_prefix(conn)}.DIRECT.GET.{stream}",
+                                 json.dumps(query).encode(), timeout=API_TIMEOUT)
+        headers = dict(reply.headers or {})
+        status = headers.pop("Status", "")
+        if status == "404":
+            return None
+        if status:
+            raise BrokerError(f"direct get failed: {status} {headers.get('Description', '')}")
+        data = reply.data or b""
+        return _message(int(headers.pop("Nats-Sequence")), headers.pop("Nats-Subject"),
+                        headers.pop("Nats-Time-Stamp", ""),
+                        {key: value for key, value in headers.items()
+                         if key not in {"Nats-Stream", "Nats-Num-Pending", "Nats-Last-Sequence"}},
+                        data)
+    try:
+        answer = await request(nc, conn, f"STREAM.MSG.GET.{stream}", query)
+    except BrokerError as error:
+        if error.err_code == NO_MESSAGE:
+            return None
+        raise
+    stored = answer["message"]
+    return _message(stored["seq"], stored["subject"], stored.get("time", ""),
+                    _parse_headers(base64.b64decode(stored.get("hdrs") or "")),
+                    base64.b64decode(stored.get("data") or ""))
+
+
+def _message(seq: int, subject: str, time: str, headers: dict[str, Any],
+             data: bytes) -> dict[str, Any]:
+    return {"seq": seq, "subject": subject, "time": time, "headers": headers,
+            "size": len(data), "data": base64.b64encode(data[:PREVIEW_BYTES]).decode()}
+
+
+def _parse_headers(block: bytes) -> dict[str, str]:
+    """`NATS/1.0\\r\\nKey: value\\r\\n…` (as stored) → {key: value}; repeated keys joined."""
+    headers: dict[str, str] = {}
+    for line in block.decode("utf-8", "replace").split("\r\n")[1:]:
+        key, sep, value = line.partition(":")
+        if sep and key:
+            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
+    return headers
+
+
+def browse(conn: Connection, stream: str, *, start: int, count: int, subject: str = "",
+           at: datetime | None = None) -> dict[str, Any]:
+    """Up to `count` messages from sequence `start` on (or from the first stored at or after
+    `at`), matching `subject` (wildcards allowed), and the stream's first and last sequence."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        info = await read_info(nc, conn, stream)
+        state, config = info.get("state") or {}, info["config"]
+        direct = bool(config.get("allow_direct"))
+        first, last = state.get("first_seq", 0), state.get("last_seq", 0)
+        filter_subject = subject or ">"
+        seq = max(start, first)
+        if at is not None:
+            seq = await _first_at(nc, conn, stream, direct, first, last, at)
+        messages = []
+        while len(messages) < count and seq <= last:
+            message = await _get(nc, conn, stream, direct,
+                                 {"seq": seq, "next_by_subj": filter_subject})
+            if message is None:
+                break
+            messages.append(message)
+            seq = message["seq"] + 1
+        return {"messages": messages, "first_seq": first, "last_seq": last,
+                "direct": direct, "start": messages[0]["seq"] if messages else seq}
+
+    return stream_op(conn, operation)
+
+
+async def _first_at(nc: Client, conn: Connection, stream: str, direct: bool, first: int,
+                    last: int, at: datetime) -> int:
+    """The first sequence stored at or after `at`: a binary search over the sequences (every
+    supported server can get by sequence; not all can get by time)."""
+    low, high = first, last + 1
+    while low < high:
+        middle = (low + high) // 2
+        message = await _get(nc, conn, stream, direct, {"seq": middle, "next_by_subj": ">"})
+        if message is None:
+            high = middle
+        elif datetime.fromisoformat(message["time"]) < at:
+            low = message["seq"] + 1
+        else:
+            high = middle
+    return low
+
+
+def delete_message(conn: Connection, stream: str, seq: int) -> dict[str, Any]:
+    """Remove one message (its sequence stays a gap); refused when the stream denies it."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        config = (await read_info(nc, conn, stream))["config"]
+        if config.get("sealed"):
+            raise BrokerError("The stream is sealed: its messages cannot be deleted.",
+                              err_code=10109)
+        if config.get("deny_delete"):
+            raise BrokerError("The stream denies message deletion.", err_code=10101)
+        message = await _get(nc, conn, stream, bool(config.get("allow_direct")), {"seq": seq})
+        if message is None or message["seq"] != seq:
+            return {"deleted": False, "seq": seq}
+        await request(nc, conn, f"STREAM.MSG.DELETE.{stream}", {"seq": seq})
+        return {"deleted": True, "seq": seq, "subject": message["subject"],
+                "size": message["size"]}
+
+    return stream_op(conn, operation)
+
+
+def publish(conn: Connection, stream: str, subject: str, data: bytes,
+            headers: dict[str, str]) -> dict[str, Any]:
+    """Publish one message and wait for the stream's acknowledgement."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        try:
+            reply = await nc.request(subject, data, timeout=API_TIMEOUT,
+                                     headers={**headers, "Nats-Expected-Stream": stream})
+        except nats.errors.NoRespondersError:
+            raise BrokerError(f"no stream takes messages on {subject}",
+                              field="subject") from None
+        answer = json.loads(reply.data or b"{}")
+        if error := answer.get("error"):
+            raise BrokerError(f"{error.get('description', 'refused')} "
+                              f"(error {error.get('err_code') or error.get('code')})",
+                              err_code=error.get("err_code"), field="subject")
+        return {"seq": answer.get("seq"), "stream": answer.get("stream"),
+                "duplicate": bool(answer.get("duplicate")), "size": len(data)}
+
+    return stream_op(conn, operation)

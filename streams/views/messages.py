@@ -1,0 +1,139 @@
+"""A stream's messages: browse them by sequence, time and subject (jobs that read with the
+message get API, never through a consumer), delete one, publish one."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import push_url
+
+from streams import audit, payloads
+from streams.forms.messages import BrowseForm, DeleteMessageForm, PublishForm
+from streams.jobs import wakeup
+from streams.jobs.submit import submit
+from streams.models import Job, JobKind, Profile, Stream, StreamStatus
+from streams.views.http import HtmxHttpRequest, job_card, permission_required
+
+PAGE = 50  # messages a page
+
+
+def _stream(profile: Profile, name: str) -> Stream:
+    return get_object_or_404(Stream, profile=profile, name=name)
+
+
+@permission_required("streams.view_stream")
+def message_list(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    """The page: the browse form as the address asks, its results loaded by the form."""
+    profile = get_object_or_404(Profile, pk=pk)
+    stream = _stream(profile, name)
+    state = (stream.info or {}).get("state") or {}
+    return render(request, "streams/messages.html", {
+        "profile": profile, "stream": stream, "form": BrowseForm(request.GET or None),
+        # Each a button browsing that subject from its start.
+        "subjects": [(subject, count, json.dumps({"subject": subject, "seq": ""}))
+                     for subject, count in sorted((state.get("subjects") or {}).items(),
+                                                  key=lambda item: -item[1])],
+        "subjects_truncated": state.get("subjects_truncated", False),
+    })
+
+
+@permission_required("streams.view_stream")
+@require_POST
+def message_browse(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    stream = _stream(profile, name)
+    form = BrowseForm(request.POST)
+    if not form.is_valid():
+        return render(request, "streams/messages.html#results", {
+            "profile": profile, "stream": stream, "form": form})
+    job = wakeup.wait(submit(JobKind.MESSAGE_LIST, profile, audit.Context.from_request(request),
+                             target=name, params={**form.params, "count": PAGE}))
+    response = _results(request, profile, stream, job)
+    # The address bar gets what was asked, so a reload or a shared link shows this page.
+    query = urlencode({key: value for key, value in request.POST.items()
+                       if key in form.fields and value})
+    page = reverse("message_list", args=[pk, name])
+    return push_url(response, f"{page}?{query}" if query else page)
+
+
+@permission_required("streams.view_stream")
+def message_results(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+    """A browse job's page of messages, or, while it runs, the region polling for it."""
+    profile = get_object_or_404(Profile, pk=pk)
+    job_id = request.GET.get("job", "")
+    if not job_id.isascii() or not job_id.isdigit():
+        raise Http404("no such job")
+    job = get_object_or_404(Job, pk=int(job_id), profile=profile, kind=JobKind.MESSAGE_LIST,
+                            target=name)
+    return _results(request, profile, _stream(profile, name), job)
+
+
+def _results(request: HttpRequest, profile: Profile, stream: Stream, job: Job) -> HttpResponse:
+    context: dict[str, Any] = {"profile": profile, "stream": stream, "job": job}
+    result = job.result if job.status == "succeeded" else None
+    if result:
+        messages = [{**message, "shown": payloads.show(message["data"], message["size"])}
+                    for message in result["messages"]]
+        first, last = result["first_seq"], result["last_seq"]
+        subject = job.params.get("subject", "")
+        start = messages[0]["seq"] if messages else result["start"]
+        until = messages[-1]["seq"] if messages else start
+        pages = {"first": first if start > first else None,
+                 "previous": max(first, start - PAGE) if start > first else None,
+                 "next": until + 1 if messages and until < last else None,
+                 "last": max(first, last - PAGE + 1) if until < last else None}
+        context.update(messages=messages, first_seq=first, last_seq=last, subject=subject,
+                       until_seq=until,
+                       pages=[(label, json.dumps({"seq": str(seq)}))
+                              for label, seq in pages.items() if seq is not None],
+                       can_delete=request.user.has_perm("streams.change_stream")
+                       and not stream.config.get("deny_delete")
+                       and not stream.config.get("sealed"))
+    return render(request, "streams/messages.html#results", context)
+
+
+def _changeable(stream: Stream) -> None:
+    if stream.system_kind or stream.status == StreamStatus.GONE or not stream.config:
+        raise PermissionDenied("This stream's messages cannot be changed here.")
+
+
+@permission_required("streams.change_stream")
+@require_POST
+def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    _changeable(_stream(profile, name))
+    form = DeleteMessageForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse(f"Not deleted: {form.errors['seq'][0]}", status=400)
+    job = wakeup.wait(submit(JobKind.MESSAGE_DELETE, profile,
+                             audit.Context.from_request(request), target=name,
+                             params={"seq": form.cleaned_data["seq"]}))
+    return job_card(request, job)
+
+
+@permission_required("streams.change_stream")
+@require_http_methods(["GET", "POST"])
+def message_publish(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+    profile = get_object_or_404(Profile, pk=pk)
+    stream = _stream(profile, name)
+    _changeable(stream)
+    form = PublishForm(request.POST or None, subjects=stream.subjects)
+    context: dict[str, Any] = {"profile": profile, "stream": stream, "form": form}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data["payload"].encode()
+        subject, headers = form.cleaned_data["subject"], form.cleaned_data["headers"]
+        context["job"] = wakeup.wait(submit(
+            JobKind.MESSAGE_PUBLISH, profile, audit.Context.from_request(request), target=name,
+            params={"subject": subject, "headers": headers, "size": len(data),
+                    "data": base64.b64encode(data).decode()},
+            audited={"subject": subject, "size": len(data)}))
+    template = "streams/message_publish.html"
+    return render(request, f"{template}#publish_region" if request.htmx else template, context)

@@ -1,0 +1,207 @@
+"""A stream's messages on real servers (2.15 and 2.9, with and without direct get): browsed
+by sequence, subject and time without touching any consumer, shown safely, deleted and
+published as audited jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import nats
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile
+from tests.support.jobs import job_from, wait_for_job
+from tests.support.nats_server import NatsServer
+from tests.support.raw_jetstream import api, create_raw, in_thread
+from tests.support.stream_forms import refresh_stream
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
+
+
+@pytest.fixture(params=["2.15 direct", "2.15", "2.9 direct", "2.9"])
+def case(request: pytest.FixtureRequest) -> tuple[NatsServer, bool]:
+    version, _, direct = request.param.partition(" ")
+    server = request.getfixturevalue("nats_server" if version == "2.15" else "nats_29_server")
+    return server, bool(direct)
+
+
+def fill(url: str, stream: str, messages: list[tuple[str, bytes, dict[str, str] | None]]) -> None:
+    async def go() -> None:
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        for subject, data, headers in messages:
+            await js.publish(subject, data, headers=headers, stream=stream)
+        await nc.close()
+
+    in_thread(go())
+
+
+def browse(client: Client, profile: Profile, stream: str, **fields: str) -> str:
+    response = client.post(reverse("message_browse", args=[profile.pk, stream]), fields,
+                           HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    html = response.content.decode()
+    while "Reading messages…" in html:  # a slow job: the region polls for it
+        url = html.split('hx-get="')[1].split('"')[0].replace("&amp;", "&")
+        time.sleep(0.1)
+        html = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    return html
+
+
+def sequences(html: str) -> list[int]:
+    return [int(part.split('"')[0]) for part in html.split('class="message-row" data-seq="')[1:]]
+
+
+def consumer_state(url: str, stream: str) -> list[dict[str, Any]]:
+    listing = api(url, f"CONSUMER.LIST.{stream}")
+    return sorted(({key: info[key] for key in ("name", "delivered", "ack_floor", "num_pending",
+                                                "num_ack_pending", "num_redelivered")}
+                   for info in listing["consumers"]), key=lambda info: info["name"])
+
+
+def test_browsing_pages_filters_and_jumps_without_touching_consumers(
+    client_alice: Client, make_profile: Callable[..., Profile], case: tuple[NatsServer, bool],
+) -> None:
+    server, direct = case
+    url, name = server.url, f"browse_{'direct' if direct else 'api'}"
+    create_raw(url, {"name": name, "subjects": [f"{name}.*"], "allow_direct": direct})
+    fill(url, name, [(f"{name}.{'b' if seq % 3 == 0 else 'a'}", f"m{seq}".encode(),
+                      {"Trace": f"t{seq}"} if seq == 2 else None) for seq in range(1, 61)])
+    time.sleep(0.05)
+    later = datetime.now(UTC)
+    time.sleep(0.05)
+    fill(url, name, [(f"{name}.a", f"m{seq}".encode(), None) for seq in range(61, 121)])
+    api(url, f"CONSUMER.DURABLE.CREATE.{name}.reader", {"stream_name": name, "config": {
+        "durable_name": "reader", "ack_policy": "explicit"}})
+    api(url, f"STREAM.MSG.DELETE.{name}", {"seq": 5})  # a gap
+    before = consumer_state(url, name)
+    profile = make_profile(server)
+    refresh_stream(client_alice, profile, name)
+
+    first = browse(client_alice, profile, name, seq="1")
+    assert sequences(first) == [*range(1, 5), *range(6, 52)]
+    assert f'<td class="mono">{name}.a</td>' in first
+    assert "Trace: t2<br>" in first and '<pre class="payload text">m1</pre>' in first
+    assert 'rel="next" hx-post=' in first and "&quot;seq&quot;: &quot;52&quot;" in first
+    assert sequences(browse(client_alice, profile, name, seq="52")) == list(range(52, 102))
+    assert sequences(browse(client_alice, profile, name, seq="102")) == list(range(102, 121))
+    only_b = browse(client_alice, profile, name, seq="1", subject=f"{name}.b")
+    assert sequences(only_b) == list(range(3, 61, 3))
+    jumped = browse(client_alice, profile, name, at=later.strftime("%Y-%m-%dT%H:%M:%S.%f"))
+    assert sequences(jumped)[0] == 61
+    # No consumer was made or moved.
+    assert consumer_state(url, name) == before
+    assert api(url, f"STREAM.INFO.{name}")["state"]["consumer_count"] == 1
+
+
+def test_payloads_are_shown_safely_and_large_ones_in_part(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    url = nats_server.url
+    create_raw(url, {"name": "payloads", "subjects": ["payloads"]})
+    big = b"x" * (1024 * 1024 - 512)
+    fill(url, "payloads", [
+        ("payloads", b"<script>alert(1)</script>", None),
+        ("payloads", bytes(range(256)), {"X-Evil": "<b>bold</b>"}),
+        ("payloads", json.dumps({"order": 7, "items": ["a"]}).encode(), None),
+        ("payloads", big, None),
+    ])
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "payloads")
+    html = browse(client_alice, profile, "payloads", seq="1")
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>bold</b>" not in html and "X-Evil: &lt;b&gt;bold&lt;/b&gt;" in html
+    assert '<pre class="payload binary">00 01 02 03' in html
+    assert '<pre class="payload json">{\n  &quot;order&quot;: 7,' in html
+    assert "1023.5\xa0KB: the start is shown." in html
+    assert len(html) < 100_000  # the megabyte stayed on the server
+
+
+def test_hostile_browse_input_is_refused_beside_its_field(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    create_raw(nats_server.url, {"name": "hostile", "subjects": ["hostile.>"]})
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "hostile")
+    for fields, message in (
+        ({"seq": "٣"}, "From sequence: A sequence number: digits only."),
+        ({"seq": str(2**64)}, "From sequence: From 1 to 18446744073709551615."),
+        ({"subject": "a..b"}, "Subject: "),
+        ({"at": "yesterday"}, "From time (UTC): Enter a valid date/time."),
+    ):
+        html = browse(client_alice, profile, "hostile", **fields)
+        assert f'<div class="errors" role="alert"><p>{message}' in html, fields
+    assert not Job.objects.filter(kind=JobKind.MESSAGE_LIST).exists()
+
+
+def run(client: Client, view: str, profile: Profile, stream: str, data: dict[str, str]) -> Job:
+    response = client.post(reverse(view, args=[profile.pk, stream]), data,
+                           HTTP_HX_REQUEST="true")
+    assert response.status_code == 200, response.content
+    return wait_for_job(job_from(response).pk)
+
+
+def test_publish_and_delete_are_audited_without_the_body(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    url = nats_server.url
+    create_raw(url, {"name": "outbox", "subjects": ["outbox.*"]})
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "outbox")
+    job = run(client_alice, "message_publish", profile, "outbox", {
+        "subject": "outbox.test", "headers": "Order-Id: 42\nSource: dashboard",
+        "payload": "secret body"})
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    stored = api(url, "STREAM.MSG.GET.outbox", {"seq": job.result["seq"]})["message"]
+    assert stored["subject"] == "outbox.test"
+    assert "secret body" not in json.dumps(list(AuditEvent.objects.values()), default=str)
+    entry = AuditEvent.objects.get(action="message.published")
+    assert entry.after == {"subject": "outbox.test", "size": 11, "seq": job.result["seq"]}
+    html = browse(client_alice, profile, "outbox", seq="1")
+    assert "Order-Id: 42<br>" in html and "secret body" in html
+
+    job = run(client_alice, "message_delete", profile, "outbox", {"seq": str(job.result["seq"])})
+    assert job.status == JobStatus.SUCCEEDED and job.result["deleted"]
+    assert AuditEvent.objects.get(action="message.deleted").after == {
+        "seq": 1, "subject": "outbox.test", "size": 11}
+    assert api(url, "STREAM.INFO.outbox")["state"]["messages"] == 0
+
+
+def test_publish_refuses_what_the_stream_would_not_take(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    create_raw(nats_server.url, {"name": "strict", "subjects": ["strict.*"]})
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "strict")
+    url = reverse("message_publish", args=[profile.pk, "strict"])
+    for fields, message in (
+        ({"subject": "strict.*"}, "no wildcards"),
+        ({"subject": "other.x"}, "Not a subject of this stream"),
+        ({"subject": "strict.x", "headers": "Nats-Msg-Id: 1"}, "Nats- headers are the server"),
+        ({"subject": "strict.x", "headers": "no colon"}, "Name: value"),
+        ({"subject": "strict.x", "payload": "a\x00b"}, "Null characters"),
+    ):
+        html = client_alice.post(url, fields, HTTP_HX_REQUEST="true").content.decode()
+        assert message in html, fields
+    assert not Job.objects.filter(kind=JobKind.MESSAGE_PUBLISH).exists()
+
+
+def test_deleting_from_a_stream_that_denies_it_fails_with_the_reason(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    url = nats_server.url
+    create_raw(url, {"name": "keeps_all", "subjects": ["keeps_all"], "deny_delete": True})
+    fill(url, "keeps_all", [("keeps_all", b"kept", None)])
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "keeps_all")
+    html = browse(client_alice, profile, "keeps_all", seq="1")
+    assert "Delete</button>" not in html  # not offered
+    job = run(client_alice, "message_delete", profile, "keeps_all", {"seq": "1"})
+    assert job.status == JobStatus.FAILED and "denies message deletion" in job.error
+    assert api(url, "STREAM.INFO.keeps_all")["state"]["messages"] == 1
