@@ -1,0 +1,155 @@
+"""Paging through a stream of 1,000,000 messages: a page of 50 from the click, against a raw
+nats-py loop of the same 50 gets, in one run on the same loopback server.
+
+    .venv/bin/python bench/bench_messages.py [--messages 1000000] [--pages 30]
+
+Dashboard: the browse form's POST (as htmx sends it) to its response holding the 50 messages,
+through the real view, Redis, Celery worker (`./dev worker`) and nats-server, with production
+settings. Raw: the same 50 direct gets (next by subject from the page's first sequence) on an
+open nats-py connection. Pages start at random sequences over the whole stream, the two taken
+alternately. Target: every page (p95) under 200 ms.
+
+Starts its own servers, database and worker in a temporary directory and stops them at the end."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import nats  # noqa: E402
+from bench_streams import percentile, start_worker  # noqa: E402
+from cryptography.fernet import Fernet  # noqa: E402
+
+from tests.support.nats_server import NatsServer  # noqa: E402
+from tests.support.redis_server import RedisServer  # noqa: E402
+
+STREAM = "paged"
+PAGE = 50
+
+
+async def fill(url: str, count: int) -> None:
+    """`count` small messages, published without waiting for each acknowledgement."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    await js.add_stream(name=STREAM, subjects=[f"{STREAM}.*"], allow_direct=True)
+    began = time.perf_counter()
+    for start in range(0, count, 10_000):
+        for seq in range(start, min(start + 10_000, count)):
+            await nc.publish(f"{STREAM}.{'ab'[seq % 2]}", b'{"order": %d}' % seq)
+        await nc.flush()
+    while (await js.stream_info(STREAM)).state.messages < count:
+        await asyncio.sleep(0.2)
+    print(f"stored {count:,} messages in {time.perf_counter() - began:.0f} s", flush=True)
+    await nc.close()
+
+
+async def raw_page(nc: nats.NATS, start: int) -> float:
+    began = time.perf_counter()
+    seq = start
+    for _ in range(PAGE):
+        reply = await nc.request(f"$JS.API.DIRECT.GET.{STREAM}",
+                                 json.dumps({"seq": seq, "next_by_subj": ">"}).encode())
+        seq = int(reply.headers["Nats-Sequence"]) + 1
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--pages", type=int, default=30)
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="memphisadmin-bench-"))
+    servers: list[NatsServer | RedisServer] = []
+    worker = None
+    try:
+        nats_server = NatsServer.start(workdir / "nats", name="memphisadmin-bench")
+        redis = RedisServer.start(workdir / "redis")
+        servers += [nats_server, redis]
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "memphisadmin.settings", "DEBUG": "false",
+               "SECRET_KEY": secrets.token_urlsafe(50), "AUDIT_HMAC_KEY": secrets.token_urlsafe(32),
+               "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+               "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}", "REDIS_URL": redis.url,
+               "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "testserver",
+               "STATIC_ROOT": str(workdir)}
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.contrib.auth import get_user_model
+        from django.core.management import call_command
+        from django.test import Client
+        from django.urls import reverse
+
+        from streams.models import Profile, Stream
+
+        call_command("migrate", verbosity=0)
+        asyncio.run(fill(nats_server.url, args.messages))
+        worker = start_worker(env, workdir)
+        user = get_user_model().objects.create_superuser("bench", "", "bench-pass-1234")
+        profile = Profile.objects.create(name="bench", servers=nats_server.url,
+                                         last_server_version=nats_server.version)
+        Stream.objects.create(profile=profile, name=STREAM, subjects=[f"{STREAM}.*"],
+                              read_at=django.utils.timezone.now())
+        client = Client()
+        client.force_login(user)
+        browse = reverse("message_browse", args=[profile.pk, STREAM])
+
+        def ours(start: int) -> float:
+            began = time.perf_counter()
+            response = client.post(browse, {"seq": str(start)}, HTTP_HX_REQUEST="true",
+                                   secure=True)
+            elapsed = time.perf_counter() - began
+            shown = response.content.decode().count('class="message-row"')
+            if shown != PAGE:
+                raise RuntimeError(f"page at {start}: {shown} messages ({response.status_code}), "
+                                   f"{response.content.decode()[:500]}")
+            return elapsed
+
+        async def raw_all(starts: list[int]) -> list[float]:
+            nc = await nats.connect(nats_server.url)
+            try:
+                return [await raw_page(nc, start) for start in starts]
+            finally:
+                await nc.close()
+
+        rng = random.Random(11)
+        starts = [rng.randrange(1, args.messages - PAGE) for _ in range(args.pages)]
+        ours(starts[0])  # the worker's first connection
+        dashboard, raw = [], []
+        for start in starts:  # alternating, so both see the same machine
+            dashboard.append(ours(start))
+            raw.append(asyncio.run(raw_all([start]))[0])
+        print(f"\nnats-server {nats_server.version}; {args.messages:,} messages; pages of "
+              f"{PAGE} at {args.pages} random sequences")
+        print(f"{'':<22}{'dashboard':>12}{'raw nats-py':>14}{'ratio':>9}")
+        for label, measure in (("median", statistics.median),
+                               ("p95", lambda values: percentile(values, 0.95))):
+            mine, theirs = measure(dashboard) * 1000, measure(raw) * 1000
+            print(f"{'page, ' + label:<22}{mine:>10.1f} ms{theirs:>11.1f} ms{mine / theirs:>8.1f}×")
+        print("\ntarget: a page (p95) under 200 ms from the click")
+    finally:
+        if worker is not None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(15)
+        for server in servers:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
