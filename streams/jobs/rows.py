@@ -1,6 +1,6 @@
-"""What stream jobs store in our own rows when the broker answers: the Stream rows pages render
-from (thousands at once, in plain SQL), the definition a user asked for, the server's version,
-and a stream found gone."""
+"""What stream jobs (and the advisory listener, streams.outside) store in our own rows when the
+broker answers: the Stream rows pages render from (thousands at once, in plain SQL), the
+definition a user asked for, the server's version, and a stream found gone."""
 
 from __future__ import annotations
 
@@ -91,12 +91,17 @@ def store_definition(job: Job) -> None:
 
 
 def mark_gone(job: Job, error: OperationError | None) -> None:
-    """A job found the stream deleted (outside the dashboard): the row says so until the next
-    listing drops it."""
+    """A job found the stream deleted (outside the dashboard)."""
     if error is not None and error.err_code == NOT_FOUND:
-        Stream.objects.filter(profile_id=job.profile_id, name=job.target).update(
-            status=StreamStatus.GONE, status_reason=f"not on the server at "
-            f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: deleted outside the dashboard?")
+        mark_stream_gone(job.profile_id, job.target, f"not on the server at "
+                         f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: deleted outside the "
+                         "dashboard?")
+
+
+def mark_stream_gone(profile_id: int, name: str, reason: str) -> None:
+    """The row says the stream is gone, and why, until the next listing drops it."""
+    Stream.objects.filter(profile_id=profile_id, name=name).update(
+        status=StreamStatus.GONE, status_reason=reason[:255])
 
 
 def forget_definition(job: Job) -> tuple[int, dict[str, int]]:
