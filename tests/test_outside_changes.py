@@ -165,6 +165,12 @@ def test_the_dashboards_own_changes_are_not_recorded_twice(
         "job.requested", "job.finished", "stream.created", "stream.changed", "stream.deleted"}
 
 
+def drop_capture_stream(server: NatsServer) -> None:
+    """Another test's capture stream holds that test's advisories: start without one."""
+    api(server.url.replace("nats://", "nats://bob:bob-pass@"),
+        f"STREAM.DELETE.{stream_config.CAPTURE_STREAM}")
+
+
 def keep_advisories(profile: Profile, keep: bool = True) -> Job:
     """What saving the profile form with the consent ticked (or not) does."""
     before = audit.profile_snapshot(profile)
@@ -174,8 +180,9 @@ def keep_advisories(profile: Profile, keep: bool = True) -> Job:
 
 
 def test_no_advisory_is_lost_while_the_listener_is_down(
-    client_alice: Client, profile: Profile, server: NatsServer, tmp_path: Path,
+    profile: Profile, server: NatsServer, tmp_path: Path,
 ) -> None:
+    drop_capture_stream(server)
     job = keep_advisories(profile)
     assert job.status == JobStatus.SUCCEEDED, job.error
     first = Listener(tmp_path, "first")
@@ -207,22 +214,29 @@ def test_no_advisory_is_lost_while_the_listener_is_down(
 
 
 def test_a_capture_stream_made_later_is_read_from_then_on(
-    client_alice: Client, profile: Profile, server: NatsServer, listener: Listener,
+    client_alice: Client, profile: Profile, server: NatsServer, tmp_path: Path,
 ) -> None:
     """Consent given before the stream could be made: live advisories meanwhile, then the
     capture stream once Check capture stream has made it."""
+    drop_capture_stream(server)
     profile.keep_advisories = True
     profile.save()
-    listener.wait_following(profile.name, times=2)  # looked for the stream, not there
-    assert f"the capture stream {stream_config.CAPTURE_STREAM} is missing" in listener.log_text()
-    as_bob(server, "STREAM.CREATE.early", {"name": "early", "subjects": ["early"]})
-    wait_for_entries(1, listener)
+    listener = Listener(tmp_path)
+    try:
+        listener.wait_following(profile.name)
+        assert f"the capture stream {stream_config.CAPTURE_STREAM} is missing" in \
+            listener.log_text()
+        as_bob(server, "STREAM.CREATE.early", {"name": "early", "subjects": ["early"]})
+        wait_for_entries(1, listener)
 
-    job = run_post(client_alice, reverse("profile_capture", args=[profile.pk]), {})
-    assert job.status == JobStatus.SUCCEEDED, job.error
-    listener.wait_following(profile.name, "capture stream")
-    as_bob(server, "STREAM.CREATE.later", {"name": "later", "subjects": ["later"]})
-    assert [e.target_name for e in wait_for_entries(2, listener)] == ["early", "later"]
+        job = run_post(client_alice, reverse("profile_capture", args=[profile.pk]), {})
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        listener.wait_following(profile.name, "capture stream")
+        as_bob(server, "STREAM.CREATE.later", {"name": "later", "subjects": ["later"]})
+        found = wait_for_entries(2, listener)
+    finally:
+        listener.stop()
+    assert [e.target_name for e in found] == ["early", "later"]
 
 
 def test_the_same_advisory_delivered_twice_writes_one_entry(
