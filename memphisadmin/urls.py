@@ -18,6 +18,7 @@ urlpatterns = [
     path("profiles/<int:pk>/edit/", profiles.profile_edit, name="profile_edit"),
     path("profiles/<int:pk>/delete/", profiles.profile_delete, name="profile_delete"),
     path("profiles/<int:pk>/test/", profiles.profile_test, name="profile_test"),
+    path("profiles/<int:pk>/capture/", profiles.profile_capture, name="profile_capture"),
     path("profiles/<int:pk>/streams/", streams.stream_list, name="stream_list"),
     path("profiles/<int:pk>/streams/refresh/", streams.stream_list_refresh,
          name="stream_list_refresh"),

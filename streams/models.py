@@ -87,6 +87,19 @@ class Profile(models.Model):
     last_server_version = models.CharField(max_length=32, blank=True)
     last_check_error = models.TextField(blank=True)
 
+    record_outside = models.BooleanField(
+        "Record changes made outside", default=False,
+        help_text="Streams created, edited or deleted on this broker by anyone but this "
+                  "dashboard go into the audit log, with who did it and how the stream now "
+                  "differs from its definition here (the advisory listener, ./dev watch, "
+                  "must run).")
+    keep_advisories = models.BooleanField(
+        "Keep advisories in a capture stream while the listener is down", default=False)
+    # What the last capture-stream job found (streams.jobs.kinds.KeepAdvisories).
+    last_capture_at = models.DateTimeField(null=True, blank=True)
+    last_capture_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    last_capture_error = models.TextField(blank=True)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -106,6 +119,11 @@ class Profile(models.Model):
             url.startswith("tls://") for url in self.server_list
         )
 
+    @property
+    def keeps_advisories(self) -> bool:
+        """Whether the capture stream should exist on the broker: only while recording."""
+        return self.record_outside and self.keep_advisories
+
 
 class JobKind(models.TextChoices):
     TEST_CONNECTION = "test_connection", "Test connection"
@@ -119,6 +137,7 @@ class JobKind(models.TextChoices):
     MESSAGE_LIST = "message_list", "Browse messages"
     MESSAGE_DELETE = "message_delete", "Delete message"
     MESSAGE_PUBLISH = "message_publish", "Publish message"
+    ADVISORY_CAPTURE = "advisory_capture", "Advisory capture stream"
 
     @property
     def target_type(self) -> str:
@@ -485,3 +504,16 @@ class Consumer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+
+class SeenAdvisory(models.Model):
+    """A JetStream advisory already turned into an audit entry, written in the entry's
+    transaction: the unique id makes recording idempotent, so a redelivered advisory or two
+    listeners never write an entry twice. Kept a little longer than the capture stream keeps
+    advisories (streams.outside forgets older ones)."""
+
+    advisory_id = models.CharField(max_length=64, unique=True)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.advisory_id

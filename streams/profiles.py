@@ -1,5 +1,6 @@
 """Changes to connection profiles, each with its audit entry in the same transaction: the one
-write path for the profile screens and for `manage.py ensure_local_profile` alike."""
+write path for the profile screens and for `manage.py ensure_local_profile` alike. A change to
+whether advisories are kept submits the job that makes or removes the capture stream."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 
 from django.db import transaction
 
-from streams import audit
-from streams.models import Profile
+from streams import audit, stream_config
+from streams.jobs.submit import submit
+from streams.models import JobKind, Profile
 
 
 class ChangedMeanwhile(Exception):
@@ -40,6 +42,10 @@ def save(profile: Profile, context: audit.Context, *, before: dict[str, Any] | N
                          target_name=profile.name, profile=profile, outcome="succeeded",
                          before=before, after=after, actor_name=actor_name,
                          changes=audit.diff(before, after, set(secrets_changed)))
+        kept_before = bool(before and before["record_outside"] and before["keep_advisories"])
+        if profile.keeps_advisories != kept_before:  # the capture stream comes or goes
+            submit(JobKind.ADVISORY_CAPTURE, profile, context,
+                   target=stream_config.CAPTURE_STREAM)
     return profile
 
 

@@ -338,13 +338,30 @@ def subject_error(subject: str) -> str:
 
 
 SYSTEM_LABELS = {"memphis": "Memphis system", "kv": "key-value bucket",
-                 "objectstore": "object store"}
+                 "objectstore": "object store", "capture": "advisory capture"}
+
+# The stream a profile keeps JetStream's API advisories in while the listener is down, made
+# and removed by a job with the user's consent: small and bounded, whatever the account's
+# traffic. Lowercase, or Memphis would rename it. An advisory larger than max_msg_size (a page
+# of a big listing) is not kept: it would push many stream changes out of the 8 MiB.
+CAPTURE_STREAM = "memphisadmin_advisories"
+CAPTURE_CONFIG: dict[str, Any] = {
+    "name": CAPTURE_STREAM,
+    "description": "JetStream API advisories kept for memphisadmin's listener while it is down",
+    "subjects": ["$JS.EVENT.ADVISORY.API"],
+    "retention": "limits", "storage": "file", "num_replicas": 1, "discard": "old",
+    "max_bytes": 8 << 20, "max_age": 7 * 24 * 3600 * NS, "max_msg_size": 128 << 10,
+    "max_msgs": -1, "max_msgs_per_subject": -1, "duplicate_window": 120 * NS,
+}
 
 
 def system_kind(name: str) -> str:
-    """Streams the user did not make: Memphis's own, and KV / object store buckets."""
+    """Streams the user did not make: Memphis's own, KV / object store buckets, and the
+    advisory capture stream."""
     if name.lower().startswith("$memphis"):
         return "memphis"
+    if name == CAPTURE_STREAM:
+        return "capture"
     if name.startswith("KV_"):
         return "kv"
     if name.startswith("OBJ_"):

@@ -2,4 +2,5 @@
 one operation on the worker process's broker event loop, within a time limit, and turns every
 failure into BrokerError (errors) with a readable message that never contains a secret.
 connection: profiles' connections and the kept ones; server: Test connection and server facts;
-streams: the stream operations."""
+streams: the stream operations; advisories: the API advisories the listener process follows
+(its own long-running loop, not the worker's)."""

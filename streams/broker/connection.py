@@ -129,7 +129,7 @@ async def _run(
 
 @asynccontextmanager
 async def _fresh_client(conn: Connection) -> AsyncIterator[Client]:
-    nc = await _connect(conn)
+    nc = await connect(conn)
     try:
         yield nc
     finally:
@@ -166,7 +166,7 @@ class _Keeper:
                 await self._forget(conn)
                 nc = None
             if nc is None:
-                nc = self.clients[conn] = await _connect(conn)
+                nc = self.clients[conn] = await connect(conn)
             self.in_use[conn] += 1
         try:
             yield nc
@@ -236,15 +236,27 @@ async def _answers(nc: Client, conn: Connection) -> bool:
     return True
 
 
-async def _connect(conn: Connection) -> Client:
+async def connect(
+    conn: Connection, on_error: Callable[[BaseException], None] | None = None,
+) -> Client:
     """Try each server in order, each within the connect timeout. nats-py would otherwise keep
-    retrying unreachable hosts for minutes."""
+    retrying unreachable hosts for minutes. The client does not reconnect: whoever keeps it
+    connects anew. `on_error` hears of the errors the server reports once connected (a
+    permissions violation on a subscription, say)."""
     failures: list[str] = []
     for url in conn.servers:
         nc = Client()
         errors: list[BaseException] = []
+
+        def noted(exc: BaseException, nc: Client = nc,
+                  errors: list[BaseException] = errors) -> None:
+            if not nc.is_connected:
+                errors.append(exc)  # why the connect failed
+            elif on_error is not None:
+                on_error(exc)
+
         try:
-            await nc.connect(servers=[url], **_connect_options(conn, errors.append))
+            await nc.connect(servers=[url], **_connect_options(conn, noted))
             return nc
         except Exception as exc:
             # NoServersError only says the pool ran dry; the reason is the last error seen.

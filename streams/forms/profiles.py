@@ -32,6 +32,13 @@ CREDS_SEED = re.compile(
 )
 PEM_BLOCK = r"-----BEGIN {label}-----\s*[A-Za-z0-9+/=\s]+-----END {label}-----"
 
+CAPTURE_CONSENT = (
+    f"I agree that this dashboard creates a stream named {stream_config.CAPTURE_STREAM} on "
+    "this broker, in this connection's account, that keeps a copy of every JetStream API "
+    "advisory (who called which API, with the request and the answer) for at most 7 days and "
+    "8 MiB, using the account's storage and one of its streams, so that changes made while "
+    "the listener is stopped are still recorded. Unticking this removes the stream.")
+
 # Which secrets each authentication method needs, and which plain fields.
 AUTH_NEEDS: dict[str, tuple[str, ...]] = {
     AuthMethod.NONE: (),
@@ -68,6 +75,7 @@ class ProfileForm(forms.ModelForm):
             "name", "description", "broker_kind", "servers", "connect_timeout", "js_domain",
             "js_api_prefix", "auth_method", "username", "password", "token", "nkey_seed",
             "creds", "tls_ca", "tls_client_cert", "tls_client_key", "tls_server_name",
+            "record_outside", "keep_advisories",
         ]
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
@@ -83,6 +91,7 @@ class ProfileForm(forms.ModelForm):
         help_texts = {
             "username": "User, or the Memphis application user.",
             "token": "Token, or the Memphis connection token (sent as USER::TOKEN).",
+            "keep_advisories": CAPTURE_CONSENT,
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -240,6 +249,9 @@ class ProfileForm(forms.ModelForm):
             self.add_error("tls_client_key", "A client certificate needs its private key.")
         if data.get("tls_client_key") and not data.get("tls_client_cert"):
             self.add_error("tls_client_cert", "A client key needs its certificate.")
+        if data.get("keep_advisories") and not data.get("record_outside"):
+            self.add_error("keep_advisories", "Only with Record changes made outside: the "
+                                              "capture stream is read by its listener.")
         if method == AuthMethod.MEMPHIS_TOKEN and "::" in data.get("username", ""):
             self.add_error("username", "Give the application user alone; :: is added for you.")
         for name in ("name", "username"):

@@ -1,6 +1,7 @@
-"""What stream jobs store in our own rows when the broker answers: the Stream rows pages render
-from (thousands at once, in plain SQL) with their state against the team's definitions, the
-definitions themselves, the server's version, and a stream found gone."""
+"""What stream jobs (and the advisory listener, streams.outside) store in our own rows when the
+broker answers: the Stream rows pages render from (thousands at once, in plain SQL) with their
+state against the team's definitions, the definitions themselves, the server's version, and a
+stream found gone."""
 
 from __future__ import annotations
 
@@ -176,16 +177,22 @@ def store_definitions(job: Job, configs: dict[str, Config]) -> None:
 
 
 def mark_gone(job: Job, error: OperationError | None) -> None:
-    """A job found the stream deleted (outside the dashboard): the row says so until the next
-    listing drops it."""
+    """A job found the stream deleted (outside the dashboard)."""
     if error is not None and error.err_code == NOT_FOUND:
-        is_defined = Exists(StreamDefinition.objects.filter(profile_id=OuterRef("profile_id"),
-                                                            name=OuterRef("name")))
-        Stream.objects.filter(profile_id=job.profile_id, name=job.target).update(
-            status=StreamStatus.GONE, status_reason=f"not on the server at "
-            f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: deleted outside the dashboard?",
-            sync=Case(When(is_defined, then=Value(StreamSync.MISSING)),
-                      default=Value(StreamSync.UNMANAGED)), drift=None)
+        mark_stream_gone(job.profile_id, job.target, f"not on the server at "
+                         f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: deleted outside the "
+                         "dashboard?")
+
+
+def mark_stream_gone(profile_id: int, name: str, reason: str) -> None:
+    """The row says the stream is gone, and why: missing, when it is defined here, or until
+    the next listing drops it."""
+    is_defined = Exists(StreamDefinition.objects.filter(profile_id=OuterRef("profile_id"),
+                                                        name=OuterRef("name")))
+    Stream.objects.filter(profile_id=profile_id, name=name).update(
+        status=StreamStatus.GONE, status_reason=reason[:255],
+        sync=Case(When(is_defined, then=Value(StreamSync.MISSING)),
+                  default=Value(StreamSync.UNMANAGED)), drift=None)
 
 
 def forget_definition(job: Job) -> tuple[int, dict[str, int]]:

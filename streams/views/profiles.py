@@ -1,4 +1,5 @@
-"""Connection profiles: list, detail, create, edit, delete, and Test connection."""
+"""Connection profiles: list, detail, create, edit, delete, Test connection, and the advisory
+capture stream's check."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, profiles
+from streams import audit, profiles, stream_config
 from streams.forms.profiles import ProfileForm
 from streams.jobs import wakeup
 from streams.jobs.submit import submit
@@ -24,7 +25,8 @@ def profile_list(request: HttpRequest) -> HttpResponse:
 def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     jobs = profile.jobs.select_related("actor")[:10]
-    return render(request, "streams/profile_detail.html", {"profile": profile, "jobs": jobs})
+    return render(request, "streams/profile_detail.html", {
+        "profile": profile, "jobs": jobs, "capture": stream_config.CAPTURE_CONFIG})
 
 
 # The secrets a profile form posts never reach an error report, even with DEBUG on.
@@ -82,3 +84,15 @@ def profile_test(request: HttpRequest, pk: int) -> HttpResponse:
     return job_card(request, wakeup.wait(job))
 
 
+
+
+@permission_required("streams.change_profile")
+@require_POST
+def profile_capture(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make or remove the capture stream as the profile says, and read its size."""
+    profile = get_object_or_404(Profile, pk=pk)
+    job = submit(JobKind.ADVISORY_CAPTURE, profile, audit.Context.from_request(request),
+                 target=stream_config.CAPTURE_STREAM)
+    if not request.htmx:
+        return redirect("job_detail", pk=job.pk)
+    return job_card(request, wakeup.wait(job))

@@ -1,5 +1,6 @@
-"""The README's first command, for real: `./dev run` brings up web, worker, Redis and a local
-JetStream server; a new user logs in, tests the ready-made profile, and Ctrl-C stops it all."""
+"""The README's first command, for real: `./dev run` brings up web, worker, the advisory
+listener, Redis and a local JetStream server; a new user logs in, tests the ready-made profile,
+and Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def test_dev_run_serves_a_working_dashboard(browser: Browser, tmp_path: Path) ->
             return b"memphisadmin is running at" in log_path.read_bytes()
 
         wait_until(running, 180, log_path.read_text, interval=0.2)
+        wait_until(lambda: b"advisory listener started" in log_path.read_bytes(), 30,
+                   log_path.read_text, interval=0.2)
         output = log_path.read_text()
         assert "created administrator 'admin'" in output
         assert "first-login-pass" not in output  # a password from the environment is not echoed
@@ -57,3 +60,4 @@ def test_dev_run_serves_a_working_dashboard(browser: Browser, tmp_path: Path) ->
         os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
         process.wait(30)
     assert not any(listening(port) for port in ports.values())
+    assert "advisory listener stopped" in log_path.read_text()

@@ -7,6 +7,7 @@ the conftest files, which only wire these helpers into pytest).
   log tail)
 - nats_server, cluster, redis_server, postgres_server: the real servers
 - worker: a real Celery worker started with the production command
+- listener: the advisory listener started with the production command
 - tls, nats_auth: certificates, NKeys, JWTs and creds for the authentication tests
 - project: the repository root and the test database as the processes we start see it
 - jobs: waiting for a job the worker runs, finding the job a response shows

@@ -21,11 +21,12 @@ def in_thread(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
-def api(url: str, subject: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One raw `$JS.API.<subject>` request."""
+def api(url: str, subject: str, payload: dict[str, Any] | None = None,
+        **options: Any) -> dict[str, Any]:
+    """One raw `$JS.API.<subject>` request; `options` go to nats.connect (token=…)."""
 
     async def go() -> dict[str, Any]:
-        nc = await nats.connect(url, allow_reconnect=False)
+        nc = await nats.connect(url, allow_reconnect=False, **options)
         try:
             body = json.dumps(payload).encode() if payload is not None else b""
             msg = await nc.request(f"$JS.API.{subject}", body, timeout=10)

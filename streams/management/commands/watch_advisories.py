@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from streams import outside
+from streams.broker import advisories
+
+
+class Command(BaseCommand):
+    help = ("Record stream changes made outside the dashboard, for every profile with Record "
+            "changes made outside on: the listener (`./dev watch`), one per deployment. Runs "
+            "until SIGINT or SIGTERM.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        advisories.watch(outside.targets, outside.record, settings.ADVISORY_REREAD_INTERVAL)

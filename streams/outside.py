@@ -1,0 +1,164 @@
+"""Changes made outside the dashboard, as the advisory listener (manage.py watch_advisories,
+over streams.broker.advisories) reports them: the profiles it follows, and each stream another
+client created, updated or deleted as one audit entry `stream.changed_outside`, with its
+author, its request and how the stream now differs from its definition here. The Stream row
+follows, so the list shows it. Like the web process, this never talks to a broker itself."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, close_old_connections, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from streams import audit, definitions, stream_config
+from streams.broker.advisories import StreamChange, Watch
+from streams.broker.connection import Connection
+from streams.jobs import rows
+from streams.models import (
+    Job,
+    JobKind,
+    JobStatus,
+    Profile,
+    SeenAdvisory,
+    Stream,
+    StreamDefinition,
+)
+
+log = logging.getLogger(__name__)
+
+ACTION = "stream.changed_outside"
+# Longer than the capture stream keeps an advisory, so none is delivered after its id is gone.
+SEEN_FOR = timedelta(days=8)
+# The dashboard's own jobs making each kind of change, and how far apart the broker's clock and
+# ours may be when a job is matched to an advisory by time.
+JOB_KINDS = {"created": [JobKind.STREAM_CREATE, JobKind.ADVISORY_CAPTURE],
+             "updated": [JobKind.STREAM_UPDATE],
+             "deleted": [JobKind.STREAM_DELETE, JobKind.ADVISORY_CAPTURE]}
+CLOCK_SKEW = timedelta(seconds=2)
+
+
+def targets() -> list[Watch]:
+    """The profiles recording changes made outside. Asked again every few seconds, which is
+    also when advisory ids too old to come back are forgotten."""
+    close_old_connections()
+    SeenAdvisory.objects.filter(seen_at__lt=timezone.now() - SEEN_FOR).delete()
+    return [Watch(profile.pk, profile.name, Connection.from_profile(profile),
+                  profile.keeps_advisories)
+            for profile in Profile.objects.filter(record_outside=True)]
+
+
+def record(profile_id: int, change: StreamChange) -> bool:
+    """One audit entry for the change, and its Stream row, unless it is not to be recorded
+    (a Memphis system stream, the dashboard's own job, recording turned off) or it was
+    recorded already: its advisory id is stored in the entry's transaction."""
+    close_old_connections()
+    profile = Profile.objects.filter(pk=profile_id, record_outside=True).first()
+    if (profile is None or stream_config.system_kind(change.stream) == "memphis"
+            or (not change.identified and _made_by_a_job(profile, change))):
+        return False
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                SeenAdvisory.objects.create(advisory_id=change.id, profile=profile)
+        except IntegrityError:
+            log.info("profile %r: advisory %s recorded already", profile.name, change.id)
+            return False
+        stored = (StreamDefinition.objects.filter(profile=profile, name=change.stream)
+                  .values_list("config", flat=True).first())
+        live = _live_config(change)
+        drift = (definitions.drift(stored, live)
+                 if stored is not None and live is not None else None)
+        actor = _actor(change.author, change.identified)
+        audit.record(
+            ACTION, _context(change.author), target_type="stream", target_name=change.stream,
+            profile=profile, outcome="succeeded", actor_name=actor,
+            before=None if stored is None else {"config": stored},
+            after={"config": live, "author": change.author, "request": change.request,
+                   "subject": change.subject,
+                   "advisory": {"id": change.id, "at": change.at.isoformat()}},
+            changes=drift or None, message=_message(change, actor, stored, drift),
+        )
+        _store_row(profile, change, actor, stored)
+    log.info("profile %r: %s %s %s by %s (advisory %s)", profile.name, ACTION, change.stream,
+             change.action, actor, change.id)
+    return True
+
+
+def _made_by_a_job(profile: Profile, change: StreamChange) -> bool:
+    """Servers before 2.11 name no client in their advisories: a change is the dashboard's own
+    when one of its jobs making that kind of change to that stream ran at that moment."""
+    return (Job.objects.filter(profile=profile, target=change.stream,
+                               kind__in=JOB_KINDS[change.action],
+                               started_at__lte=change.at + CLOCK_SKEW)
+            .exclude(status=JobStatus.QUEUED)
+            .filter(Q(finished_at=None) | Q(finished_at__gte=change.at - CLOCK_SKEW))
+            .exists())
+
+
+def _live_config(change: StreamChange) -> dict[str, Any] | None:
+    """The stream's config after the change: the server's answer, else what was asked."""
+    if change.action == "deleted":
+        return None
+    if change.info is not None:
+        return change.info["config"]
+    return change.request if isinstance(change.request, dict) else None
+
+
+def _actor(author: dict[str, Any], identified: bool) -> str:
+    if author.get("user"):
+        return f"nats:{author['user']}"
+    who = "anonymous" if identified else "unknown user"
+    return f"nats:{who} in account {author.get('account', '?')}"
+
+
+def _context(author: dict[str, Any]) -> audit.Context:
+    """Where the change came from: the client's address and what it says it is."""
+    try:
+        ip = str(ipaddress.ip_address(author.get("host", "")))
+    except ValueError:
+        ip = None
+    client = " ".join(f"{author[key]}" for key in ("client_name", "lang", "version")
+                      if key in author)
+    return audit.Context(ip=ip, user_agent=client)
+
+
+def _message(change: StreamChange, actor: str, stored: dict[str, Any] | None,
+             drift: dict[str, Any] | None) -> str:
+    author = change.author
+    text = f"{change.action} outside the dashboard by {actor.removeprefix('nats:')}"
+    if "host" in author:
+        text += f" from {author['host']}"
+    if "client_name" in author:
+        text += f" with {author['client_name']!r}"
+    if not change.identified:
+        text += " (nats-server names the user from 2.11 on)"
+    if stored is None:
+        return f"{text}; no definition here"
+    if change.action == "deleted":
+        return f"{text}; its definition here remains"
+    if drift is None:
+        return text
+    if not drift:
+        return f"{text}; it matches its definition here"
+    labels = ", ".join(stream_config.label_of_key(key) for key in drift)
+    return f"{text}; differs from its definition here in {labels}"
+
+
+def _store_row(profile: Profile, change: StreamChange, actor: str,
+               definition: dict[str, Any] | None) -> None:
+    """The Stream row as of the change, unless a later read is there already (the capture
+    stream may deliver an advisory long after the list was refreshed)."""
+    if Stream.objects.filter(profile=profile, name=change.stream,
+                             read_at__gte=change.at).exists():
+        return
+    if change.action == "deleted":
+        rows.mark_stream_gone(profile.pk, change.stream, f"deleted outside the dashboard by "
+                              f"{actor} at {change.at:%Y-%m-%d %H:%M:%S} UTC")
+    elif change.info is not None:
+        rows.store_streams([rows.stream_row(profile.pk, change.info, change.at,
+                                            definition=definition)])

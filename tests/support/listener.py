@@ -1,0 +1,46 @@
+"""The advisory listener as production runs it: `./dev watch` (which docker-compose runs too)
+on the test database, re-reading the profiles five times a second."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from tests.support.process import ServerProcess
+from tests.support.project import ROOT, subprocess_database_url
+from tests.support.waiting import wait_until
+
+
+class Listener(ServerProcess):
+    process_group = True
+
+    def __init__(self, workdir: Path, name: str = "listener") -> None:
+        self.command = [str(ROOT / "dev"), "watch"]
+        self.log_path = workdir / f"{name}.log"
+        self.log_path.write_bytes(b"")  # what the waits below read must be this process's
+        environment = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "DATABASE_URL": subprocess_database_url(),
+            "PYTHONUNBUFFERED": "1",
+            "ADVISORY_REREAD_INTERVAL": "0.2",
+        }
+        self._launch(30, cwd=ROOT, env=environment)
+
+    @property
+    def label(self) -> str:
+        return "advisory listener"
+
+    def ready(self) -> bool:
+        return "advisory listener started" in self.log_text()
+
+    def wait_following(self, profile: str, what: str = "live advisories", times: int = 1) -> None:
+        """Until the listener has said `times` times that it follows the profile's `what`
+        ("live advisories" or "capture stream"): from then on nothing published is missed."""
+        def following() -> bool:
+            self.check_alive()
+            return sum(f"profile {profile!r} (" in line and f"following the {what}" in line
+                       for line in self.log_text().splitlines()) >= times
+
+        wait_until(following, 20, lambda: f"{profile} not followed:\n{self.log_tail()}")

@@ -1,0 +1,432 @@
+"""Who changed it: stream changes made outside the dashboard, from JetStream's API advisories
+into the audit log, through the real listener process (`./dev watch`), against servers with a
+user for the dashboard and one for somebody else, on the wheel's 2.15 and Debian's 2.9."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from streams import audit, outside, profiles, stream_config
+from streams.broker import advisories
+from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile, Stream
+from streams.stream_config import NS
+from tests.support.jobs import wait_for_job
+from tests.support.listener import Listener
+from tests.support.nats_server import NatsServer
+from tests.support.network import free_port
+from tests.support.raw_jetstream import api, in_thread
+from tests.support.stream_forms import create_stream, reviewed_edit, run_post
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
+
+DEBIAN_NATS_SERVER = "/usr/sbin/nats-server"  # 2.9.10, the oldest server we support
+USERS = ('authorization { users: [{user: dash, password: "dash-pass"}, '
+         '{user: bob, password: "bob-pass"}] }')
+ACTION = "stream.changed_outside"
+
+
+@pytest.fixture(scope="module", params=["2.15", "2.9"])
+def server(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    binary = DEBIAN_NATS_SERVER if request.param == "2.9" else None
+    server = NatsServer.start(tmp_path_factory.mktemp(f"nats-outside-{request.param}"),
+                              config=USERS, binary=binary)
+    yield server
+    server.stop()
+
+
+def names_users(server: NatsServer) -> bool:
+    """Advisories name the client's user from nats-server 2.11 on; before, only its account."""
+    return stream_config.parse_version(server.version) >= (2, 11, 0)
+
+
+def as_bob(server: NatsServer, subject: str, payload: dict[str, Any] | None = None,
+           ) -> dict[str, Any]:
+    """A raw JetStream API request from another connection, with its own user."""
+    answer = api(server.url.replace("nats://", "nats://bob:bob-pass@"), subject, payload)
+    assert "error" not in answer, answer
+    return answer
+
+
+@pytest.fixture
+def profile(make_profile: Callable[..., Profile], server: NatsServer) -> Profile:
+    return make_profile(server, auth_method="user_password", username="dash",
+                        password="dash-pass", record_outside=True,
+                        last_server_version=server.version)
+
+
+@pytest.fixture
+def listener(profile: Profile, tmp_path: Path) -> Iterator[Listener]:
+    listener = Listener(tmp_path)
+    listener.wait_following(profile.name)
+    yield listener
+    listener.stop()
+
+
+def entries() -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=ACTION).order_by("seq"))
+
+
+def wait_for_entries(count: int, listener: Listener) -> list[AuditEvent]:
+    """Until the listener has written `count` entries; a test that then asks for one more
+    change and sees its entry next knows nothing else came in between."""
+    def written() -> list[AuditEvent] | None:
+        listener.check_alive()
+        found = entries()
+        assert len(found) <= count, [(e.target_name, e.message) for e in found]
+        return found if len(found) == count else None
+
+    return wait_until(written, 20, lambda: f"{entries()}\n{listener.log_tail()}")
+
+
+def test_a_stream_changed_outside_is_recorded_with_its_author_and_the_drift(
+    client_alice: Client, profile: Profile, server: NatsServer, listener: Listener,
+) -> None:
+    assert create_stream(client_alice, profile, name="orders",
+                         subjects="orders.>").status == JobStatus.SUCCEEDED
+    live = as_bob(server, "STREAM.INFO.orders")["config"]
+    as_bob(server, "STREAM.UPDATE.orders", {**live, "max_bytes": 1 << 20,
+                                            "description": "bob was here"})
+
+    [entry] = wait_for_entries(1, listener)  # the dashboard's own create is not among them
+    assert (entry.target_type, entry.target_name, entry.profile_id) == ("stream", "orders",
+                                                                        profile.pk)
+    assert entry.outcome == "succeeded" and entry.job_id is None
+    # The diff is against the definition the dashboard stored: only what bob changed.
+    assert entry.changes == {"description": [None, "bob was here"], "max_bytes": [-1, 1 << 20]}
+    assert entry.before["config"]["subjects"] == ["orders.>"]
+    assert entry.after["config"]["max_bytes"] == 1 << 20
+    assert entry.after["request"]["description"] == "bob was here"
+    assert entry.after["subject"] == "$JS.API.STREAM.UPDATE.orders"
+    assert "differs from its definition here in Total Stream Size, Description" in entry.message
+    if names_users(server):
+        assert entry.actor_name == "nats:bob"
+        assert entry.after["author"]["user"] == "bob" and entry.ip == "127.0.0.1"
+        assert entry.message.startswith("updated outside the dashboard by bob from 127.0.0.1")
+        assert entry.user_agent.startswith("python3 ")  # nats-py's lang and version
+    else:
+        assert entry.actor_name == "nats:unknown user in account $G"
+        assert entry.after["author"] == {"account": "$G", "server": entry.after["author"][
+            "server"]}
+        assert "(nats-server names the user from 2.11 on)" in entry.message
+    assert audit.verify().ok  # chained like every other entry
+    row = Stream.objects.get(profile=profile, name="orders")
+    assert row.config["max_bytes"] == 1 << 20 and row.status == "ok"
+    page = client_alice.get(reverse("audit_detail", args=[entry.seq])).content.decode()
+    assert entry.actor_name in page and "Total Stream Size" in page
+
+
+def test_a_stream_deleted_outside_is_recorded_and_its_row_marked_gone(
+    client_alice: Client, profile: Profile, server: NatsServer, listener: Listener,
+) -> None:
+    assert create_stream(client_alice, profile, name="doomed",
+                         subjects="doomed").status == JobStatus.SUCCEEDED
+    as_bob(server, "STREAM.DELETE.doomed")
+
+    [entry] = wait_for_entries(1, listener)
+    assert entry.target_name == "doomed"
+    assert entry.before == {"config": entry.before["config"]}  # the definition, kept
+    assert entry.before["config"]["subjects"] == ["doomed"]
+    assert entry.after["config"] is None and entry.changes is None
+    assert entry.message.startswith("deleted outside the dashboard by ")
+    assert entry.message.endswith("; its definition here remains")
+    row = Stream.objects.get(profile=profile, name="doomed")
+    assert row.status == "gone"
+    assert row.status_reason.startswith(f"deleted outside the dashboard by {entry.actor_name}")
+
+
+def test_the_dashboards_own_changes_are_not_recorded_twice(
+    client_alice: Client, profile: Profile, server: NatsServer, listener: Listener,
+) -> None:
+    """Its creates, edits and deletes have their own entries; the listener leaves them out
+    (by the client name from 2.11, by the job that ran at that moment before)."""
+    assert create_stream(client_alice, profile, name="ours",
+                         subjects="ours").status == JobStatus.SUCCEEDED
+    edit = run_post(client_alice, reverse("stream_edit", args=[profile.pk, "ours"]),
+                    reviewed_edit(client_alice, profile, "ours", max_msgs="10"))
+    assert edit.status == JobStatus.SUCCEEDED, edit.error
+    delete = run_post(client_alice, reverse("stream_delete", args=[profile.pk, "ours"]),
+                      {"confirm_name": "ours"})
+    assert delete.status == JobStatus.SUCCEEDED, delete.error
+    as_bob(server, "STREAM.CREATE.theirs", {"name": "theirs", "subjects": ["theirs"]})
+
+    [entry] = wait_for_entries(1, listener)  # advisories come in order: ours came first
+    assert entry.target_name == "theirs" and entry.message.endswith("; no definition here")
+    assert entry.before is None and entry.changes is None
+    assert {e.action for e in AuditEvent.objects.filter(target_name="ours")} == {
+        "job.requested", "job.finished", "stream.created", "stream.changed", "stream.deleted"}
+
+
+def drop_capture_stream(server: NatsServer) -> None:
+    """Another test's capture stream holds that test's advisories: start without one."""
+    api(server.url.replace("nats://", "nats://bob:bob-pass@"),
+        f"STREAM.DELETE.{stream_config.CAPTURE_STREAM}")
+
+
+def keep_advisories(profile: Profile, keep: bool = True) -> Job:
+    """What saving the profile form with the consent ticked (or not) does."""
+    before = audit.profile_snapshot(profile)
+    profile.keep_advisories = keep
+    profiles.save(profile, audit.Context(), before=before)
+    return wait_for_job(Job.objects.filter(kind=JobKind.ADVISORY_CAPTURE).latest("pk").pk)
+
+
+def test_no_advisory_is_lost_while_the_listener_is_down(
+    profile: Profile, server: NatsServer, tmp_path: Path,
+) -> None:
+    drop_capture_stream(server)
+    job = keep_advisories(profile)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    first = Listener(tmp_path, "first")
+    try:
+        first.wait_following(profile.name, "capture stream")
+        as_bob(server, "STREAM.CREATE.s1", {"name": "s1", "subjects": ["s1"]})
+        wait_for_entries(1, first)
+    finally:
+        first.kill()  # as a crash would: no goodbye to the server or the database
+
+    live = as_bob(server, "STREAM.INFO.s1")["config"]
+    as_bob(server, "STREAM.UPDATE.s1", {**live, "max_msgs": 5})
+    as_bob(server, "STREAM.CREATE.s2", {"name": "s2", "subjects": ["s2"]})
+    as_bob(server, "STREAM.DELETE.s1")
+
+    second = Listener(tmp_path, "second")
+    try:
+        second.wait_following(profile.name, "capture stream")
+        as_bob(server, "STREAM.CREATE.s3", {"name": "s3", "subjects": ["s3"]})
+        found = wait_for_entries(5, second)  # s3 last: everything before it was read
+    finally:
+        second.stop()
+    assert [(e.target_name, e.message.split(" ")[0]) for e in found] == [
+        ("s1", "created"), ("s1", "updated"), ("s2", "created"), ("s1", "deleted"),
+        ("s3", "created")]
+    assert len({e.after["advisory"]["id"] for e in found}) == 5
+    assert found[1].after["config"]["max_msgs"] == 5
+    assert Stream.objects.get(profile=profile, name="s2").status == "ok"
+
+
+def test_a_capture_stream_made_later_is_read_from_then_on(
+    client_alice: Client, profile: Profile, server: NatsServer, tmp_path: Path,
+) -> None:
+    """Consent given before the stream could be made: live advisories meanwhile, then the
+    capture stream once Check capture stream has made it."""
+    drop_capture_stream(server)
+    profile.keep_advisories = True
+    profile.save()
+    listener = Listener(tmp_path)
+    try:
+        listener.wait_following(profile.name)
+        assert f"the capture stream {stream_config.CAPTURE_STREAM} is missing" in \
+            listener.log_text()
+        as_bob(server, "STREAM.CREATE.early", {"name": "early", "subjects": ["early"]})
+        wait_for_entries(1, listener)
+
+        job = run_post(client_alice, reverse("profile_capture", args=[profile.pk]), {})
+        assert job.status == JobStatus.SUCCEEDED, job.error
+        listener.wait_following(profile.name, "capture stream")
+        as_bob(server, "STREAM.CREATE.later", {"name": "later", "subjects": ["later"]})
+        found = wait_for_entries(2, listener)
+    finally:
+        listener.stop()
+    assert [e.target_name for e in found] == ["early", "later"]
+
+
+def test_the_same_advisory_delivered_twice_writes_one_entry(
+    profile: Profile, server: NatsServer,
+) -> None:
+    async def advisory_of_a_change() -> bytes:
+        nc = await nats.connect(server.url, user="dash", password="dash-pass")
+        subscription = await nc.subscribe(advisories.API_AUDIT_SUBJECT)
+        await nc.flush()
+        as_bob(server, "STREAM.CREATE.twice", {"name": "twice", "subjects": ["twice"]})
+        msg = await subscription.next_msg(timeout=5)
+        await nc.close()
+        return msg.data
+
+    change = advisories.parse(in_thread(advisory_of_a_change()))
+    assert change is not None and change.stream == "twice"
+    assert outside.record(profile.pk, change) is True
+    assert outside.record(profile.pk, change) is False
+    assert [e.target_name for e in entries()] == ["twice"]
+
+
+def test_two_listeners_write_each_change_once(
+    profile: Profile, server: NatsServer, tmp_path: Path,
+) -> None:
+    listeners = [Listener(tmp_path, "one"), Listener(tmp_path, "two")]
+    try:
+        for listener in listeners:
+            listener.wait_following(profile.name)
+        for index in range(5):
+            as_bob(server, f"STREAM.CREATE.both{index}", {"name": f"both{index}",
+                                                          "subjects": [f"both{index}"]})
+        found = wait_for_entries(5, listeners[0])
+        ids = [e.after["advisory"]["id"] for e in found]
+
+        def both_handled_all() -> bool:
+            return all(advisory in listener.log_text() for listener in listeners
+                       for advisory in ids)
+
+        wait_until(both_handled_all, 20, lambda: "\n".join(map(Listener.log_tail, listeners)))
+    finally:
+        for listener in listeners:
+            listener.stop()
+    assert len(entries()) == 5 and len(set(ids)) == 5
+    assert sum(listener.log_text().count("recorded already") for listener in listeners) == 5
+
+
+# Memphis, the capture stream's page, and the listener's resilience: one server version suffices.
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer.start(tmp_path / "nats", config=USERS)
+    yield server
+    server.stop()
+
+
+def test_memphis_system_streams_are_ignored(
+    make_profile: Callable[..., Profile], tmp_path: Path,
+) -> None:
+    server = NatsServer.start(tmp_path / "memphis", config='authorization { token: "root::abc" }')
+    try:
+        profile = make_profile(server, broker_kind="memphis", auth_method="memphis_token",
+                               username="root", token="abc", record_outside=True)
+        listener = Listener(tmp_path)
+        try:
+            listener.wait_following(profile.name)
+            for name in ("$memphis_station_x", "orders"):
+                answer = api(server.url, f"STREAM.CREATE.{name}",
+                             {"name": name, "subjects": [name.strip("$")]}, token="root::abc")
+                assert "error" not in answer, answer
+            [entry] = wait_for_entries(1, listener)
+        finally:
+            listener.stop()
+    finally:
+        server.stop()
+    assert entry.target_name == "orders" and entry.actor_name.startswith("nats:")
+
+
+def test_keeping_advisories_is_asked_for_and_the_capture_stream_shown(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    profile = make_profile(own_server, auth_method="user_password", username="dash",
+                           password="dash-pass")
+    edit = reverse("profile_edit", args=[profile.pk])
+    form = client_alice.get(edit).content.decode()
+    assert "Record changes made outside" in form and "I agree that this dashboard creates a " \
+        f"stream named {stream_config.CAPTURE_STREAM} on this broker" in form
+
+    def save(**ticked: str) -> Any:
+        profile.refresh_from_db()
+        return client_alice.post(edit, {
+            "name": profile.name, "broker_kind": "nats", "servers": own_server.url,
+            "connect_timeout": "2", "auth_method": "user_password", "username": "dash",
+            "loaded_at": profile.updated_at.isoformat(), **ticked})
+
+    refused = save(keep_advisories="on").content.decode()
+    assert "Only with Record changes made outside" in refused
+    assert not Job.objects.filter(kind=JobKind.ADVISORY_CAPTURE).exists()
+
+    assert save(record_outside="on", keep_advisories="on").status_code == 302
+    changed = AuditEvent.objects.filter(action="profile.changed").latest("seq")
+    assert changed.changes == {"keep_advisories": [False, True], "record_outside": [False, True]}
+    job = wait_for_job(Job.objects.get(kind=JobKind.ADVISORY_CAPTURE).pk)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    live = as_bob(own_server, f"STREAM.INFO.{stream_config.CAPTURE_STREAM}")["config"]
+    assert live["subjects"] == ["$JS.EVENT.ADVISORY.API"] and live["retention"] == "limits"
+    assert live["max_bytes"] == 8 << 20 and live["max_age"] == 7 * 24 * 3600 * NS
+    page = client_alice.get(reverse("profile_detail", args=[profile.pk])).content.decode()
+    profile.refresh_from_db()
+    assert profile.last_capture_bytes is not None
+    assert f'<span class="mono">{stream_config.CAPTURE_STREAM}</span>:' in page
+    assert "of 8.0\xa0MB, advisories kept up to 7 days" in page
+    row = Stream.objects.get(profile=profile, name=stream_config.CAPTURE_STREAM)
+    assert row.system_kind == "capture"  # read-only here, hidden from the list by default
+
+    assert save(record_outside="on").status_code == 302  # consent withdrawn
+    removal = wait_for_job(Job.objects.filter(kind=JobKind.ADVISORY_CAPTURE).latest("pk").pk)
+    assert removal.status == JobStatus.SUCCEEDED, removal.error
+    gone = api(own_server.url.replace("nats://", "nats://bob:bob-pass@"),
+               f"STREAM.INFO.{stream_config.CAPTURE_STREAM}")
+    assert gone["error"]["err_code"] == 10059
+    assert AuditEvent.objects.filter(action="stream.deleted",
+                                     target_name=stream_config.CAPTURE_STREAM).exists()
+
+
+def test_the_profile_page_says_when_the_account_cannot_keep_the_capture_stream(
+    client_alice: Client, make_profile: Callable[..., Profile], tmp_path: Path,
+) -> None:
+    server = NatsServer.start(tmp_path / "nats", config=(
+        "accounts: { LIMITED: { jetstream: { max_streams: 1 }, "
+        'users: [{user: lim, password: "lim-pass"}] } }'))
+    try:
+        answer = api(server.url.replace("nats://", "nats://lim:lim-pass@"),
+                     "STREAM.CREATE.only", {"name": "only", "subjects": ["only"]})
+        assert "error" not in answer, answer
+        profile = make_profile(server, auth_method="user_password", username="lim",
+                               password="lim-pass", record_outside=True)
+        job = keep_advisories(profile)
+    finally:
+        server.stop()
+    assert job.status == JobStatus.FAILED
+    page = client_alice.get(reverse("profile_detail", args=[profile.pk])).content.decode()
+    assert "not kept, the broker refused it or did not answer: maximum number of streams " \
+           "reached (error 10027)." in page
+    assert "Until it is kept, changes are recorded only while the listener runs." in page
+
+
+def test_the_listener_survives_bad_messages_and_a_server_restart(
+    make_profile: Callable[..., Profile], own_server: NatsServer, tmp_path: Path,
+) -> None:
+    profile = make_profile(own_server, auth_method="user_password", username="dash",
+                           password="dash-pass", record_outside=True)
+    listener = Listener(tmp_path)
+    try:
+        listener.wait_following(profile.name)
+
+        async def publish_garbage() -> None:
+            nc = await nats.connect(own_server.url, user="bob", password="bob-pass")
+            for data in (b"not json", b"[]", b'{"type": "io.nats.jetstream.advisory.v1.'
+                         b'api_audit", "subject": 5}', b'{"type": "io.nats.jetstream.advisory.'
+                         b'v1.api_audit", "subject": "$JS.API.STREAM.CREATE.x", "response": '
+                         b'"{", "id": "x", "timestamp": "now"}'):
+                await nc.publish(advisories.API_AUDIT_SUBJECT, data)
+            await nc.close()
+
+        in_thread(publish_garbage())
+        as_bob(own_server, "STREAM.CREATE.after_garbage", {"name": "after_garbage",
+                                                            "subjects": ["after_garbage"]})
+        wait_for_entries(1, listener)
+
+        own_server.restart()
+        listener.wait_following(profile.name, times=2)  # it connected again on its own
+        as_bob(own_server, "STREAM.CREATE.after_restart", {"name": "after_restart",
+                                                            "subjects": ["after_restart"]})
+        found = wait_for_entries(2, listener)
+    finally:
+        listener.stop()
+    assert [e.target_name for e in found] == ["after_garbage", "after_restart"]
+
+
+def test_the_listener_keeps_trying_an_unreachable_broker(
+    make_profile: Callable[..., Profile], tmp_path: Path,
+) -> None:
+    """A profile whose broker is down is tried again and again, without a traceback."""
+    make_profile(f"nats://127.0.0.1:{free_port()}", name="down", record_outside=True)
+    listener = Listener(tmp_path)
+    try:
+        wait_until(lambda: listener.log_text().count("connection refused; trying again") >= 2,
+                   20, listener.log_tail)
+        listener.check_alive()
+    finally:
+        listener.stop()
+    assert "Traceback" not in listener.log_text()
