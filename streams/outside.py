@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from streams.broker.advisories import StreamChange, Watch
 from streams.broker.connection import Connection
 from streams.jobs import rows
 from streams.models import (
+    AuditEvent,
     Job,
     JobKind,
     JobStatus,
@@ -27,11 +29,13 @@ from streams.models import (
     SeenAdvisory,
     Stream,
     StreamDefinition,
+    StreamSync,
 )
 
 log = logging.getLogger(__name__)
 
 ACTION = "stream.changed_outside"
+UNKNOWN_AUTHOR = "nats:unknown"
 # Longer than the capture stream keeps an advisory, so none is delivered after its id is gone.
 SEEN_FOR = timedelta(days=8)
 # The dashboard's own jobs making each kind of change, and how far apart the broker's clock and
@@ -162,3 +166,33 @@ def _store_row(profile: Profile, change: StreamChange, actor: str,
     elif change.info is not None:
         rows.store_streams([rows.stream_row(profile.pk, change.info, change.at,
                                             definition=definition)])
+
+
+def noticed(job: Job, previous: dict[str, tuple[str, Any]],
+            found: Iterable[dict[str, Any]]) -> list[AuditEvent]:
+    """What a read found changed outside that no advisory recorded (no listener ran, or the
+    profile does not record): one entry, author unknown, for each stream newly drifted (or
+    drifted differently) or missing. `previous`: each stream's (sync, drift) before the read;
+    `found`: the Stream rows it stores. A change the listener recorded left its row as the read
+    finds it, so it is not written twice."""
+    entries = []
+    for row in found:
+        sync, drift = row["sync"], row["drift"]
+        if previous.get(row["name"]) == (sync, drift):
+            continue
+        if sync == StreamSync.MISSING:
+            message = "deleted outside the dashboard; its definition here remains"
+        elif sync == StreamSync.DRIFTED and drift:
+            labels = ", ".join(stream_config.label_of_key(key) for key in drift)
+            message = f"changed outside the dashboard: differs from its definition in {labels}"
+        elif sync == StreamSync.IN_SYNC and row["name"] in previous and \
+                previous[row["name"]][0] in {StreamSync.DRIFTED, StreamSync.MISSING}:
+            message = "changed outside the dashboard back to its definition"
+        else:
+            continue
+        entries.append(audit.entry(
+            ACTION, audit.Context(), target_type="stream", target_name=row["name"],
+            profile=job.profile, job=job, outcome="succeeded", actor_name=UNKNOWN_AUTHOR,
+            changes=drift, message=f"{message} (found by a read; no advisory named who)"))
+    return entries
+

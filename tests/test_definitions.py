@@ -111,11 +111,19 @@ def test_a_change_made_outside_shows_as_drift_with_its_diff(
     assert ('<td>Stream Messages Limit</td><td class="mono">-1</td>'
             '<td class="mono">500</td>') in table
     assert '<td>Message TTL</td><td class="mono">-1</td><td class="mono">1h0m0s</td>' in table
-    # Changed back outside: in sync again.
+    # No listener recorded it: the read did, author unknown, once however often it reads.
+    refresh_list(client_alice, profile)
+    entry = AuditEvent.objects.get(action="stream.changed_outside", target_name="def_orders")
+    assert (entry.actor_name, entry.changes) == ("nats:unknown", stream.drift)
+    assert "differs from its definition in Stream Messages Limit, Message TTL" in entry.message
+    # Changed back outside: in sync again, and that is recorded too.
     api(url, "STREAM.UPDATE.def_orders", config)
     refresh_list(client_alice, profile)
     stream = rows(profile)["def_orders"]
     assert (stream.sync, stream.drift) == ("in_sync", None)
+    entries = AuditEvent.objects.filter(action="stream.changed_outside").order_by("seq")
+    assert [entry.message.split(" (")[0] for entry in entries][1:] == [
+        "changed outside the dashboard back to its definition"]
 
 
 def test_a_stream_deleted_outside_is_missing_and_keeps_its_definition(
@@ -135,6 +143,8 @@ def test_a_stream_deleted_outside_is_missing_and_keeps_its_definition(
     assert edit.status_code == 403
     refresh_list(client_alice, profile)  # a listing keeps it while it is defined
     assert rows(profile)["def_fleeting"].sync == "missing"
+    [entry] = AuditEvent.objects.filter(action="stream.changed_outside")
+    assert entry.message.startswith("deleted outside the dashboard; its definition here")
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 from django.utils import timezone
 
-from streams import audit, stream_config
+from streams import audit, outside, stream_config
 from streams.broker import messages as broker_messages
 from streams.broker import server
 from streams.broker import streams as broker_streams
@@ -91,6 +91,7 @@ class ListStreams(Kind):
         unreadable.update((name, (StreamStatus.OFFLINE, reason))
                           for name, reason in result["offline"].items())
         defined = rows.defined(job.profile_id)
+        previous = rows.sync_states(job.profile_id)
         stored = {}
         for info in result["streams"]:
             name = info["config"]["name"]
@@ -109,7 +110,7 @@ class ListStreams(Kind):
         Consumer.objects.filter(profile_id=job.profile_id).exclude(
             stream_name__in=list(stored)).delete()
         rows.note_server(job, result)
-        return []
+        return outside.noticed(job, previous, stored.values())
 
     def summary(self, result: Result) -> Result:
         return {key: value for key, value in result.items() if key != "streams"}
@@ -128,12 +129,13 @@ class ReadStream(Kind):
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
         rows.mark_gone(job, error)
-        if result is not None:
-            rows.store_stream(job, self.summary(result)["info"])
-            rows.store_consumers(job.profile_id, job.target, result["consumers"],
-                                 result["missing"])
-            rows.note_server(job, result)
-        return []
+        if result is None:
+            return []
+        previous = rows.sync_states(job.profile_id, [job.target])
+        row = rows.store_stream(job, self.summary(result)["info"])
+        rows.store_consumers(job.profile_id, job.target, result["consumers"], result["missing"])
+        rows.note_server(job, result)
+        return outside.noticed(job, previous, [row])
 
     def summary(self, result: Result) -> Result:
         """Keep the largest per-subject counts only: a stream may have millions of subjects;

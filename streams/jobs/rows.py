@@ -94,11 +94,22 @@ def store_streams(rows: list[dict[str, Any]]) -> None:
                                                for row in rows[start:start + 1000]])
 
 
-def store_stream(job: Job, info: dict[str, Any]) -> None:
+def store_stream(job: Job, info: dict[str, Any]) -> dict[str, Any]:
     """The row of the one stream a job read, created or changed."""
     definition = (StreamDefinition.objects.filter(profile_id=job.profile_id, name=job.target)
                   .values_list("config", flat=True).first())
-    store_streams([stream_row(job.profile_id, info, timezone.now(), definition=definition)])
+    row = stream_row(job.profile_id, info, timezone.now(), definition=definition)
+    store_streams([row])
+    return row
+
+
+def sync_states(profile_id: int, names: list[str] | None = None) -> dict[str, tuple[str, Any]]:
+    """Each stream's (sync, drift) as stored, before a read replaces them."""
+    streams = Stream.objects.filter(profile_id=profile_id)
+    if names is not None:
+        streams = streams.filter(name__in=names)
+    return {name: (sync, drift) for name, sync, drift
+            in streams.values_list("name", "sync", "drift")}
 
 
 CONSUMER_ROW_FIELDS = [
