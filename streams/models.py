@@ -116,6 +116,12 @@ class JobKind(models.TextChoices):
     STREAM_DELETE = "stream_delete", "Delete stream"
     STREAM_PURGE = "stream_purge", "Purge stream"
     STREAM_ADOPT = "stream_adopt", "Adopt streams"
+    # A consumer job's target is its stream; the consumer's name is in its params.
+    CONSUMER_CREATE = "consumer_create", "Create consumer"
+    CONSUMER_UPDATE = "consumer_update", "Edit consumer"
+    CONSUMER_DELETE = "consumer_delete", "Delete consumer"
+    CONSUMER_PAUSE = "consumer_pause", "Pause consumer"
+    CONSUMER_RESUME = "consumer_resume", "Resume consumer"
 
     @property
     def target_type(self) -> str:
@@ -481,4 +487,8 @@ class Consumer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return (self.info or {}).get("config") or {}
 
