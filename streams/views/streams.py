@@ -43,7 +43,9 @@ from streams.views.http import (
 
 STREAM_PAGE = 50
 STREAM_JOB_KINDS = [JobKind.STREAM_INFO, JobKind.STREAM_CREATE, JobKind.STREAM_UPDATE,
-                    JobKind.STREAM_DELETE, JobKind.STREAM_PURGE]
+                    JobKind.STREAM_DELETE, JobKind.STREAM_PURGE, JobKind.CONSUMER_CREATE,
+                    JobKind.CONSUMER_UPDATE, JobKind.CONSUMER_DELETE, JobKind.CONSUMER_PAUSE,
+                    JobKind.CONSUMER_RESUME]
 
 
 def _stream(profile: Profile, name: str) -> Stream:
