@@ -163,6 +163,14 @@ def api_time(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _shifted(now: datetime, ns: int) -> datetime:
+    """`now` moved by a typed duration, refused when the calendar ends first."""
+    try:
+        return now + timedelta(microseconds=ns // 1000)
+    except OverflowError:
+        raise ParseError("Too far: that is past the end of the calendar.") from None
+
+
 def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     """`--pause`: a duration from now (1h30m) or a time (2026-01-02 15:04:05, UTC)."""
     now = now or datetime.now(UTC)
@@ -171,7 +179,7 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     delta = parse_duration(text)
     if delta <= 0:
         raise ParseError("Give a time such as 2026-01-02 15:04:05 (UTC) or a duration like 1h.")
-    return now + timedelta(microseconds=delta // 1000)
+    return _shifted(now, delta)
 
 
 # Start policy ---------------------------------------------------------------------------------
@@ -203,7 +211,7 @@ def parse_start_policy(text: str, *, now: datetime | None = None) -> dict[str, A
         except ParseError:
             raise ParseError(f"“{text.strip()}”: give all, new, last, subject, a stream "
                              "sequence, or how far back to start (1h, 7d).") from None
-        start = (now or datetime.now(UTC)) - timedelta(microseconds=delta // 1000)
+        start = _shifted(now or datetime.now(UTC), -delta)
     return {"deliver_policy": "by_start_time", "opt_start_time": api_time(start)}
 
 

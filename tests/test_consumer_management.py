@@ -133,6 +133,9 @@ def test_a_consumer_created_in_the_browser_is_read_back_field_by_field(
     outcome = client_alice.get(reverse("consumer_create", args=[profile.pk, "cro"]),
                                {"job": job.pk}, HTTP_HX_REQUEST="true").content.decode()
     assert "Consumer pull_all of" in outcome and "was created" in outcome
+    page = client_alice.get(reverse("stream_detail", args=[profile.pk, "cro"])).content.decode()
+    assert reverse("consumer_edit", args=[profile.pk, "cro", "pull_all"]) in page
+    assert reverse("consumer_delete", args=[profile.pk, "cro", "pull_all"]) in page
 
     # A push consumer: the prompts only push consumers get.
     job = create_consumer(client_alice, profile, "cro", "pusher",
