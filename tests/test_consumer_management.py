@@ -17,6 +17,7 @@ from streams.models import AuditEvent, Consumer, Job, JobKind, JobStatus, Profil
 from streams.stream_config import NS
 from tests.support.consumer_forms import SEED_CONSUMER, create_consumer, reviewed_consumer_edit
 from tests.support.nats_server import NatsServer
+from tests.support.proxies import LostReplyProxy
 from tests.support.raw_jetstream import api, create_raw, publish
 from tests.support.stream_forms import form_values, refresh_stream, run_post
 
@@ -354,3 +355,22 @@ def test_an_r3_consumer_on_the_cluster(
     config = api(url, "CONSUMER.INFO.r3_orders.r3_worker")["config"]
     assert config["max_deliver"] == 4 and config["num_replicas"] == 3
     assert config["filter_subject"] == "r3o.new"
+
+
+def test_a_create_whose_answer_was_lost_is_reconciled(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    """The server creates the consumer but its answer never arrives: the job reads it back,
+    finds it as asked and succeeds, once."""
+    create_raw(nats_server.url, {"name": "lost_answers", "subjects": ["lost_answers"]})
+    with LostReplyProxy(nats_server.port, "$JS.API.CONSUMER.CREATE.") as proxy:
+        profile = make_profile(proxy.url, last_server_version=nats_server.version)
+        refresh_stream(client_alice, profile, "lost_answers")
+        job = create_consumer(client_alice, profile, "lost_answers", "unanswered",
+                              max_deliver="3")
+    assert len(proxy.dropped) == 1  # the create's answer was lost
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 1, job.error
+    assert job.result["created"] is True
+    assert api(nats_server.url, "CONSUMER.INFO.lost_answers.unanswered")["config"][
+        "max_deliver"] == 3
+    assert AuditEvent.objects.filter(action="consumer.created", job=job).count() == 1
