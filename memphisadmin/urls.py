@@ -6,7 +6,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from streams.audit import views as audit_views
-from streams.views import jobs, messages, profiles, streams
+from streams.views import consumers, jobs, messages, profiles, streams
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="profile_list"), name="home"),
@@ -41,6 +41,16 @@ urlpatterns = [
          name="message_delete"),
     path("profiles/<int:pk>/stream/<str:name>/messages/publish/", messages.message_publish,
          name="message_publish"),
+    path("profiles/<int:pk>/stream/<str:name>/consumers/new/", consumers.consumer_create,
+         name="consumer_create"),
+    path("profiles/<int:pk>/stream/<str:name>/consumers/<str:consumer>/edit/",
+         consumers.consumer_edit, name="consumer_edit"),
+    path("profiles/<int:pk>/stream/<str:name>/consumers/<str:consumer>/delete/",
+         consumers.consumer_delete, name="consumer_delete"),
+    path("profiles/<int:pk>/stream/<str:name>/consumers/<str:consumer>/pause/",
+         consumers.consumer_pause, name="consumer_pause"),
+    path("profiles/<int:pk>/stream/<str:name>/consumers/<str:consumer>/resume/",
+         consumers.consumer_resume, name="consumer_resume"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("audit/", audit_views.audit_list, name="audit_list"),

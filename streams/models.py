@@ -138,6 +138,12 @@ class JobKind(models.TextChoices):
     MESSAGE_DELETE = "message_delete", "Delete message"
     MESSAGE_PUBLISH = "message_publish", "Publish message"
     ADVISORY_CAPTURE = "advisory_capture", "Advisory capture stream"
+    # A consumer job's target is its stream; the consumer's name is in its params.
+    CONSUMER_CREATE = "consumer_create", "Create consumer"
+    CONSUMER_UPDATE = "consumer_update", "Edit consumer"
+    CONSUMER_DELETE = "consumer_delete", "Delete consumer"
+    CONSUMER_PAUSE = "consumer_pause", "Pause consumer"
+    CONSUMER_RESUME = "consumer_resume", "Resume consumer"
 
     @property
     def target_type(self) -> str:
@@ -503,6 +509,10 @@ class Consumer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return (self.info or {}).get("config") or {}
 
 
 class SeenAdvisory(models.Model):

@@ -296,16 +296,18 @@ def hidden_characters(text: str) -> list[str]:
                    if unicodedata.category(c) in _HIDDEN_CATEGORIES})
 
 
-def name_errors(name: str, *, memphis: bool = False) -> list[str]:
+def name_errors(name: str, *, memphis: bool = False, kind: str = "stream") -> list[str]:
+    """What is wrong with a stream's (or, with `kind`, a consumer's) name: the server's rules
+    for both are the same."""
     errors = []
     if not name:
-        return ["A stream needs a name."]
+        return [f"A {kind} needs a name."]
     if len(name.encode()) > MAX_NAME_BYTES:
         errors.append(f"At most {MAX_NAME_BYTES} bytes.")
     bad = sorted(set(_NAME_FORBIDDEN.findall(name)))
     if bad:
         shown = ", ".join("space" if c == " " else repr(c).strip("'") for c in bad)
-        errors.append(f"Not allowed in a stream name: {shown}.")
+        errors.append(f"Not allowed in a {kind} name: {shown}.")
     if hidden := hidden_characters(name):
         errors.append(f"Invisible or direction-changing characters are not allowed: "
                       f"{', '.join(hidden)}.")

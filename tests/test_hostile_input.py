@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams.forms.consumers import ConsumerForm, PauseConsumerForm
 from streams.forms.profiles import ProfileForm
 from streams.forms.streams import PurgeForm, StreamForm
-from streams.models import Job, Profile
+from streams.models import Job, Profile, Stream
+from tests.support.consumer_forms import SEED_CONSUMER
 from tests.support.stream_forms import SEED_FORM
 
 FUZZ = settings(max_examples=150, deadline=None,
@@ -60,6 +63,34 @@ def test_stream_form_refuses_bad_values_beside_their_field(
     row = response.content.decode()
     for error in form.errors.get(field, []):
         assert html.escape(error) in row
+    assert not Job.objects.exists()
+
+
+CONSUMER_FIELDS = list(ConsumerForm.base_fields)
+FUZZED_STREAM = {"name": "fuzzed_stream", "subjects": ["fz.*"], "num_replicas": 1,
+                 "retention": "limits"}
+
+
+@FUZZ
+@given(field=st.sampled_from(CONSUMER_FIELDS), value=VALUES)
+def test_consumer_form_refuses_bad_values_beside_their_field(
+    client_alice: Client, profile: Profile, field: str, value: str,
+) -> None:
+    Stream.objects.get_or_create(profile=profile, name="fuzzed_stream", defaults={
+        "info": {"config": FUZZED_STREAM}, "read_at": timezone.now()})
+    data = {**SEED_CONSUMER, "durable_name": "fuzzed", field: value}
+    form = ConsumerForm(data, profile=profile, stream=FUZZED_STREAM)
+    if not form.is_valid():
+        assert_refused_beside_a_field(form)
+    url = reverse("consumer_create", args=[profile.pk, "fuzzed_stream"])
+    response = client_alice.post(f"{url}?validate={field}", data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    row = response.content.decode()
+    for error in form.errors.get(field, []):
+        assert html.escape(error) in row
+    pause = PauseConsumerForm({"pause_until": value})
+    if not pause.is_valid():
+        assert "pause_until" in pause.errors
     assert not Job.objects.exists()
 
 
@@ -116,6 +147,26 @@ def test_defects_found_by_hand_are_refused_beside_their_field(
 ) -> None:
     response = client_alice.post(reverse("stream_create", args=[profile.pk]),
                                  {**SEED_FORM, field: value}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    row = response.content.decode().split(f'id="row-{field}"')[1].split("</div>")[0]
+    assert html.escape(message) in row
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("start_policy", "99999999999999999999ms", "past the end of the calendar"),
+    ("pause_until", "99999999999999999999ms", "past the end of the calendar"),
+    ("start_policy", "2026-13-01", "is not a time"),
+    ("durable_name", "worker\u202etxt", "Invisible or control characters: U+202E."),
+])
+def test_consumer_defects_found_by_hand_are_refused_beside_their_field(
+    client_alice: Client, profile: Profile, field: str, value: str, message: str,
+) -> None:
+    Stream.objects.create(profile=profile, name="fuzzed_stream",
+                          info={"config": FUZZED_STREAM}, read_at=timezone.now())
+    response = client_alice.post(reverse("consumer_create", args=[profile.pk, "fuzzed_stream"]),
+                                 {**SEED_CONSUMER, "durable_name": "ok", field: value},
+                                 HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     row = response.content.decode().split(f'id="row-{field}"')[1].split("</div>")[0]
     assert html.escape(message) in row

@@ -328,9 +328,11 @@ def api_prefix(conn: Connection) -> str:
 
 
 async def request(
-    nc: Client, conn: Connection, subject: str, payload: dict[str, Any] | None = None,
+    nc: Client, conn: Connection, subject: str, payload: dict[str, Any] | None = None, *,
+    fields: dict[int, str] = ERROR_FIELDS,
 ) -> dict[str, Any]:
-    """One JetStream API request; an error answer becomes a BrokerError on its form field."""
+    """One JetStream API request; an error answer becomes a BrokerError on its form field
+    (`fields`: err_code → field of the form that asked)."""
     body = json.dumps(payload).encode() if payload is not None else b""
     msg = await nc.request(f"{api_prefix(conn)}.{subject}", body, timeout=API_TIMEOUT)
     answer: dict[str, Any] = json.loads(msg.data or b"{}")
@@ -340,7 +342,7 @@ async def request(
         description = error.get("description") or "JetStream API error"
         raise BrokerError(f"{description} (error {code})", err_code=code,
                           retryable=code in RETRYABLE_ERR_CODES or error.get("code") == 503,
-                          field=ERROR_FIELDS.get(code, ""))
+                          field=fields.get(code, ""))
     return answer
 
 

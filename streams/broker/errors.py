@@ -15,6 +15,30 @@ RETRYABLE_ERR_CODES = {10008}  # JetStream temporarily unavailable
 NOT_FOUND = 10059
 # The form field each JetStream error belongs to.
 ERROR_FIELDS = {10058: "name", 10065: "subjects", 10074: "num_replicas", 10005: "num_replicas"}
+CONSUMER_NOT_FOUND = 10014
+CONSUMER_EXISTS = 10148
+# The consumer form's field each consumer error belongs to (nats-server's
+# jetstream_errors_generated.go).
+CONSUMER_ERROR_FIELDS = {
+    10013: "durable_name", 10102: "durable_name", 10103: "durable_name",
+    10127: "durable_name", CONSUMER_EXISTS: "durable_name",
+    10079: "deliver_subject", 10081: "deliver_subject", 10112: "deliver_subject",
+    10080: "max_waiting", 10087: "max_waiting",
+    10082: "max_ack_pending", 10121: "max_ack_pending",
+    10083: "idle_heartbeat", 10088: "idle_heartbeat",
+    10084: "ack_policy", 10098: "ack_policy",
+    10086: "rate_limit_bps", 10089: "flow_control", 10108: "flow_control",
+    10093: "filter_subjects", 10099: "filter_subjects", 10100: "filter_subjects",
+    10136: "filter_subjects", 10137: "filter_subjects", 10138: "filter_subjects",
+    10139: "filter_subjects",
+    10094: "start_policy", 10101: "start_policy",
+    10095: "sample_freq", 10107: "description", 10114: "max_batch", 10125: "max_batch",
+    10115: "max_expires", 10116: "max_deliver", 10183: "ack_wait", 10184: "backoff",
+    10126: "num_replicas", 10134: "num_replicas", 10074: "num_replicas", 10005: "num_replicas",
+    10135: "metadata", 10153: "inactive_threshold",
+    10159: "priority_groups", 10161: "priority_groups", 10162: "priority_groups",
+    10178: "priority_groups", 10196: "priority_groups", 10197: "priority_timeout",
+}
 
 
 class BrokerError(OperationError):

@@ -14,7 +14,8 @@ from nats.aio.client import Client
 
 from streams.broker.connection import API_TIMEOUT, Connection, api_prefix, request
 from streams.broker.errors import BrokerError
-from streams.broker.streams import read_info, stream_op
+from streams.broker.server import with_facts
+from streams.broker.streams import read_info
 
 NO_MESSAGE = 10037  # the server's "no message found"
 PREVIEW_BYTES = 16 * 1024  # of each payload, kept for the page: a large message stays cheap
@@ -93,7 +94,7 @@ def browse(conn: Connection, stream: str, *, start: int, count: int, subject: st
         return {"messages": messages, "first_seq": first, "last_seq": last,
                 "direct": direct, "start": messages[0]["seq"] if messages else seq}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)
 
 
 async def _first_at(nc: Client, conn: Connection, stream: str, direct: bool, first: int,
@@ -130,7 +131,7 @@ def delete_message(conn: Connection, stream: str, seq: int) -> dict[str, Any]:
         return {"deleted": True, "seq": seq, "subject": message["subject"],
                 "size": message["size"]}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)
 
 
 def publish(conn: Connection, stream: str, subject: str, data: bytes,
@@ -152,4 +153,4 @@ def publish(conn: Connection, stream: str, subject: str, data: bytes,
         return {"seq": answer.get("seq"), "stream": answer.get("stream"),
                 "duplicate": bool(answer.get("duplicate")), "size": len(data)}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)

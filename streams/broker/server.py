@@ -1,9 +1,10 @@
 """Who the server is and what JetStream offers the account (Test connection), and the facts
-every stream job reports so the form's version gates stay current."""
+every stream and consumer job reports so the forms' version gates stay current."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats.errors
@@ -11,6 +12,7 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
+from streams import stream_config
 from streams.broker.connection import Connection, api_prefix, cluster_size, host_port, run
 from streams.broker.errors import BrokerError
 
@@ -68,6 +70,11 @@ async def _server_report(nc: Client, js: JetStreamContext) -> dict[str, Any]:
     return report
 
 
+def server_version(nc: Client) -> stream_config.Version:
+    """The version of the server this connection reached."""
+    return stream_config.parse_version(nc._server_info.get("version", ""))
+
+
 def server_facts(nc: Client) -> dict[str, Any]:
     """What every stream job reports about the server, so version gates stay current."""
     info = nc._server_info  # nats-py keeps the server's INFO only here
@@ -76,3 +83,18 @@ def server_facts(nc: Client) -> dict[str, Any]:
         "cluster": info.get("cluster", ""),
         "cluster_size": cluster_size(info),
     }
+
+
+JOB_TIMEOUT = 30.0  # a whole stream or consumer job, connection included
+
+
+def with_facts(
+    conn: Connection, operation: Callable[[Client], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Run a stream or consumer operation on the kept connection; its answer carries the
+    server's facts."""
+
+    async def wrapped(nc: Client, js: JetStreamContext) -> dict[str, Any]:
+        return {**await operation(nc), **server_facts(nc)}
+
+    return run(conn, wrapped, JOB_TIMEOUT + conn.connect_timeout * len(conn.servers))

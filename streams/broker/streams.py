@@ -4,33 +4,21 @@ modify, write), delete and purge, each reconciled when its answer was lost."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
-from nats.js import JetStreamContext
 
 from streams import stream_config
-from streams.broker.connection import Connection, request, run
+from streams.broker.connection import Connection, request
 from streams.broker.consumers import list_consumers
 from streams.broker.errors import NOT_FOUND, BrokerError
-from streams.broker.server import server_facts
+from streams.broker.server import with_facts
 
 # Raw JetStream API requests with JSON dicts: nats-py's StreamConfig drops fields it does not
 # know, and an update must send back every field, known or not.
 
 LIST_PAGE = 256  # the server's STREAM.LIST page size
-STREAM_TIMEOUT = 30.0  # a whole stream job, connection included
-
-
-def stream_op(
-    conn: Connection, operation: Callable[[Client], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
-    async def wrapped(nc: Client, js: JetStreamContext) -> dict[str, Any]:
-        return {**await operation(nc), **server_facts(nc)}
-
-    return run(conn, wrapped, STREAM_TIMEOUT + conn.connect_timeout * len(conn.servers))
 
 
 async def read_info(nc: Client, conn: Connection, name: str, **body: Any) -> dict[str, Any]:
@@ -70,7 +58,7 @@ def list_streams(conn: Connection) -> dict[str, Any]:
         return {"streams": list(streams.values()), "total": first.get("total", 0),
                 "missing": sorted(missing), "offline": offline}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)
 
 
 def stream_info(conn: Connection, name: str) -> dict[str, Any]:
@@ -81,7 +69,7 @@ def stream_info(conn: Connection, name: str) -> dict[str, Any]:
         info = await read_info(nc, conn, name, subjects_filter=">")
         return {"info": info, **await list_consumers(nc, conn, name)}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)
 
 
 INFO_CONCURRENCY = 32  # STREAM.INFO requests in flight at once, well under the API's limit
@@ -101,7 +89,7 @@ def stream_infos(conn: Connection, names: list[str]) -> dict[str, Any]:
         return {"infos": [info for info in infos if info is not None],
                 "gone": [name for name, info in zip(names, infos, strict=True) if info is None]}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)
 
 
 def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +115,7 @@ def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
         answer.pop("did_create", None)
         return {"info": answer, "created": True}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)
 
 
 def update_stream(conn: Connection, name: str, changes: dict[str, list[Any]]) -> dict[str, Any]:
@@ -153,7 +141,7 @@ def update_stream(conn: Connection, name: str, changes: dict[str, list[Any]]) ->
         answer.pop("type", None)
         return {"before": current, "info": answer, "applied": True}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)
 
 
 def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
@@ -173,7 +161,7 @@ def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
                                   retryable=True) from None
         return {"before": info["config"], "state": info.get("state"), "deleted": True}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)
 
 
 def purge_stream(
@@ -197,7 +185,7 @@ def purge_stream(
         return {"purged": answer.get("purged", 0), "request": body,
                 "state_before": info.get("state"), "info": after}
 
-    return stream_op(conn, operation)
+    return with_facts(conn, operation)
 
 
 def _refuse_destruction(config: dict[str, Any], verb: str) -> None:

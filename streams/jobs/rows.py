@@ -1,7 +1,7 @@
-"""What stream jobs (and the advisory listener, streams.outside) store in our own rows when the
-broker answers: the Stream rows pages render from (thousands at once, in plain SQL) with their
-state against the team's definitions, the definitions themselves, the server's version, and a
-stream found gone."""
+"""What stream and consumer jobs (and the advisory listener, streams.outside) store in our own
+rows when the broker answers: the Stream rows pages render from (thousands at once, in plain
+SQL) with their state against the team's definitions, the definitions themselves, a stream's
+Consumer rows, the server's version, and a stream found gone."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.db.models import Case, Exists, OuterRef, Value, When
 from django.utils import timezone
 
 from streams import definitions, sql, stream_config
-from streams.broker.errors import NOT_FOUND
+from streams.broker.errors import CONSUMER_NOT_FOUND, NOT_FOUND
 from streams.errors import OperationError
 from streams.models import (
     Consumer,
@@ -149,15 +149,28 @@ def store_consumers(profile_id: int, stream: str, infos: list[dict[str, Any]],
               "delivered_seq": None, "ack_floor_seq": None, "pending": None,
               "ack_pending": None, "redelivered": None, "waiting": None, "info": None}
              for name in missing]
-    statement = sql.insert(Consumer, ["profile", "stream_name", "name", *CONSUMER_ROW_FIELDS],
-                           upsert_on=["profile", "stream_name", "name"])
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            for start in range(0, len(rows), 1000):
-                cursor.executemany(statement.sql, [statement.params(row)
-                                                   for row in rows[start:start + 1000]])
+        _upsert_consumers(rows)
         Consumer.objects.filter(profile_id=profile_id, stream_name=stream,
                                 read_at__lt=now).delete()
+
+
+def store_consumer(job: Job, info: dict[str, Any]) -> None:
+    """The row of the one consumer a job created or changed (of the stream `job.target`)."""
+    _upsert_consumers([consumer_row(job.profile_id, job.target, info, timezone.now())])
+
+
+def forget_consumer(job: Job, name: str) -> None:
+    Consumer.objects.filter(profile_id=job.profile_id, stream_name=job.target, name=name).delete()
+
+
+def _upsert_consumers(rows: list[dict[str, Any]]) -> None:
+    statement = sql.insert(Consumer, ["profile", "stream_name", "name", *CONSUMER_ROW_FIELDS],
+                           upsert_on=["profile", "stream_name", "name"])
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 1000):
+            cursor.executemany(statement.sql, [statement.params(row)
+                                               for row in rows[start:start + 1000]])
 
 
 def note_server(job: Job, result: dict[str, Any]) -> None:
@@ -208,3 +221,10 @@ def mark_stream_gone(profile_id: int, name: str, reason: str) -> None:
 
 def forget_definition(job: Job) -> tuple[int, dict[str, int]]:
     return StreamDefinition.objects.filter(profile_id=job.profile_id, name=job.target).delete()
+
+
+def mark_consumer_gone(job: Job, error: OperationError | None) -> None:
+    """A consumer job found its stream, or the consumer, deleted outside the dashboard."""
+    mark_gone(job, error)
+    if error is not None and error.err_code == CONSUMER_NOT_FOUND:
+        forget_consumer(job, job.params["consumer"])

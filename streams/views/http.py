@@ -1,20 +1,24 @@
-"""What every screen shares: the permission check (with its audit entry) and the choice
-between a whole page and the htmx fragment."""
+"""What every screen shares: the permission check (with its audit entry), the choice between a
+whole page and the htmx fragment, and how a create or edit form validates field by field and
+shows the job it started."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
+from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
 from django_htmx.middleware import HtmxDetails
 
 from streams import audit
 from streams.jobs import reaper
-from streams.models import Job
+from streams.models import Job, JobStatus, Profile
 
 View = Callable[..., HttpResponse]
 
@@ -64,3 +68,46 @@ def job_card(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     if job.is_finished:  # regions showing what the job changes reload on this event
         response["HX-Trigger"] = "job-finished"
     return response
+
+
+def form_response(request: HttpRequest, template: str, form: forms.Form,
+                  context: dict[str, Any], *, typed: str = "name") -> HttpResponse:
+    """The field row alone while the user types, else the form region or the page."""
+    for name, form_field in form.fields.items():
+        if form_field.widget.is_hidden:
+            continue
+        # Each field validates itself: the name (`typed`) as it is typed, the rest once left,
+        # because normalising `1G` to `1GiB` under the cursor would fight the typing.
+        form_field.widget.attrs.update({
+            "hx-post": f"{request.path}?validate={name}",
+            "hx-trigger": "input changed delay:400ms" if name == typed else "change",
+            "hx-target": f"#row-{name}", "hx-swap": "outerHTML",
+        })
+    field = request.GET.get("validate", "")
+    if request.method == "POST" and field in form.fields:
+        return render(request, f"{template}#field_row", {**context, "field": form[field]})
+    return render(request, page_or_partial(request, template, "form_region"), context)
+
+
+def region_job(profile: Profile, kind: str, request: HttpRequest) -> Job:
+    """The create or edit job named by `?job=`: the form region polls with it while it runs."""
+    job_id = request.GET.get("job", "")
+    if not job_id.isascii() or not job_id.isdigit():
+        raise Http404("no such job")
+    return get_object_or_404(Job, pk=int(job_id), profile=profile, kind=kind)
+
+
+F = TypeVar("F", bound=forms.Form)
+
+
+def with_broker_error(job: Job, form: F) -> F:
+    """The form of a job's answers, with the broker's error beside its field if it failed."""
+    form.is_valid()
+    if job.status == JobStatus.FAILED:
+        form.add_error(job.error_field if job.error_field in form.fields else None, job.error)
+    return form
+
+
+def digest(changes: dict[str, Any]) -> str:
+    """What an edit's Apply sends back: the digest of exactly the changes it was shown."""
+    return hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:16]

@@ -3,14 +3,12 @@ purge and delete one, each handing its broker work to a job."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
@@ -33,15 +31,21 @@ from streams.models import (
 )
 from streams.views.http import (
     HtmxHttpRequest,
+    digest,
+    form_response,
     job_card,
     job_context,
     page_or_partial,
     permission_required,
+    region_job,
+    with_broker_error,
 )
 
 STREAM_PAGE = 50
 STREAM_JOB_KINDS = [JobKind.STREAM_INFO, JobKind.STREAM_CREATE, JobKind.STREAM_UPDATE,
-                    JobKind.STREAM_DELETE, JobKind.STREAM_PURGE]
+                    JobKind.STREAM_DELETE, JobKind.STREAM_PURGE, JobKind.CONSUMER_CREATE,
+                    JobKind.CONSUMER_UPDATE, JobKind.CONSUMER_DELETE, JobKind.CONSUMER_PAUSE,
+                    JobKind.CONSUMER_RESUME]
 
 
 def _stream(profile: Profile, name: str) -> Stream:
@@ -218,37 +222,7 @@ def _form_context(profile: Profile, form: StreamForm, **extra: Any) -> dict[str,
 
 
 def _render_form(request: HttpRequest, form: StreamForm, context: dict[str, Any]) -> HttpResponse:
-    """The field row alone while the user types, else the form region or the page."""
-    template = "streams/stream_form.html"
-    for name, form_field in form.fields.items():
-        if form_field.widget.is_hidden:
-            continue
-        # Each field validates itself: the name as it is typed, the rest once left, because
-        # normalising `1G` to `1GiB` under the cursor would fight the typing.
-        form_field.widget.attrs.update({
-            "hx-post": f"{request.path}?validate={name}",
-            "hx-trigger": "input changed delay:400ms" if name == "name" else "change",
-            "hx-target": f"#row-{name}", "hx-swap": "outerHTML",
-        })
-    field = request.GET.get("validate", "")
-    if request.method == "POST" and field in form.fields:
-        return render(request, f"{template}#field_row", {**context, "field": form[field]})
-    return render(request, page_or_partial(request, template, "form_region"), context)
-
-
-def _region_job(profile: Profile, kind: str, request: HttpRequest) -> Job:
-    """The create or edit job named by `?job=`: the form region polls with it while it runs."""
-    job_id = request.GET.get("job", "")
-    if not job_id.isascii() or not job_id.isdigit():
-        raise Http404("no such job")
-    return get_object_or_404(Job, pk=int(job_id), profile=profile, kind=kind)
-
-
-def _with_broker_error(job: Job, form: StreamForm) -> StreamForm:
-    form.is_valid()
-    if job.status == JobStatus.FAILED:
-        form.add_broker_error(job.error_field, job.error)
-    return form
+    return form_response(request, "streams/stream_form.html", form, context)
 
 
 @permission_required("streams.add_stream")
@@ -257,7 +231,7 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     if "job" in request.GET:
         return _create_outcome(request, profile,
-                               _region_job(profile, JobKind.STREAM_CREATE, request))
+                               region_job(profile, JobKind.STREAM_CREATE, request))
     form = StreamForm(request.POST or None, profile=profile)
     context = _form_context(profile, form)
     if request.method == "POST":
@@ -275,7 +249,7 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
 def _create_outcome(request: HttpRequest, profile: Profile, job: Job) -> HttpResponse:
     """The form region of a create job: while it runs, the answers, disabled; once it ended,
     the outcome, or the answers again with the broker's error on its field."""
-    form = _with_broker_error(job, StreamForm(stream_config.to_initial(job.params["config"]),
+    form = with_broker_error(job, StreamForm(stream_config.to_initial(job.params["config"]),
                                               profile=profile))
     return _render_form(request, form, _form_context(profile, form, **job_context(job)))
 
@@ -287,7 +261,7 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     stream = _stream(profile, name)
     if "job" in request.GET:  # the job ended (perhaps finding the stream gone)
         return _edit_outcome(request, profile, stream,
-                             _region_job(profile, JobKind.STREAM_UPDATE, request))
+                             region_job(profile, JobKind.STREAM_UPDATE, request))
     if refusal := _changeable(stream, "changed"):
         raise PermissionDenied(refusal)
     form = StreamForm(request.POST or None, profile=profile, current=stream.config)
@@ -296,10 +270,10 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         valid = form.is_valid()
         form.normalise()
         if valid and "validate" not in request.GET:
-            digest = _digest(form.changes)
+            confirm = digest(form.changes)
             if not form.changes:
                 form.add_error(None, "Nothing to change: the form matches the stream.")
-            elif request.POST.get("confirm") == digest:
+            elif request.POST.get("confirm") == confirm:
                 job = wakeup.wait(submit(
                     JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
                     target=name, params={"changes": form.changes, "config": form.config},
@@ -307,7 +281,7 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
                 return _edit_outcome(request, profile, _stream(profile, name), job)
             else:  # first the diff; Apply sends the digest of exactly what was shown
                 context["diff"] = _diff_rows(form.changes)
-                context["digest"] = digest
+                context["digest"] = confirm
     return _render_form(request, form, context)
 
 
@@ -319,7 +293,7 @@ def _edit_outcome(request: HttpRequest, profile: Profile, stream: Stream,
     field."""
     current = stream.config
     answers = stream_config.to_initial(stream_config.apply(current, job.params["changes"]))
-    form = _with_broker_error(job, StreamForm(
+    form = with_broker_error(job, StreamForm(
         {**answers, "loaded": StreamForm.sign(current)}, profile=profile, current=current))
     context = _form_context(profile, form, stream=stream, **job_context(job),
                             diff=_diff_rows(job.params["changes"])
@@ -330,10 +304,6 @@ def _edit_outcome(request: HttpRequest, profile: Profile, stream: Stream,
 def _diff_rows(changes: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
     return [(stream_config.label_of_key(key), stream_config.format_value(key, old),
              stream_config.format_value(key, new)) for key, (old, new) in changes.items()]
-
-
-def _digest(changes: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @permission_required("streams.delete_stream")

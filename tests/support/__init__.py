@@ -13,6 +13,7 @@ the conftest files, which only wire these helpers into pytest).
 - jobs: waiting for a job the worker runs, finding the job a response shows
 - raw_jetstream: JetStream API requests with straight nats-py, not our broker layer
 - stream_forms: the stream forms as a browser posts them
+- consumer_forms: the consumer forms as a browser posts them
 - proxies: TCP proxies that lose replies or freeze connections
 - browser: Chromium's flags and logging in through a page
 """

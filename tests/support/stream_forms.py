@@ -86,8 +86,9 @@ class _FormReader(HTMLParser):
                 self._textarea] else data
 
 
-def form_values(html: str) -> dict[str, str]:
-    form = html.split('class="card form stream-form"')[1].split("</form>")[0]
+def form_values(html: str, form_class: str = "stream-form") -> dict[str, str]:
+    """What the browser submits from the page's stream form (or consumer form)."""
+    form = html.split(f'class="card form {form_class}"')[1].split("</form>")[0]
     reader = _FormReader()
     reader.feed("<form " + form)
     return reader.values

@@ -1,0 +1,225 @@
+"""The consumer forms: the `nats consumer add` questions (create and edit), delete, pause."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django import forms
+from django.core import signing
+
+from streams import consumer_config, stream_config
+from streams.consumer_config import LABELS
+from streams.forms.fields import YES_NO, CliValueField
+from streams.forms.streams import DeleteStreamForm
+from streams.models import Profile
+
+
+def _cli(name: str, parse: Callable[[str], Any], show: Callable[[Any], str], *,
+         required: bool = False, **kwargs: Any) -> CliValueField:
+    return CliValueField(parse, show, label=LABELS[name], required=required, **kwargs)
+
+
+def _duration(name: str, **kwargs: Any) -> CliValueField:
+    return _cli(name, stream_config.parse_duration,
+                consumer_config.format_optional_duration, **kwargs)
+
+
+def _count(name: str, **kwargs: Any) -> CliValueField:
+    return _cli(name, consumer_config.parse_count, str, **kwargs)
+
+
+def _text(name: str, **kwargs: Any) -> forms.CharField:
+    return forms.CharField(label=LABELS[name], required=False,
+                           max_length=stream_config.MAX_SUBJECT_BYTES, **kwargs)
+
+
+def _yes_no(name: str) -> forms.TypedChoiceField:
+    return forms.TypedChoiceField(label=LABELS[name], choices=YES_NO,
+                                  coerce=lambda value: value == "yes")
+
+
+LOADED_SALT = "streams.ConsumerForm.loaded"
+
+
+class ConsumerForm(forms.Form):
+    """The `nats consumer add` questions in its order and wording, then its flags. Create a
+    durable consumer when `current` is None; edit otherwise: pre-filled from the server's
+    config, the fields the server will not change read-only with the reason.
+
+    Like the stream form, an edit carries the config it was filled from (signed): only what
+    its user changed is written, and a field someone else changed since is a conflict."""
+
+    durable_name = forms.CharField(label=LABELS["durable_name"], max_length=255, strip=True)
+    deliver_subject = _text("deliver_subject")
+    deliver_group = _text("deliver_group", help_text="Push consumers only.")
+    start_policy = _cli("start_policy", consumer_config.parse_start_policy,
+                        consumer_config.format_start_policy, required=True,
+                        help_text="A stream sequence starts there; a duration (1h) starts "
+                                  "that far back; a time is UTC.")
+    ack_policy = forms.ChoiceField(label=LABELS["ack_policy"],
+                                   choices=consumer_config.ACK_CHOICES,
+                                   help_text="The CLI suggests none for push consumers.")
+    replay_policy = forms.ChoiceField(label=LABELS["replay_policy"],
+                                      choices=consumer_config.REPLAY_CHOICES)
+    filter_subjects = _cli("filter_subjects", stream_config.parse_subjects, ", ".join,
+                           max_chars=100_000,
+                           help_text="Comma or space separated, wildcards * and > allowed.")
+    max_deliver = _cli("max_deliver", stream_config.parse_limit, stream_config.format_limit,
+                       required=True)
+    max_ack_pending = _cli("max_ack_pending", stream_config.parse_limit,
+                           stream_config.format_limit, required=True,
+                           help_text="0: the server's default; -1: unlimited.")
+    idle_heartbeat = _cli("idle_heartbeat", stream_config.parse_duration,
+                          stream_config.format_duration, required=True,
+                          help_text="Push consumers only; 0s or -1 for none.")
+    flow_control = _yes_no("flow_control")
+    headers_only = _yes_no("headers_only")
+    backoff = _cli("backoff", consumer_config.parse_backoff, consumer_config.format_backoff,
+                   help_text="Delays before each redelivery, like 1m, 5m, 10m; empty for "
+                             "none (the ack wait).")
+
+    description = forms.CharField(label=LABELS["description"], required=False,
+                                  max_length=consumer_config.MAX_DESCRIPTION)
+    ack_wait = _duration("ack_wait", help_text="Empty: the server's 30s.")
+    max_waiting = _count("max_waiting", help_text="Pull consumers only; empty: 512.")
+    max_batch = _count("max_batch")
+    max_expires = _duration("max_expires")
+    max_bytes = _cli("max_bytes", consumer_config.parse_optional_size, stream_config.format_size)
+    inactive_threshold = _duration("inactive_threshold",
+                                   help_text="How long the consumer may stay unused before "
+                                             "the server removes it; empty: never.")
+    sample_freq = forms.IntegerField(label=LABELS["sample_freq"], min_value=0, max_value=100,
+                                     required=False)
+    rate_limit_bps = _count("rate_limit_bps", help_text="Push consumers only.")
+    num_replicas = forms.IntegerField(label=LABELS["num_replicas"], min_value=0, max_value=5,
+                                      help_text="0: as many as the stream.")
+    mem_storage = forms.BooleanField(label=LABELS["mem_storage"], required=False)
+    metadata = _cli("metadata", stream_config.parse_metadata, stream_config.format_metadata,
+                    widget=forms.Textarea(attrs={"rows": 2}), help_text="key=value, one per line.")
+    pause_until = _cli("pause_until", consumer_config.parse_when, consumer_config.format_time,
+                       help_text="A duration (1h30m) or a time (2026-01-02 15:04:05, UTC).")
+    priority_policy = forms.ChoiceField(label=LABELS["priority_policy"],
+                                        choices=consumer_config.PRIORITY_CHOICES)
+    priority_groups = _cli("priority_groups", consumer_config.parse_groups, ", ".join)
+    priority_timeout = _duration("priority_timeout")
+
+    # Typed names where something invisible would mislead (subjects have their own checks).
+    TEXT_OPTIONS = ("durable_name", "description", "deliver_group", "priority_groups")
+
+    def __init__(self, data: Any = None, *, profile: Profile, stream: dict[str, Any],
+                 current: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        initial = consumer_config.to_initial(current) if current else consumer_config.DEFAULTS
+        super().__init__(data, initial=initial, **kwargs)
+        self.profile = profile
+        self.stream = stream
+        self.current = current
+        self.version = stream_config.parse_version(profile.last_server_version)
+        for name in list(self.fields):
+            if not consumer_config.supported(name, self.version):
+                del self.fields[name]
+        if "priority_policy" in self.fields:
+            self.fields["priority_policy"].choices = consumer_config.priority_choices(
+                self.version)
+        if current is not None:
+            self.fields["loaded"] = forms.CharField(
+                widget=forms.HiddenInput, initial=self.sign(current), required=False,
+                max_length=1_000_000)
+            for name, field in self.fields.items():
+                if reason := consumer_config.read_only_reason(name, current, self.version):
+                    field.disabled = True
+                    field.help_text = reason
+        self.config: dict[str, Any] = {}
+        self.changes: dict[str, list[Any]] = {}
+
+    @property
+    def basic_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in consumer_config.BASIC_FIELDS]
+
+    @property
+    def advanced_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in consumer_config.ADVANCED_FIELDS if name in self.fields]
+
+    def clean_pause_until(self) -> datetime | None:
+        until = self.cleaned_data["pause_until"]
+        if until is not None and self.current is None and until <= datetime.now(UTC):
+            raise forms.ValidationError("A time in the future.")
+        return until
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        values = {name: data[name] for name in self.fields if name in data and name != "loaded"}
+        for name in self.TEXT_OPTIONS:
+            if hidden := stream_config.hidden_characters("".join(values.get(name) or "")):
+                self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
+        if self.errors:
+            return data
+        self.config = consumer_config.to_config(values)
+        if self.current is None:
+            errors = consumer_config.rule_errors(self.config, stream=self.stream,
+                                                 version=self.version)
+        else:
+            try:
+                loaded = signing.loads(data.get("loaded", ""), salt=LOADED_SALT)
+            except signing.BadSignature:
+                self.add_error(None, "This form was altered or is from another page: reload it.")
+                return data
+            editable = [name for name, field in self.fields.items()
+                        if not field.disabled and name != "loaded"]
+            self.changes = consumer_config.diff(loaded, self.config,
+                                                consumer_config.api_keys(editable))
+            for key in consumer_config.conflicts(self.current, self.changes):
+                self.add_error(
+                    consumer_config.FIELD_OF_KEY.get(key, key),
+                    "Changed by someone else since you opened this form (now "
+                    f"{consumer_config.format_value(key, self.current.get(key))}): reload to "
+                    "edit it.")
+            errors = consumer_config.rule_errors(
+                consumer_config.apply(self.current, self.changes), stream=self.stream,
+                version=self.version, current=self.current)
+        for field, messages in errors.items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+        return data
+
+    @staticmethod
+    def sign(config: dict[str, Any]) -> str:
+        return signing.dumps(config, salt=LOADED_SALT, compress=True)
+
+    def normalise(self) -> None:
+        """Show values back the way they were understood: `90s` → `1m30s`."""
+        data = self.data.copy()
+        for name, field in self.fields.items():
+            if isinstance(field, CliValueField) and not field.disabled \
+                    and self.cleaned_data.get(name) is not None:
+                data[name] = field.show(self.cleaned_data[name])
+        self.data = data
+
+
+class DeleteConsumerForm(DeleteStreamForm):
+    def __init__(self, *args: Any, consumer_name: str, **kwargs: Any) -> None:
+        super().__init__(*args, stream_name=consumer_name, **kwargs)
+        self.fields["confirm_name"].label = "Type the consumer name to confirm"
+
+
+class PauseConsumerForm(forms.Form):
+    """`nats consumer pause`: until a time, or for a while (the CLI's default: an hour)."""
+
+    pause_until = CliValueField(consumer_config.parse_when, consumer_config.format_time,
+                                label=LABELS["pause_until"], max_chars=64,
+                                help_text="A duration (1h30m) or a time (2026-01-02 15:04:05, "
+                                          "UTC).")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["pause_until"].initial = consumer_config.format_time(
+            datetime.now(UTC) + timedelta(hours=1))
+
+    def clean_pause_until(self) -> datetime:
+        until = self.cleaned_data["pause_until"]
+        if until is None or until <= datetime.now(UTC):
+            raise forms.ValidationError("A time in the future.")
+        return until
