@@ -115,37 +115,37 @@ def run_streaming(
     window: float = 0.2,
 ) -> Iterator[list[T]]:
     """Run `operation` like run(), on the kept connection, and yield what it emits (through
-    the callable it is given) in batches: what came within `window` seconds of a batch's first
-    item, so a caller recording each batch commits a few times a second, not once an item.
-    Bounded not in total but by `idle` seconds (never more than JOB_BROKER_TIMEOUT) without
-    anything emitted: a long run of many quick requests goes on while it makes progress."""
+    the callable it is given) in batches, one every `window` seconds: a caller recording each
+    batch commits a few times a second, not once an item, and the emitting loop never waits
+    for it. Bounded not in total but by `idle` seconds (never more than JOB_BROKER_TIMEOUT)
+    without anything emitted: a long run of many quick requests goes on while it progresses."""
     idle = min(idle, settings.JOB_BROKER_TIMEOUT)
     keeper = _keeper()
-    emitted: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    ended = object()
+    emitted: queue.SimpleQueue[T] = queue.SimpleQueue()
+    ended = threading.Event()
 
     async def emitting(nc: Client, js: JetStreamContext) -> None:
         await operation(nc, js, emitted.put)
 
     future = asyncio.run_coroutine_threadsafe(_run(conn, emitting, None, keeper), keeper.loop)
-    future.add_done_callback(lambda _: emitted.put(ended))  # after all it emitted
+    future.add_done_callback(lambda _: ended.set())  # after all it emitted
+    last_emitted = time.monotonic()
     try:
         while True:
-            try:
-                batch = [emitted.get(timeout=idle)]
-            except queue.Empty:
-                raise BrokerError(f"no answer for {idle:g} s", retryable=True) from None
-            closes = time.monotonic() + window
-            while batch[-1] is not ended and (wait := closes - time.monotonic()) > 0:
-                try:
-                    batch.append(emitted.get(timeout=wait))
-                except queue.Empty:
-                    break
-            if items := [item for item in batch if item is not ended]:
-                yield items
-            if batch[-1] is ended:
+            # Woken early only by the end: waking for each item would take the interpreter
+            # from the loop's thread once an item.
+            finished = ended.wait(window)
+            batch = []
+            while not emitted.empty():
+                batch.append(emitted.get_nowait())
+            if batch:
+                last_emitted = time.monotonic()
+                yield batch
+            if finished:
                 future.result()  # the operation's own failure, if any
                 return
+            if time.monotonic() - last_emitted > idle:
+                raise BrokerError(f"no answer for {idle:g} s", retryable=True)
     finally:
         future.cancel()  # stopped early (the idle bound, or the caller failed): stop the rest
 
