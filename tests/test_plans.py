@@ -356,3 +356,20 @@ def test_replicas_the_cluster_has_are_planned_and_applied(
     assert plan.outcomes["plan_r3"]["outcome"] == "created"
     assert live_config(cluster[0].url, "plan_r3")["num_replicas"] == 3
     assert "plan_r5" not in plan.outcomes
+
+
+def test_what_the_server_fills_in_is_never_a_change(
+    user: Any, profile: Profile, server: NatsServer,
+) -> None:
+    """A desired config that leaves defaults out (as an import does) against the server's
+    full answer: nothing to do."""
+    desired = {"name": "plan_defaults", "subjects": ["plan_defaults.>"], "max_msgs": -1,
+               "max_age": 0, "duplicate_window": 120 * 10**9, "deny_delete": False}
+    create_raw(server.url, {"name": "plan_defaults", "subjects": ["plan_defaults.>"]})
+    plan = plans.propose(profile, {"plan_defaults": desired}, origin="import",
+                         context=audit.Context(actor=user))
+    assert wait_for_job(plan.plan_job_id).status == JobStatus.SUCCEEDED
+    plan.refresh_from_db()
+    assert plan.steps == [{"name": "plan_defaults", "action": "unchanged", "changes": {},
+                           "refused": {}}]
+    api(server.url, "STREAM.DELETE.plan_defaults")
