@@ -9,12 +9,13 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import queue
 import ssl
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -107,10 +108,52 @@ def run(
         raise BrokerError(f"timed out after {timeout:g} s", retryable=True) from None
 
 
+def run_streaming(
+    conn: Connection,
+    operation: Callable[[Client, JetStreamContext, Callable[[T], None]], Awaitable[None]],
+    idle: float,
+    window: float = 0.2,
+) -> Iterator[list[T]]:
+    """Run `operation` like run(), on the kept connection, and yield what it emits (through
+    the callable it is given) in batches, one every `window` seconds: a caller recording each
+    batch commits a few times a second, not once an item, and the emitting loop never waits
+    for it. Bounded not in total but by `idle` seconds (never more than JOB_BROKER_TIMEOUT)
+    without anything emitted: a long run of many quick requests goes on while it progresses."""
+    idle = min(idle, settings.JOB_BROKER_TIMEOUT)
+    keeper = _keeper()
+    emitted: queue.SimpleQueue[T] = queue.SimpleQueue()
+    ended = threading.Event()
+
+    async def emitting(nc: Client, js: JetStreamContext) -> None:
+        await operation(nc, js, emitted.put)
+
+    future = asyncio.run_coroutine_threadsafe(_run(conn, emitting, None, keeper), keeper.loop)
+    future.add_done_callback(lambda _: ended.set())  # after all it emitted
+    last_emitted = time.monotonic()
+    try:
+        while True:
+            # Woken early only by the end: waking for each item would take the interpreter
+            # from the loop's thread once an item.
+            finished = ended.wait(window)
+            batch = []
+            while not emitted.empty():
+                batch.append(emitted.get_nowait())
+            if batch:
+                last_emitted = time.monotonic()
+                yield batch
+            if finished:
+                future.result()  # the operation's own failure, if any
+                return
+            if time.monotonic() - last_emitted > idle:
+                raise BrokerError(f"no answer for {idle:g} s", retryable=True)
+    finally:
+        future.cancel()  # stopped early (the idle bound, or the caller failed): stop the rest
+
+
 async def _run(
     conn: Connection,
     operation: Callable[[Client, JetStreamContext], Awaitable[T]],
-    timeout: float,
+    timeout: float | None,
     keeper: _Keeper | None,
 ) -> T:
     try:
