@@ -6,7 +6,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from streams.audit import views as audit_views
-from streams.views import jobs, profiles, streams
+from streams.views import jobs, plans, profiles, streams
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="profile_list"), name="home"),
@@ -22,6 +22,7 @@ urlpatterns = [
     path("profiles/<int:pk>/streams/refresh/", streams.stream_list_refresh,
          name="stream_list_refresh"),
     path("profiles/<int:pk>/streams/adopt/", streams.stream_adopt, name="stream_adopt"),
+    path("profiles/<int:pk>/streams/plan/", plans.plan_create, name="plan_create"),
     path("profiles/<int:pk>/streams/new/", streams.stream_create, name="stream_create"),
     path("profiles/<int:pk>/stream/<str:name>/", streams.stream_detail, name="stream_detail"),
     path("profiles/<int:pk>/stream/<str:name>/refresh/", streams.stream_refresh,
@@ -30,6 +31,9 @@ urlpatterns = [
     path("profiles/<int:pk>/stream/<str:name>/delete/", streams.stream_delete,
          name="stream_delete"),
     path("profiles/<int:pk>/stream/<str:name>/purge/", streams.stream_purge, name="stream_purge"),
+    path("profiles/<int:pk>/stream/<str:name>/plan/", plans.stream_plan, name="stream_plan"),
+    path("plans/<int:pk>/", plans.plan_detail, name="plan_detail"),
+    path("plans/<int:pk>/apply/", plans.plan_apply, name="plan_apply"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("audit/", audit_views.audit_list, name="audit_list"),

@@ -116,12 +116,15 @@ class JobKind(models.TextChoices):
     STREAM_DELETE = "stream_delete", "Delete stream"
     STREAM_PURGE = "stream_purge", "Purge stream"
     STREAM_ADOPT = "stream_adopt", "Adopt streams"
+    STREAM_PLAN = "stream_plan", "Plan changes"
+    STREAM_APPLY = "stream_apply", "Apply plan"
 
     @property
     def target_type(self) -> str:
         """What a job of this kind acts on, as its audit entries name it."""
         return ("profile" if self in {JobKind.TEST_CONNECTION, JobKind.STREAM_LIST,
-                                      JobKind.STREAM_ADOPT} else "stream")
+                                      JobKind.STREAM_ADOPT, JobKind.STREAM_PLAN,
+                                      JobKind.STREAM_APPLY} else "stream")
 
 
 class JobStatus(models.TextChoices):
@@ -203,6 +206,8 @@ class Job(models.Model):
     error = models.TextField(blank=True)
     err_code = models.IntegerField(null=True, blank=True)
     error_field = models.CharField(max_length=64, blank=True)
+    # How far a job of many parts has got while it runs: {"done": n, "total": m}.
+    progress = models.JSONField(null=True, blank=True)
 
     objects = JobQuerySet.as_manager()
 
@@ -226,6 +231,14 @@ class Job(models.Model):
             status=JobStatus.QUEUED, error=f"attempt {self.attempts} failed: {reason}",
             deadline=None))
 
+    def note_progress(self, done: int, total: int) -> bool:
+        """How far a running job of many parts has got, for its card. Each step forward moves
+        the reaper's deadline too: a long apply is alive while it progresses."""
+        self.progress = {"done": done, "total": total}
+        return bool(Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(
+            progress=self.progress,
+            deadline=timezone.now() + timedelta(seconds=settings.JOB_RUN_TIMEOUT)))
+
     def close(self, expected: str, **outcome: Any) -> bool:
         """Write the outcome (status, finished_at, result, error…) if the job is still
         `expected` (the reaper or a duplicate task may have ended it meanwhile), on the row and
@@ -238,6 +251,11 @@ class Job(models.Model):
         for name, value in outcome.items():
             setattr(self, name, value)
         return True
+
+    @property
+    def names_a_stream(self) -> bool:
+        """Whether its target is a stream (else a profile)."""
+        return JobKind(self.kind).target_type == "stream"
 
     @property
     def is_finished(self) -> bool:
@@ -449,3 +467,26 @@ class StreamDefinition(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Plan(models.Model):
+    """What applying desired stream configs to a profile would do (streams.plans), and then
+    what it did. `steps` are worked out by the plan job from the live configs; `outcomes`
+    ({name: {"outcome", "message", "err_code"}}) are written by the apply job as they come."""
+
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="plans")
+    origin = models.CharField(max_length=200)  # "definitions", "import", "copy from staging"…
+    desired = models.JSONField()  # {stream name: config}
+    delete_missing = models.BooleanField(default=False)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    plan_job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
+    apply_job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
+    steps = models.JSONField(null=True, blank=True)  # [plans.Step], sorted by name
+    outcomes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"plan #{self.pk} ({self.origin})"

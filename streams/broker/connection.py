@@ -9,12 +9,13 @@ import concurrent.futures
 import contextlib
 import json
 import os
+import queue
 import ssl
 import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -107,10 +108,46 @@ def run(
         raise BrokerError(f"timed out after {timeout:g} s", retryable=True) from None
 
 
+def run_streaming(
+    conn: Connection,
+    operation: Callable[[Client, JetStreamContext, Callable[[T], None]], Awaitable[None]],
+    idle: float,
+) -> Iterator[list[T]]:
+    """Run `operation` like run(), on the kept connection, and yield what it emits (through
+    the callable it is given) in batches: all that came since the last one. Bounded not in
+    total but by `idle` seconds (never more than JOB_BROKER_TIMEOUT) without anything emitted:
+    a long run of many quick requests goes on while it makes progress."""
+    idle = min(idle, settings.JOB_BROKER_TIMEOUT)
+    keeper = _keeper()
+    emitted: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    ended = object()
+
+    async def emitting(nc: Client, js: JetStreamContext) -> None:
+        await operation(nc, js, emitted.put)
+
+    future = asyncio.run_coroutine_threadsafe(_run(conn, emitting, None, keeper), keeper.loop)
+    future.add_done_callback(lambda _: emitted.put(ended))  # after all it emitted
+    try:
+        while True:
+            try:
+                batch = [emitted.get(timeout=idle)]
+            except queue.Empty:
+                raise BrokerError(f"no answer for {idle:g} s", retryable=True) from None
+            while not emitted.empty():
+                batch.append(emitted.get())
+            if items := [item for item in batch if item is not ended]:
+                yield items
+            if batch[-1] is ended:
+                future.result()  # the operation's own failure, if any
+                return
+    finally:
+        future.cancel()  # stopped early (the idle bound, or the caller failed): stop the rest
+
+
 async def _run(
     conn: Connection,
     operation: Callable[[Client, JetStreamContext], Awaitable[T]],
-    timeout: float,
+    timeout: float | None,
     keeper: _Keeper | None,
 ) -> T:
     try:

@@ -4,7 +4,8 @@ modify, write), delete and purge, each reconciled when its answer was lost."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import nats.errors
@@ -12,14 +13,15 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from streams import stream_config
-from streams.broker.connection import Connection, request, run
-from streams.broker.errors import NOT_FOUND, BrokerError
+from streams.broker.connection import Connection, request, run, run_streaming
+from streams.broker.errors import NOT_FOUND, BrokerError, translate
 from streams.broker.server import server_facts
 
 # Raw JetStream API requests with JSON dicts: nats-py's StreamConfig drops fields it does not
 # know, and an update must send back every field, known or not.
 
 LIST_PAGE = 256  # the server's STREAM.LIST page size
+NAMES_PAGE = 1024  # and STREAM.NAMES's
 STREAM_TIMEOUT = 30.0  # a whole stream job, connection included
 
 
@@ -108,49 +110,131 @@ def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
     the stream's info tells."""
 
     async def operation(nc: Client) -> dict[str, Any]:
-        name = config["name"]
-        existing = await _info_or_none(nc, conn, name)
+        existing = await _info_or_none(nc, conn, config["name"])
         if existing is not None and not _differs(existing["config"], config):
             return {"info": existing, "created": False}
-        try:
-            answer = await request(nc, conn, f"STREAM.CREATE.{name}", config)
-        except nats.errors.TimeoutError:
-            info = await _info_or_none(nc, conn, name)
-            if info is None or _differs(info["config"], config):
-                raise BrokerError("the server did not confirm the create in time",
-                                  retryable=True) from None
-            answer = info
-        answer.pop("type", None)
-        answer.pop("did_create", None)
-        return {"info": answer, "created": True}
+        return {"info": await _create(nc, conn, config), "created": True}
 
     return _stream_op(conn, operation)
+
+
+async def _create(nc: Client, conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
+    name = config["name"]
+    try:
+        answer = await request(nc, conn, f"STREAM.CREATE.{name}", config)
+    except nats.errors.TimeoutError:
+        info = await _info_or_none(nc, conn, name)
+        if info is None or _differs(info["config"], config):
+            raise BrokerError("the server did not confirm the create in time",
+                              retryable=True) from None
+        answer = info
+    answer.pop("type", None)
+    answer.pop("did_create", None)
+    return answer
 
 
 def update_stream(conn: Connection, name: str, changes: dict[str, list[Any]]) -> dict[str, Any]:
     """Read-modify-write: read the live config, replace only the changed keys, send it back.
     Fails when someone else changed one of those keys since the form was read."""
+
     async def operation(nc: Client) -> dict[str, Any]:
-        current = (await _info(nc, conn, name))["config"]
-        desired = stream_config.apply(current, changes)
-        if not stream_config.diff(current, desired, list(changes)):
-            return {"before": current, "info": await _info(nc, conn, name), "applied": False}
-        changed_meanwhile = stream_config.conflicts(current, changes)
-        if changed_meanwhile:
-            labels = ", ".join(stream_config.label_of_key(key) for key in changed_meanwhile)
-            raise BrokerError(f"changed on the server since the form was read: {labels}; "
-                              "reload and edit again", field=changed_meanwhile[0])
-        try:
-            answer = await request(nc, conn, f"STREAM.UPDATE.{name}", desired)
-        except nats.errors.TimeoutError:
-            answer = await _info(nc, conn, name)
-            if stream_config.diff(answer["config"], desired, list(changes)):
-                raise BrokerError("the server did not confirm the update in time",
-                                  retryable=True) from None
-        answer.pop("type", None)
-        return {"before": current, "info": answer, "applied": True}
+        return await _update(nc, conn, name, changes, "changed on the server since the form "
+                             "was read: {labels}; reload and edit again")
 
     return _stream_op(conn, operation)
+
+
+async def _update(nc: Client, conn: Connection, name: str, changes: dict[str, list[Any]],
+                  conflict: str) -> dict[str, Any]:
+    """`conflict` says what it is when someone changed one of these keys meanwhile."""
+    current = (await _info(nc, conn, name))["config"]
+    desired = stream_config.apply(current, changes)
+    if not stream_config.diff(current, desired, list(changes)):
+        return {"before": current, "info": await _info(nc, conn, name), "applied": False}
+    changed_meanwhile = stream_config.conflicts(current, changes)
+    if changed_meanwhile:
+        labels = ", ".join(stream_config.label_of_key(key) for key in changed_meanwhile)
+        raise BrokerError(conflict.format(labels=labels), field=changed_meanwhile[0])
+    try:
+        answer = await request(nc, conn, f"STREAM.UPDATE.{name}", desired)
+    except nats.errors.TimeoutError:
+        answer = await _info(nc, conn, name)
+        if stream_config.diff(answer["config"], desired, list(changes)):
+            raise BrokerError("the server did not confirm the update in time",
+                              retryable=True) from None
+    answer.pop("type", None)
+    return {"before": current, "info": answer, "applied": True}
+
+
+# Requests in flight at once. The server answers API requests with one goroutine per core and
+# drops them all once 10,000 are pending (advisory api_limit_reached): a few dozen keep it busy.
+APPLY_CONCURRENCY = 32
+APPLY_ATTEMPTS = 6  # per stream, for answers that mean "later": 503s (10008, 10023), timeouts
+
+
+def apply_streams(conn: Connection, ops: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Run many stream operations concurrently, each reconciled as its single-stream job is,
+    and yield their outcomes in batches as they come, so the caller records them and shows
+    progress while the rest run. An op is {"name", "op"} with "create" and its "config",
+    "update" and its "changes" ({key: [planned from, to]}), or "delete"; an outcome is
+    {"name", "op", "error", "err_code"} plus what the single-stream function answers. One
+    stream's failure is its own: the others go on."""
+
+    async def operation(nc: Client, js: JetStreamContext,
+                        emit: Callable[[dict[str, Any]], None]) -> None:
+        existing = await _names(nc, conn) if any(op["op"] == "create" for op in ops) else set()
+        slots = asyncio.Semaphore(APPLY_CONCURRENCY)
+
+        async def one(op: dict[str, Any]) -> None:
+            async with slots:
+                answer = await _with_backoff(lambda: _apply_op(nc, conn, op, existing))
+                emit({"name": op["name"], "op": op["op"], **answer})
+
+        await asyncio.gather(*(one(op) for op in ops))
+
+    return run_streaming(conn, operation, STREAM_TIMEOUT + conn.connect_timeout * len(conn.servers))
+
+
+async def _apply_op(nc: Client, conn: Connection, op: dict[str, Any],
+                    existing: set[str]) -> dict[str, Any]:
+    name = op["name"]
+    if op["op"] == "update":
+        return await _update(nc, conn, name, op["changes"], "the plan was made: {labels}; "
+                             "plan again")
+    if op["op"] == "delete":
+        return await _delete(nc, conn, name)
+    config = op["config"]
+    if name in existing:  # made since the plan: the same stream, or a conflict
+        info = await _info(nc, conn, name)
+        if _differs(info["config"], config):
+            raise BrokerError("made on the server since the plan was made, with another "
+                              "configuration: plan again", err_code=10058, field="name")
+        return {"info": info, "created": False}
+    return {"info": await _create(nc, conn, config), "created": True}
+
+
+async def _with_backoff(attempt: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """The answer with no error, or the error: retried with backoff while the server says
+    "later" (busy, or its answer lost), with jitter so that what failed together does not
+    come back together."""
+    for attempt_number in range(APPLY_ATTEMPTS):
+        try:
+            return {**await attempt(), "error": "", "err_code": None}
+        except Exception as exc:
+            error = translate(exc)
+            if not error.retryable or attempt_number == APPLY_ATTEMPTS - 1:
+                return {"error": error.message, "err_code": error.err_code}
+        await asyncio.sleep(min(0.05 * 2 ** attempt_number, 2.0) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+async def _names(nc: Client, conn: Connection) -> set[str]:
+    """Every stream's name: STREAM.NAMES pages of 1024, after the first all at once."""
+    first = await request(nc, conn, "STREAM.NAMES", {"offset": 0})
+    pages = [first] + list(await asyncio.gather(*(
+        request(nc, conn, "STREAM.NAMES", {"offset": offset})
+        for offset in range(NAMES_PAGE, first.get("total", 0), NAMES_PAGE))))
+    return {name for page in pages for name in page.get("streams") or []}
 
 
 def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
@@ -158,19 +242,23 @@ def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
     (a redelivered job whose first run deleted it) counts as deleted."""
 
     async def operation(nc: Client) -> dict[str, Any]:
-        info = await _info_or_none(nc, conn, name)
-        if info is None:
-            return {"before": None, "deleted": False}
-        _refuse_destruction(info["config"], "deleted")
-        try:
-            await request(nc, conn, f"STREAM.DELETE.{name}")
-        except nats.errors.TimeoutError:
-            if await _info_or_none(nc, conn, name) is not None:
-                raise BrokerError("the server did not confirm the delete in time",
-                                  retryable=True) from None
-        return {"before": info["config"], "state": info.get("state"), "deleted": True}
+        return await _delete(nc, conn, name)
 
     return _stream_op(conn, operation)
+
+
+async def _delete(nc: Client, conn: Connection, name: str) -> dict[str, Any]:
+    info = await _info_or_none(nc, conn, name)
+    if info is None:
+        return {"before": None, "deleted": False}
+    _refuse_destruction(info["config"], "deleted")
+    try:
+        await request(nc, conn, f"STREAM.DELETE.{name}")
+    except nats.errors.TimeoutError:
+        if await _info_or_none(nc, conn, name) is not None:
+            raise BrokerError("the server did not confirm the delete in time",
+                              retryable=True) from None
+    return {"before": info["config"], "state": info.get("state"), "deleted": True}
 
 
 def purge_stream(

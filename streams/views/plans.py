@@ -1,0 +1,125 @@
+"""Plans: asking for one (the stream list, a stream's page), the page that shows what apply
+would do and then what it did, and applying it. The planning and the applying are jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from streams import audit, plans
+from streams.filters import StreamFilter
+from streams.forms.plans import ApplyForm, PlanForm
+from streams.jobs.submit import submit
+from streams.models import JobKind, Plan, Profile, StreamDefinition, StreamSync
+from streams.plans import steps as planning
+from streams.views.http import HtmxHttpRequest, job_context, page_or_partial, permission_required
+
+
+def _to_plan(request: HtmxHttpRequest, plan: Plan) -> HttpResponse:
+    url = reverse("plan_detail", args=[plan.pk])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@permission_required("streams.change_stream")
+@require_POST
+def plan_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A plan to make the ticked streams, the managed ones the filters show, or the whole
+    connection match their definitions (the last perhaps deleting what has none)."""
+    profile = get_object_or_404(Profile, pk=pk)
+    form = PlanForm(request.POST, profile_name=profile.name)
+    if form.is_valid():
+        definitions = StreamDefinition.objects.filter(profile=profile)
+        scope = form.cleaned_data["scope"]
+        if scope != "profile":
+            managed = profile.streams.exclude(sync=StreamSync.UNMANAGED).filter(system_kind="")
+            if scope == "matching":
+                managed = StreamFilter(request.POST, queryset=managed).qs
+            else:
+                managed = managed.filter(name__in=request.POST.getlist("name"))
+            definitions = definitions.filter(name__in=managed.values("name"))
+        desired = dict(definitions.order_by("name").values_list("name", "config"))
+        if desired or form.cleaned_data["delete_missing"]:
+            return _to_plan(request, plans.propose(
+                profile, desired, origin="definitions",
+                context=audit.Context.from_request(request),
+                delete_missing=form.cleaned_data["delete_missing"]))
+        form.add_error("scope", "No definition to plan for: tick managed streams, or adopt "
+                                "some first.")
+    return render(request, "streams/stream_list.html#plan_form",
+                  {"profile": profile, "plan_form": form})
+
+
+@permission_required("streams.change_stream")
+@require_POST
+def stream_plan(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+    """A plan to put one stream back as its definition says (drifted, or deleted outside)."""
+    profile = get_object_or_404(Profile, pk=pk)
+    definition = get_object_or_404(StreamDefinition, profile=profile, name=name)
+    return _to_plan(request, plans.propose(
+        profile, {name: definition.config}, origin=f"restore the definition of {name}",
+        context=audit.Context.from_request(request)))
+
+
+@permission_required("streams.view_stream")
+def plan_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    plan = get_object_or_404(Plan.objects.select_related("profile", "plan_job", "apply_job"),
+                             pk=pk)
+    return render(request, page_or_partial(request, "streams/plan_detail.html", "plan_body"),
+                  _plan_context(plan, _apply_form(plan)))
+
+
+def _apply_form(plan: Plan, data: Any = None) -> ApplyForm:
+    deletes = planning.counts(plan.steps or [])[planning.DELETE]
+    return ApplyForm(data, deletes=deletes, profile_name=plan.profile.name)
+
+
+def _plan_context(plan: Plan, form: ApplyForm) -> dict[str, Any]:
+    planned = plan.steps or []
+    return {
+        "plan": plan,
+        "profile": plan.profile,
+        "counts": planning.counts(planned),
+        # What does something, or did: unchanged streams are only counted.
+        "rows": [(step, planning.change_rows(step), plan.outcomes.get(step["name"]))
+                 for step in planned
+                 if step["action"] != planning.UNCHANGED or step["name"] in plan.outcomes],
+        "form": form,
+        "plan_card": job_context(plan.plan_job) if plan.plan_job else None,
+        "apply_card": job_context(plan.apply_job) if plan.apply_job else None,
+    }
+
+
+@permission_required("streams.change_stream")
+@require_POST
+def plan_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Apply a worked-out plan, once. Its deletions run only with the connection's name typed
+    here, whoever proposed the plan."""
+    plan = get_object_or_404(Plan.objects.select_related("profile"), pk=pk)
+    form = _apply_form(plan, request.POST)
+    if form.deletes and not request.user.has_perm("streams.delete_stream"):
+        raise PermissionDenied
+    if form.is_valid():
+        with transaction.atomic():  # one apply per plan, however many clicks
+            plan = Plan.objects.select_for_update().select_related("profile").get(pk=pk)
+            if plan.steps is None:
+                form.add_error(None, "The plan is still being worked out.")
+            elif plan.apply_job_id is not None:
+                form.add_error(None, "This plan was applied already: plan again.")
+            else:
+                plan.apply_job = submit(
+                    JobKind.STREAM_APPLY, plan.profile, audit.Context.from_request(request),
+                    params={"plan": plan.pk, "origin": plan.origin,
+                            "deletes_confirmed": bool(form.deletes)})
+                plan.save(update_fields=["apply_job"])
+    if not request.htmx:
+        return redirect("plan_detail", pk=pk)
+    plan = Plan.objects.select_related("profile", "plan_job", "apply_job").get(pk=pk)
+    return render(request, "streams/plan_detail.html#plan_body", _plan_context(plan, form))
+

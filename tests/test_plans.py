@@ -1,0 +1,273 @@
+"""Plan and apply: what applying the definitions would do, stream by stream, before anything
+runs (refused changes with the server's reason), then applying it as one job with per-stream
+outcomes, progress, audit entries, and no deletion without the connection's name typed. On
+real servers (2.15 and 2.9), changed from separate connections as `nats stream edit` would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from streams import audit, plans
+from streams.models import AuditEvent, JobStatus, Plan, Profile, Stream, StreamDefinition
+from streams.plans import steps as planning
+from tests.support.jobs import wait_for_job
+from tests.support.nats_server import NatsServer
+from tests.support.raw_jetstream import api, create_raw, live_config
+from tests.support.stream_forms import create_stream, refresh_list
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
+
+
+@pytest.fixture(params=["2.15", "2.9"])
+def server(request: pytest.FixtureRequest) -> NatsServer:
+    return request.getfixturevalue("nats_server" if request.param == "2.15" else
+                                   "nats_29_server")
+
+
+@pytest.fixture
+def profile(server: NatsServer, make_profile: Callable[..., Profile]) -> Profile:
+    return make_profile(server, last_server_version=server.version)
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A server of the test's own: deleting "every stream without a definition" must not
+    reach the streams of other tests."""
+    server = NatsServer.start(tmp_path / "nats", name="memphisadmin-plan-delete")
+    yield server
+    server.stop()
+
+
+def planned(client: Client, url: str, data: dict[str, Any]) -> Plan:
+    """POST a plan request; the plan once its job has worked out the steps."""
+    response = client.post(url, data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200, response.content.decode()[:2000]
+    plan = Plan.objects.get(pk=int(response["HX-Redirect"].rstrip("/").rsplit("/", 1)[1]))
+    job = wait_for_job(plan.plan_job_id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    plan.refresh_from_db()
+    return plan
+
+
+def plan_streams(client: Client, profile: Profile, scope: str, **data: Any) -> Plan:
+    return planned(client, reverse("plan_create", args=[profile.pk]), {"scope": scope, **data})
+
+
+def apply(client: Client, plan: Plan, timeout: float = 60, **data: str) -> Plan:
+    response = client.post(reverse("plan_apply", args=[plan.pk]), data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    plan.refresh_from_db()
+    assert plan.apply_job_id, response.content.decode()[:2000]
+    job = wait_for_job(plan.apply_job_id, timeout=timeout)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    plan.refresh_from_db()
+    return plan
+
+
+def step(plan: Plan, name: str) -> planning.Step:
+    return next(step for step in plan.steps or [] if step["name"] == name)
+
+
+def define(profile: Profile, config: dict[str, Any]) -> None:
+    StreamDefinition.objects.create(profile=profile, name=config["name"], config=config)
+
+
+def test_a_plan_lists_exactly_the_drifted_fields(
+    client_alice: Client, profile: Profile, server: NatsServer,
+) -> None:
+    job = create_stream(client_alice, profile, name="plan_drift", subjects="plan.drift",
+                        max_age="1h")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    api(server.url, "STREAM.UPDATE.plan_drift", {
+        **live_config(server.url, "plan_drift"), "max_msgs": 500, "description": "by hand"})
+    refresh_list(client_alice, profile)
+    plan = planned(client_alice, reverse("stream_plan", args=[profile.pk, "plan_drift"]), {})
+    assert plan.origin == "restore the definition of plan_drift"
+    assert [(s["name"], s["action"], s["changes"], s["refused"]) for s in plan.steps] == [
+        ("plan_drift", "update", {"max_msgs": [500, -1], "description": ["by hand", None]}, {})]
+    page = client_alice.get(reverse("plan_detail", args=[plan.pk])).content.decode()
+    assert "Stream Messages Limit" in page and "Description" in page
+    assert "Message TTL" not in page  # defined and live alike: no row
+    assert "1 to update" in page
+
+
+def test_refused_changes_show_their_reason_and_are_not_applied(
+    client_alice: Client, profile: Profile, server: NatsServer,
+) -> None:
+    url = server.url
+    for name, retention in (("ref_storage", "limits"), ("ref_replicas", "limits"),
+                            ("ref_workqueue", "workqueue"), ("ref_fine", "limits")):
+        create_raw(url, {"name": name, "subjects": [f"{name}.>"], "retention": retention})
+    define(profile, {**live_config(url, "ref_storage"), "storage": "memory"})
+    define(profile, {**live_config(url, "ref_replicas"), "num_replicas": 3})
+    define(profile, {**live_config(url, "ref_workqueue"), "retention": "limits"})
+    define(profile, {**live_config(url, "ref_fine"), "max_msgs": 9})
+    define(profile, {"name": "ref_new_r3", "subjects": ["ref_new.>"], "num_replicas": 3})
+    plan = plan_streams(client_alice, profile, "profile")
+    refused = {s["name"]: s["refused"] for s in plan.steps}
+    assert refused["ref_storage"] == {"storage": "Storage is chosen at creation."}
+    assert "needs a cluster" in refused["ref_replicas"]["num_replicas"]
+    assert "needs a cluster" in refused["ref_new_r3"]["num_replicas"]
+    assert set(refused["ref_workqueue"]) == {"retention"}
+    assert refused["ref_fine"] == {}
+    page = client_alice.get(reverse("plan_detail", args=[plan.pk])).content.decode()
+    assert "Storage is chosen at creation." in page and "4 refused" in page
+
+    plan = apply(client_alice, plan)
+    assert plan.outcomes == {"ref_fine": {"outcome": "updated", "message": "",
+                                          "err_code": None}}
+    assert live_config(url, "ref_storage")["storage"] == "file"
+    assert live_config(url, "ref_replicas")["num_replicas"] == 1
+    assert live_config(url, "ref_workqueue")["retention"] == "workqueue"
+    assert api(url, "STREAM.INFO.ref_new_r3")["error"]["err_code"] == 10059
+    assert live_config(url, "ref_fine")["max_msgs"] == 9
+
+
+def test_apply_restores_a_stream_changed_outside_and_recreates_one_deleted_outside(
+    client_alice: Client, profile: Profile, server: NatsServer,
+) -> None:
+    url = server.url
+    for name in ("restore_edited", "restore_deleted"):
+        job = create_stream(client_alice, profile, name=name, subjects=f"{name}.>",
+                            max_msgs="100")
+        assert job.status == JobStatus.SUCCEEDED, job.error
+    defined = {name: StreamDefinition.objects.get(profile=profile, name=name).config
+               for name in ("restore_edited", "restore_deleted")}
+    api(url, "STREAM.UPDATE.restore_edited", {**live_config(url, "restore_edited"),
+                                              "max_msgs": 7})
+    api(url, "STREAM.DELETE.restore_deleted")
+    refresh_list(client_alice, profile)
+    assert {s.name: s.sync for s in Stream.objects.filter(profile=profile, name__in=defined)
+            } == {"restore_edited": "drifted", "restore_deleted": "missing"}
+    plan = plan_streams(client_alice, profile, "profile")
+    assert [(s["name"], s["action"], s["changes"]) for s in plan.steps] == [
+        ("restore_deleted", "create", {}), ("restore_edited", "update", {"max_msgs": [7, 100]})]
+    # Changed again after the plan, in a field the plan does not touch: apply leaves it.
+    api(url, "STREAM.UPDATE.restore_edited", {**live_config(url, "restore_edited"),
+                                              "max_bytes": 4096})
+
+    plan = apply(client_alice, plan)
+    assert {name: outcome["outcome"] for name, outcome in plan.outcomes.items()} == {
+        "restore_deleted": "created", "restore_edited": "updated"}
+    edited = live_config(url, "restore_edited")
+    assert (edited["max_msgs"], edited["max_bytes"]) == (100, 4096)
+    assert live_config(url, "restore_deleted")["max_msgs"] == 100
+    assert StreamDefinition.objects.get(profile=profile, name="restore_edited").config == edited
+    assert StreamDefinition.objects.get(profile=profile, name="restore_deleted").config == \
+        live_config(url, "restore_deleted")
+    assert defined["restore_deleted"]["subjects"] == ["restore_deleted.>"]
+    rows = {s.name: s.sync for s in Stream.objects.filter(profile=profile, name__in=defined)}
+    assert rows == {"restore_edited": "in_sync", "restore_deleted": "in_sync"}
+    entries = AuditEvent.objects.filter(job_id=plan.apply_job_id).order_by("seq")
+    assert sorted((e.action, e.target_name, e.outcome) for e in entries) == [
+        ("job.finished", profile.name, "succeeded"),
+        ("job.requested", profile.name, "requested"),
+        ("stream.changed", "restore_edited", "succeeded"),
+        ("stream.created", "restore_deleted", "succeeded")]
+    changed = entries.get(action="stream.changed")
+    assert changed.changes == {"max_msgs": [7, 100]}
+    assert (changed.before["max_msgs"], changed.after["max_msgs"]) == (7, 100)
+    assert entries.get(action="stream.created").actor_name == "alice"
+
+
+def test_apply_of_many_reports_every_outcome_and_its_progress(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    profile = make_profile(own_server, last_server_version=own_server.version)
+    StreamDefinition.objects.bulk_create(
+        StreamDefinition(profile=profile, name=f"many_{n:03d}",
+                         config={"name": f"many_{n:03d}", "subjects": [f"many.{n}"]})
+        for n in range(300))
+    plan = plan_streams(client_alice, profile, "profile")
+    assert planning.counts(plan.steps)["create"] == 300
+    response = client_alice.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    plan.refresh_from_db()
+    seen: set[tuple[int, int]] = set()
+
+    def finished() -> bool:
+        job = plan.apply_job.__class__.objects.get(pk=plan.apply_job_id)
+        if job.progress and not job.is_finished:
+            seen.add((job.progress["done"], job.progress["total"]))
+        return job.is_finished
+
+    wait_until(finished, 120, "the apply did not finish", interval=0.005)
+    job = wait_for_job(plan.apply_job_id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.progress == {"done": 300, "total": 300}
+    assert job.result == {"total": 300, "created": 300}
+    assert any(done < 300 for done, _total in seen), seen  # written while it ran
+    card = client_alice.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "300 of 300" in card and "300 created" in card
+    plan.refresh_from_db()
+    assert len(plan.outcomes) == 300
+    assert {outcome["outcome"] for outcome in plan.outcomes.values()} == {"created"}
+    assert AuditEvent.objects.filter(job_id=job.pk, action="stream.created").count() == 300
+    assert api(own_server.url, "STREAM.NAMES", {"offset": 0})["total"] == 300
+
+
+def test_no_stream_is_deleted_without_the_typed_confirmation(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    url = own_server.url
+    profile = make_profile(own_server, name="production", last_server_version=own_server.version)
+    for name in ("kept", "stray", "stray_denied", "KV_bucket"):
+        create_raw(url, {"name": name, "subjects": [f"{name}.>"],
+                         "deny_purge": name == "stray_denied"})
+    define(profile, live_config(url, "kept"))
+    plan_url = reverse("plan_create", args=[profile.pk])
+    for typed in ("", "Production", "prod"):
+        response = client_alice.post(plan_url, {"scope": "profile", "delete_missing": "on",
+                                                "confirm_profile": typed},
+                                     HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert "Deleting streams needs production typed exactly." in response.content.decode()
+    assert not Plan.objects.exists()
+
+    plan = plan_streams(client_alice, profile, "profile", delete_missing="on",
+                        confirm_profile="production")
+    assert [(s["name"], s["action"], bool(s["refused"])) for s in plan.steps] == [
+        ("kept", "unchanged", False), ("stray", "delete", False),
+        ("stray_denied", "delete", True)]
+    assert "denies purging" in step(plan, "stray_denied")["refused"]["name"]
+    # Applying asks again, whoever proposed the plan.
+    response = client_alice.post(reverse("plan_apply", args=[plan.pk]), {},
+                                 HTTP_HX_REQUEST="true")
+    assert "Deleting streams needs production typed exactly." in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.apply_job_id is None
+
+    plan = apply(client_alice, plan, confirm_profile="production")
+    assert plan.outcomes == {"stray": {"outcome": "deleted", "message": "", "err_code": None}}
+    names = set(api(url, "STREAM.NAMES", {"offset": 0})["streams"])
+    assert names == {"kept", "stray_denied", "KV_bucket"}
+    deleted = AuditEvent.objects.get(job_id=plan.apply_job_id, action="stream.deleted")
+    assert (deleted.target_name, deleted.before["name"]) == ("stray", "stray")
+
+
+def test_a_proposed_plan_deletes_nothing_unless_the_apply_is_confirmed(
+    client_alice: Client, user: Any, make_profile: Callable[..., Profile],
+    own_server: NatsServer,
+) -> None:
+    """The entry point other features plan through: its deletions wait for the typed name."""
+    url = own_server.url
+    profile = make_profile(own_server, name="staging", last_server_version=own_server.version)
+    create_raw(url, {"name": "old_one", "subjects": ["old.>"]})
+    plan = plans.propose(profile, {"new_one": {"name": "new_one", "subjects": ["new.>"]}},
+                         origin="import", context=audit.Context(actor=user),
+                         delete_missing=True)
+    assert wait_for_job(plan.plan_job_id).status == JobStatus.SUCCEEDED
+    plan.refresh_from_db()
+    assert [(s["name"], s["action"]) for s in plan.steps] == [("new_one", "create"),
+                                                             ("old_one", "delete")]
+    response = client_alice.post(reverse("plan_apply", args=[plan.pk]),
+                                 {"confirm_profile": "nope"}, HTTP_HX_REQUEST="true")
+    assert "typed exactly" in response.content.decode()
+    assert set(api(url, "STREAM.NAMES", {"offset": 0})["streams"]) == {"old_one"}
