@@ -57,6 +57,8 @@ def _pruned(value: Any) -> Any:
 def drift(stored: dict[str, Any], live: dict[str, Any]) -> dict[str, list[Any]]:
     """{api_key: [defined, live]} for every key whose meaning differs, in the definition's key
     order then the live one's."""
+    if stored == live:  # as after every apply or adoption: nothing to normalise
+        return {}
     keys = dict.fromkeys([*stored, *live])
     return {key: [stored.get(key), live.get(key)] for key in keys
             if key not in _NOT_COMPARED

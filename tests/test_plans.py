@@ -18,6 +18,7 @@ from streams.models import AuditEvent, JobStatus, Plan, Profile, Stream, StreamD
 from streams.plans import steps as planning
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
+from tests.support.proxies import BusyProxy
 from tests.support.raw_jetstream import api, create_raw, live_config
 from tests.support.stream_forms import create_stream, refresh_list
 from tests.support.waiting import wait_until
@@ -146,7 +147,7 @@ def test_apply_restores_a_stream_changed_outside_and_recreates_one_deleted_outsi
     refresh_list(client_alice, profile)
     assert {s.name: s.sync for s in Stream.objects.filter(profile=profile, name__in=defined)
             } == {"restore_edited": "drifted", "restore_deleted": "missing"}
-    plan = plan_streams(client_alice, profile, "profile")
+    plan = plan_streams(client_alice, profile, "matching", q="restore_", sync="managed")
     assert [(s["name"], s["action"], s["changes"]) for s in plan.steps] == [
         ("restore_deleted", "create", {}), ("restore_edited", "update", {"max_msgs": [7, 100]})]
     # Changed again after the plan, in a field the plan does not touch: apply leaves it.
@@ -271,3 +272,87 @@ def test_a_proposed_plan_deletes_nothing_unless_the_apply_is_confirmed(
                                  {"confirm_profile": "nope"}, HTTP_HX_REQUEST="true")
     assert "typed exactly" in response.content.decode()
     assert set(api(url, "STREAM.NAMES", {"offset": 0})["streams"]) == {"old_one"}
+
+
+def test_apply_backs_off_while_the_server_says_it_is_busy(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    """503 / 10008 ("temporarily unavailable") answers are retried with backoff; the outcome
+    of each stream is as if the server had never been busy."""
+    with BusyProxy(own_server.port, "$JS.API.STREAM.CREATE.", times=40) as proxy:
+        profile = make_profile(proxy.url, last_server_version=own_server.version)
+        for n in range(30):
+            define(profile, {"name": f"busy_{n:02d}", "subjects": [f"busy.{n}"]})
+        plan = plan_streams(client_alice, profile, "profile")
+        plan = apply(client_alice, plan)
+    assert len(proxy.answered) == 40
+    assert {outcome["outcome"] for outcome in plan.outcomes.values()} == {"created"}
+    assert len(api(own_server.url, "STREAM.NAMES", {"offset": 0})["streams"]) == 30
+
+
+def test_bad_plan_requests_are_refused_without_a_server_error(
+    client_alice: Client, profile: Profile, server: NatsServer,
+) -> None:
+    plan_url = reverse("plan_create", args=[profile.pk])
+    for data in ({}, {"scope": "bogus"}, {"scope": "ticked", "name": ["nope"]},
+                 {"scope": "matching", "sort": "\x00", "q": "x" * 5000},
+                 {"scope": "ticked", "delete_missing": "on", "confirm_profile": profile.name}):
+        response = client_alice.post(plan_url, data, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200 and 'role="alert"' in response.content.decode()
+    assert not Plan.objects.exists()
+    assert client_alice.post(reverse("stream_plan", args=[profile.pk, "undefined"])
+                             ).status_code == 404
+    assert client_alice.get(reverse("plan_detail", args=[10**9])).status_code == 404
+    assert client_alice.get(reverse("plan_apply", args=[1])).status_code == 405
+
+    unplanned = Plan.objects.create(profile=profile, origin="import", desired={})
+    response = client_alice.post(reverse("plan_apply", args=[unplanned.pk]),
+                                 HTTP_HX_REQUEST="true")
+    assert "still being worked out" in response.content.decode()
+    define(profile, {"name": "twice", "subjects": ["twice.>"]})
+    plan = apply(client_alice, plan_streams(client_alice, profile, "ticked", name="twice"))
+    response = client_alice.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
+    assert "applied already" in response.content.decode()
+    assert Plan.objects.get(pk=plan.pk).apply_job_id == plan.apply_job_id
+    api(server.url, "STREAM.DELETE.twice")
+
+
+def test_planning_needs_change_and_deleting_needs_delete_permission(
+    client: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    from django.contrib.auth.models import Permission, User
+
+    profile = make_profile(own_server, name="perms", last_server_version=own_server.version)
+    create_raw(own_server.url, {"name": "unwanted", "subjects": ["unwanted.>"]})
+    viewer = User.objects.create_user("viewer", password="pass-word-1")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_stream"))
+    client.force_login(viewer)
+    response = client.post(reverse("plan_create", args=[profile.pk]),
+                           {"scope": "profile", "delete_missing": "on",
+                            "confirm_profile": "perms"})
+    assert response.status_code == 403
+    viewer.user_permissions.add(Permission.objects.get(codename="change_stream"))
+    client.force_login(User.objects.get(pk=viewer.pk))
+    plan = plan_streams(client, profile, "profile", delete_missing="on",
+                        confirm_profile="perms")
+    assert [(s["name"], s["action"]) for s in plan.steps] == [("unwanted", "delete")]
+    response = client.post(reverse("plan_apply", args=[plan.pk]), {"confirm_profile": "perms"})
+    assert response.status_code == 403
+    assert Plan.objects.get(pk=plan.pk).apply_job_id is None
+    assert api(own_server.url, "STREAM.NAMES", {"offset": 0})["streams"] == ["unwanted"]
+
+
+def test_replicas_the_cluster_has_are_planned_and_applied(
+    client_alice: Client, make_profile: Callable[..., Profile], cluster: list[NatsServer],
+) -> None:
+    profile = make_profile("\n".join(server.url for server in cluster), name="cluster-plan",
+                           last_server_version=cluster[0].version)
+    define(profile, {"name": "plan_r3", "subjects": ["plan_r3.>"], "num_replicas": 3})
+    define(profile, {"name": "plan_r5", "subjects": ["plan_r5.>"], "num_replicas": 5})
+    plan = plan_streams(client_alice, profile, "profile")
+    assert step(plan, "plan_r3")["refused"] == {}
+    assert "the cluster has 3" in step(plan, "plan_r5")["refused"]["num_replicas"]
+    plan = apply(client_alice, plan, timeout=120)
+    assert plan.outcomes["plan_r3"]["outcome"] == "created"
+    assert live_config(cluster[0].url, "plan_r3")["num_replicas"] == 3
+    assert "plan_r5" not in plan.outcomes

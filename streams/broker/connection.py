@@ -112,11 +112,13 @@ def run_streaming(
     conn: Connection,
     operation: Callable[[Client, JetStreamContext, Callable[[T], None]], Awaitable[None]],
     idle: float,
+    window: float = 0.2,
 ) -> Iterator[list[T]]:
     """Run `operation` like run(), on the kept connection, and yield what it emits (through
-    the callable it is given) in batches: all that came since the last one. Bounded not in
-    total but by `idle` seconds (never more than JOB_BROKER_TIMEOUT) without anything emitted:
-    a long run of many quick requests goes on while it makes progress."""
+    the callable it is given) in batches: what came within `window` seconds of a batch's first
+    item, so a caller recording each batch commits a few times a second, not once an item.
+    Bounded not in total but by `idle` seconds (never more than JOB_BROKER_TIMEOUT) without
+    anything emitted: a long run of many quick requests goes on while it makes progress."""
     idle = min(idle, settings.JOB_BROKER_TIMEOUT)
     keeper = _keeper()
     emitted: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -133,8 +135,12 @@ def run_streaming(
                 batch = [emitted.get(timeout=idle)]
             except queue.Empty:
                 raise BrokerError(f"no answer for {idle:g} s", retryable=True) from None
-            while not emitted.empty():
-                batch.append(emitted.get())
+            closes = time.monotonic() + window
+            while batch[-1] is not ended and (wait := closes - time.monotonic()) > 0:
+                try:
+                    batch.append(emitted.get(timeout=wait))
+                except queue.Empty:
+                    break
             if items := [item for item in batch if item is not ended]:
                 yield items
             if batch[-1] is ended:

@@ -168,7 +168,7 @@ async def _update(nc: Client, conn: Connection, name: str, changes: dict[str, li
 
 # Requests in flight at once. The server answers API requests with one goroutine per core and
 # drops them all once 10,000 are pending (advisory api_limit_reached): a few dozen keep it busy.
-APPLY_CONCURRENCY = 32
+APPLY_CONCURRENCY = 64
 APPLY_ATTEMPTS = 6  # per stream, for answers that mean "later": 503s (10008, 10023), timeouts
 
 

@@ -1,7 +1,8 @@
 """The kinds of job, one class each: what it asks the broker (`call`, no database writes), what
 it stores when the answer comes back (`record`, whatever the outcome, returning the audit
-entries that describe it), what its Job row keeps, and whether it may retry. Adding an
-operation is adding a class here (and its form and view)."""
+entries that describe it), what its Job row keeps, and whether it may retry. ApplyPlan, which
+may run for thousands of streams, records as it goes instead (see there). Adding an operation
+is adding a class here (and its form and view)."""
 
 from __future__ import annotations
 

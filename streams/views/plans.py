@@ -37,13 +37,12 @@ def plan_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         definitions = StreamDefinition.objects.filter(profile=profile)
         scope = form.cleaned_data["scope"]
-        if scope != "profile":
+        if scope == "ticked":
+            definitions = definitions.filter(name__in=request.POST.getlist("name"))
+        elif scope == "matching":
             managed = profile.streams.exclude(sync=StreamSync.UNMANAGED).filter(system_kind="")
-            if scope == "matching":
-                managed = StreamFilter(request.POST, queryset=managed).qs
-            else:
-                managed = managed.filter(name__in=request.POST.getlist("name"))
-            definitions = definitions.filter(name__in=managed.values("name"))
+            shown = StreamFilter(request.POST, queryset=managed).qs
+            definitions = definitions.filter(name__in=shown.values("name"))
         desired = dict(definitions.order_by("name").values_list("name", "config"))
         if desired or form.cleaned_data["delete_missing"]:
             return _to_plan(request, plans.propose(

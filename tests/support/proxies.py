@@ -129,3 +129,63 @@ class LostReplyProxy(LoopbackProxy):
             self._waiting_for = None
             return False
         return True
+
+
+
+class BusyProxy(LoopbackProxy):
+    """Answers the first `times` requests on `subject_prefix` itself, with the JetStream API's
+    503 "temporarily unavailable" (10008), as a cluster between leaders or a server short of
+    resources does; everything else passes."""
+
+    BUSY = (b'{"type":"io.nats.jetstream.api.v1.error","error":{"code":503,'
+            b'"err_code":10008,"description":"JetStream system temporarily unavailable"}}')
+
+    def __init__(self, upstream_port: int, subject_prefix: str, times: int) -> None:
+        super().__init__(upstream_port)
+        self.prefix = subject_prefix.encode()
+        self.left = times
+        self.answered: list[bytes] = []  # the subjects it answered busy
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.upstream_port)
+        inboxes: dict[bytes, bytes] = {}  # the client's reply subscriptions: prefix → sid
+
+        async def from_client() -> None:
+            try:
+                while line := await reader.readline():
+                    words = line.split()
+                    verb = words[0].upper() if words else b""
+                    payload = b""
+                    if verb in {b"PUB", b"HPUB"}:
+                        payload = await reader.readexactly(int(words[-1]) + 2)
+                    if verb == b"SUB" and words[1].endswith(b".*"):
+                        inboxes[words[1][:-1]] = words[-1]
+                    if (verb == b"PUB" and len(words) == 4 and self.left > 0
+                            and words[1].startswith(self.prefix)):
+                        sid = next((sid for prefix, sid in inboxes.items()
+                                    if words[2].startswith(prefix)), None)
+                        if sid is not None:
+                            self.left -= 1
+                            self.answered.append(words[1])
+                            writer.write(b"MSG %s %s %d\r\n%s\r\n" % (
+                                words[2], sid, len(self.BUSY), self.BUSY))
+                            await writer.drain()
+                            continue
+                    up_writer.write(line + payload)
+                    await up_writer.drain()
+            finally:
+                up_writer.close()
+
+        async def from_server() -> None:  # whole messages, so an answer never splits one
+            try:
+                while line := await up_reader.readline():
+                    words = line.split()
+                    payload = b""
+                    if words and words[0].upper() in {b"MSG", b"HMSG"}:
+                        payload = await up_reader.readexactly(int(words[-1]) + 2)
+                    writer.write(line + payload)
+                    await writer.drain()
+            finally:
+                writer.close()
+
+        await asyncio.gather(from_client(), from_server(), return_exceptions=True)
