@@ -6,7 +6,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from streams.audit import views as audit_views
-from streams.views import consumers, jobs, messages, plans, profiles, streams
+from streams.views import consumers, jobs, messages, plans, profiles, streams, transfer
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="profile_list"), name="home"),
@@ -25,6 +25,12 @@ urlpatterns = [
     path("profiles/<int:pk>/streams/adopt/", streams.stream_adopt, name="stream_adopt"),
     path("profiles/<int:pk>/streams/plan/", plans.plan_create, name="plan_create"),
     path("profiles/<int:pk>/streams/new/", streams.stream_create, name="stream_create"),
+    path("profiles/<int:pk>/definitions/export/", transfer.definitions_export,
+         name="definitions_export"),
+    path("profiles/<int:pk>/definitions/import/", transfer.definitions_import,
+         name="definitions_import"),
+    path("profiles/<int:pk>/definitions/copy/", transfer.definitions_copy,
+         name="definitions_copy"),
     path("profiles/<int:pk>/stream/<str:name>/", streams.stream_detail, name="stream_detail"),
     path("profiles/<int:pk>/stream/<str:name>/refresh/", streams.stream_refresh,
          name="stream_refresh"),
@@ -59,6 +65,7 @@ urlpatterns = [
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("audit/", audit_views.audit_list, name="audit_list"),
     path("audit/<int:seq>/", audit_views.audit_detail, name="audit_detail"),
+    path("audit/<int:seq>/restore/", audit_views.audit_restore, name="audit_restore"),
     re_path(r"^audit/export\.(?P<fmt>csv|jsonl)$", audit_views.audit_export, name="audit_export"),
     path("profiles/<int:pk>/audit/", audit_views.profile_audit, name="profile_audit"),
     path("profiles/<int:pk>/stream/<str:name>/audit/", audit_views.stream_audit,

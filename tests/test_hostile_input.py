@@ -5,6 +5,7 @@ their endpoints; the defects found by hand are kept as named cases."""
 from __future__ import annotations
 
 import html
+import json
 from typing import Any
 
 import pytest
@@ -14,9 +15,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams import stream_json
 from streams.forms.consumers import ConsumerForm, PauseConsumerForm
 from streams.forms.profiles import ProfileForm
 from streams.forms.streams import PurgeForm, StreamForm
+from streams.forms.transfer import ImportForm
 from streams.models import Job, Profile, Stream
 from tests.support.consumer_forms import SEED_CONSUMER
 from tests.support.stream_forms import SEED_FORM
@@ -207,3 +210,24 @@ def test_list_filters_never_give_a_server_error(
     for htmx in ({}, {"HTTP_HX_REQUEST": "true"}):
         response = client_alice.get(reverse(page, args=args), query, **htmx)
         assert response.status_code == 200, (page, query)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats() | st.sampled_from(NASTY) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8)
+
+
+@FUZZ
+@given(config=st.dictionaries(
+    st.sampled_from([*stream_json.TYPES, "name", "bogus"]), JSON_VALUES, max_size=6))
+def test_imported_configs_of_any_shape_are_refused_beside_stream_and_field(
+    profile: Profile, config: dict[str, Any],
+) -> None:
+    form = ImportForm({"text": json.dumps({"name": "fuzzed", **config})}, {}, profile=profile)
+    if not form.is_valid():
+        assert form.problems or set(form.errors) - {"__all__"}, form.errors
+        assert all(label or message.startswith("Not a stream") for problem in form.problems
+                   for label, message in problem.errors), form.problems

@@ -14,16 +14,18 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
+from django.views.decorators.http import require_POST
 from django_htmx.http import push_url
 
-from streams import audit
+from streams import audit, plans
 from streams.audit.chain import SECRET_CHANGED
 from streams.audit.filters import AuditFilter
+from streams.forms import transfer
 from streams.models import AuditEvent, Job, Profile
 from streams.views.http import HtmxHttpRequest, page_or_partial, permission_required
 
@@ -34,6 +36,7 @@ ACTIONS = (
     "login", "login.locked_out", "logout", "permission.denied", "profile.created",
     "profile.changed", "profile.deleted", "job.requested", "job.finished", "stream.created",
     "stream.changed", "stream.deleted", "stream.purged", "secrets.rotated", "audit.exported",
+    "definitions.exported",
     "audit.verified", "audit.pruned",
 )
 TARGET_TYPES = ("profile", "stream", "user", "view", "audit")
@@ -231,14 +234,48 @@ def change_rows(event: AuditEvent) -> list[ChangeRow]:
 @permission_required("streams.view_auditevent")
 def audit_detail(request: HttpRequest, seq: int) -> HttpResponse:
     event = get_object_or_404(AuditEvent, seq=seq)
-    context = {
+    return render(request, "streams/audit_detail.html", _detail(event))
+
+
+def _detail(event: AuditEvent) -> dict[str, Any]:
+    profile = Profile.objects.filter(pk=event.profile_id).first() if event.profile_id else None
+    return {
         "event": event,
         "job": Job.objects.filter(pk=event.job_id).first() if event.job_id else None,
-        "profile": Profile.objects.filter(pk=event.profile_id).first() if event.profile_id
-        else None,
+        "profile": profile,
         "changes": change_rows(event),
+        "restorable": profile is not None and _earlier_config(event) is not None,
     }
-    return render(request, "streams/audit_detail.html", context)
+
+
+# A stream's change whose entry holds the config before it: that version can be restored.
+RESTORABLE = ("stream.changed", "stream.changed_outside", "stream.deleted")
+
+
+def _earlier_config(event: AuditEvent) -> dict[str, Any] | None:
+    before = event.before
+    if event.action in RESTORABLE and isinstance(before, dict) and before.get("name"):
+        return before
+    return None
+
+
+@permission_required("streams.add_streamdefinition")
+@require_POST
+def audit_restore(request: HttpRequest, seq: int) -> HttpResponse:
+    """A plan back to the stream's config before this entry's change, on its profile."""
+    event = get_object_or_404(AuditEvent, seq=seq)
+    context = _detail(event)
+    if not context["restorable"]:
+        raise Http404("this entry holds no earlier version of a stream on a profile")
+    profile = context["profile"]
+    config, errors = transfer.check(_earlier_config(event), profile)
+    if errors:  # e.g. the profile's server is now older than the options it had
+        context["restore_problems"] = [transfer.Problem(f"entry #{seq}", config.get(
+            "name", event.target_name), errors)]
+        return render(request, "streams/audit_detail.html", context)
+    plan = plans.propose(profile, {config["name"]: config}, origin=f"restore of audit #{seq}",
+                         context=audit.Context.from_request(request))
+    return redirect("plan_detail", plan.pk)
 
 
 # Export ----------------------------------------------------------------------------------------

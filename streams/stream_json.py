@@ -1,0 +1,227 @@
+"""Stream configs as files: the JSON `nats stream add --config FILE` reads (one StreamConfig per
+file, the JetStream API's own shape), written for export and read back for import.
+
+Pure: no database, no broker. natscli reads one object per file (a StreamConfig, or the
+StreamInfo `nats stream info --json` prints, whose `config` it takes), so several streams
+travel as a .zip of such files, and imports accept those, a single file, or a JSON array."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+import zlib
+from typing import Any
+
+from streams.stream_config import FIELD_OF_KEY, SINCE, Version, user_metadata
+
+Config = dict[str, Any]
+
+MAX_BYTES = 1 << 20  # what an import may hold in all, uncompressed
+MAX_STREAMS = 1000
+
+# In a server's answer but not part of what one sends: a strict server (2.10+) refuses unknown
+# keys on create, so these never leave the dashboard.
+SERVER_ONLY = {"created"}
+
+# Options the server has that the form does not offer, with the version that brought them.
+SERVER_OPTIONS: dict[str, Version] = {
+    "consumer_limits": (2, 10, 0),
+    "allow_msg_counter": (2, 12, 0),
+    "allow_atomic": (2, 12, 0),
+    "allow_msg_schedules": (2, 12, 0),
+    "persist_mode": (2, 12, 0),
+}
+
+# Each key's JSON type, as the server's Go struct decodes it (a wrong one fails the whole
+# request as invalid JSON there): read before anything formats the values for the form.
+_STR, _INT, _BOOL, _DICT = str, int, bool, dict
+TYPES: dict[str, type] = {
+    "name": _STR, "description": _STR, "storage": _STR, "retention": _STR, "discard": _STR,
+    "compression": _STR, "persist_mode": _STR,
+    "num_replicas": _INT, "max_msgs": _INT, "max_msgs_per_subject": _INT, "max_bytes": _INT,
+    "max_age": _INT, "max_msg_size": _INT, "duplicate_window": _INT, "max_consumers": _INT,
+    "first_seq": _INT, "subject_delete_marker_ttl": _INT,
+    "allow_rollup_hdrs": _BOOL, "deny_delete": _BOOL, "deny_purge": _BOOL, "no_ack": _BOOL,
+    "discard_new_per_subject": _BOOL, "allow_direct": _BOOL, "mirror_direct": _BOOL,
+    "allow_msg_ttl": _BOOL, "sealed": _BOOL, "allow_msg_counter": _BOOL, "allow_atomic": _BOOL,
+    "allow_msg_schedules": _BOOL,
+    "subjects": list, "sources": list, "subject_transform": _DICT, "republish": _DICT,
+    "placement": _DICT, "mirror": _DICT, "metadata": _DICT, "consumer_limits": _DICT,
+}
+# Members of objects and lists the form reads: {key: {member: type}}; list items are objects
+# except for subjects (strings).
+MEMBERS: dict[str, dict[str, type]] = {
+    "subject_transform": {"src": _STR, "dest": _STR},
+    "republish": {"src": _STR, "dest": _STR, "headers_only": _BOOL},
+    "placement": {"cluster": _STR, "tags": list},
+    "mirror": {"name": _STR},
+    "sources": {"name": _STR},
+}
+# Durations are nanoseconds; the server refuses a negative one (0 is "no limit").
+DURATIONS = ("max_age", "duplicate_window", "subject_delete_marker_ttl")
+_TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", dict: "an object",
+               list: "a list"}
+
+
+class FileError(ValueError):
+    """A file that holds no stream configs we can read; the message says why."""
+
+
+# Export ----------------------------------------------------------------------------------------
+
+
+def portable(config: Config) -> Config:
+    """A config as one sends it to create the stream: without what only the server writes
+    (its `_nats.*` metadata included)."""
+    clean = {key: value for key, value in config.items() if key not in SERVER_ONLY}
+    if "metadata" in clean:
+        metadata = user_metadata(clean["metadata"] or {})
+        if metadata:
+            clean["metadata"] = metadata
+        else:
+            del clean["metadata"]
+    return clean
+
+
+def dumps(config: Config) -> bytes:
+    return (json.dumps(portable(config), indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def file_name(name: str) -> str:
+    return f"{name}.json"
+
+
+def zipped(configs: dict[str, Config]) -> bytes:
+    """One `<name>.json` per stream, each one a `nats stream add --config` file."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, config in configs.items():
+            archive.writestr(file_name(name), dumps(config))
+    return buffer.getvalue()
+
+
+# Import ----------------------------------------------------------------------------------------
+
+
+def read(name: str, data: bytes) -> list[tuple[str, Any]]:
+    """The configs in one uploaded file as (where, config): a .zip of JSON files, a JSON file
+    of one config or a list of them. `where` names the file (and the place in it). The
+    configs are whatever the JSON held: type_errors() tells what is wrong with each."""
+    if data[:4] == b"PK\x03\x04":
+        return _unzipped(name, data)
+    return parse(name, _text(name, data))
+
+
+def _text(name: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FileError(f"{name}: not UTF-8 text.") from None
+
+
+def parse(where: str, text: str) -> list[tuple[str, Any]]:
+    try:
+        document = json.loads(text)
+    except RecursionError:
+        raise FileError(f"{where}: nested too deeply to be a stream configuration.") from None
+    except ValueError as exc:  # JSONDecodeError, and integers of more than 4,300 digits
+        raise FileError(f"{where}: not valid JSON ({exc}).") from None
+    if isinstance(document, list):
+        if not document:
+            raise FileError(f"{where}: an empty list.")
+        return [(f"{where} #{index}", config) for index, config in enumerate(document, 1)]
+    return [(where, document)]
+
+
+def _unzipped(name: str, data: bytes) -> list[tuple[str, Any]]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [info for info in archive.infolist() if not info.is_dir()]
+        if len(members) > MAX_STREAMS:
+            raise FileError(f"{name}: more than {MAX_STREAMS:,} files.")
+        configs, total = [], 0
+        for info in members:
+            # Read no more than the bound, whatever the archive claims: a small zip can hold
+            # gigabytes.
+            with archive.open(info) as member:
+                content = member.read(MAX_BYTES - total + 1)
+            total += len(content)
+            if total > MAX_BYTES:
+                raise FileError(f"{name}: more than {MAX_BYTES // 1024:,} KiB once unpacked.")
+            where = f"{name}/{info.filename}"
+            configs += parse(where, _text(where, content))  # a zip inside is no config file
+        return configs
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
+            RuntimeError, zlib.error) as exc:  # damaged, encrypted or using an unknown compression
+        raise FileError(f"{name}: not a readable zip file ({exc}).") from None
+
+
+def unwrapped(document: Any) -> Any:
+    """natscli takes the `config` of a `nats stream info --json` output; so do we."""
+    if isinstance(document, dict) and isinstance(document.get("config"), dict):
+        return document["config"]
+    return document
+
+
+def type_errors(config: Any) -> dict[str, list[str]]:
+    """What the server would refuse as invalid JSON or an unknown field: {api key: messages}
+    ("" for the config as a whole)."""
+    if not isinstance(config, dict):
+        return {"": ["Not a stream configuration: expected a JSON object."]}
+    errors: dict[str, list[str]] = {}
+    for key, value in config.items():
+        expected = TYPES.get(key)
+        if key in SERVER_ONLY or value is None:
+            continue
+        if expected is None:
+            errors[key] = [f"“{key}” is not a stream setting."]
+        elif not _is(value, expected):
+            errors[key] = [f"Expected {_TYPE_NAMES[expected]}."]
+        elif message := _member_error(key, value):
+            errors[key] = [message]
+        elif key in DURATIONS and value < 0:
+            errors[key] = ["A duration is at least 0 (0 means no limit)."]
+    return errors
+
+
+def _is(value: Any, expected: type) -> bool:
+    # JSON true is a Python int too; a float is never a Go integer here.
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _member_error(key: str, value: Any) -> str:
+    if key == "subjects":
+        return _text_list(value)
+    if key == "metadata":
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            return "Expected text keys and values."
+        # The form holds metadata as key=value lines.
+        if any("=" in k or "\n" in k + v or "\r" in k + v for k, v in value.items()):
+            return "Keys cannot contain “=”, nor keys or values line breaks."
+        return ""
+    members = MEMBERS.get(key)
+    if members is None:
+        return ""
+    for item in value if key == "sources" else [value]:
+        if not isinstance(item, dict):
+            return "Expected a list of objects."
+        for member, expected in members.items():
+            if item.get(member) is None:
+                continue
+            if not _is(item[member], expected):
+                return f"“{member}”: expected {_TYPE_NAMES[expected]}."
+            if expected is list and (error := _text_list(item[member])):
+                return f"“{member}”: {error}"
+    return ""
+
+
+def _text_list(items: list[Any]) -> str:
+    return "" if all(isinstance(item, str) for item in items) else "Expected a list of text."
+
+
+def since(key: str) -> Version:
+    """The server version an option needs (the form's gates, then the server's own options)."""
+    return SINCE.get(FIELD_OF_KEY.get(key, key)) or SERVER_OPTIONS.get(key) or (0, 0, 0)

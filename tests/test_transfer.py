@@ -1,0 +1,420 @@
+"""Stream definitions as natscli JSON files and between profiles: export, import (validated with
+the create form's rules for the target's server version, then proposed as a plan), copy to
+another profile, and restoring the version an audit entry changed. On real servers."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Callable
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpResponse
+from django.test import Client
+from django.urls import resolve, reverse
+from nats.js.api import (
+    DiscardPolicy,
+    RePublish,
+    RetentionPolicy,
+    StorageType,
+    StoreCompression,
+    StreamConfig,
+    StreamSource,
+)
+
+from streams import stream_json
+from streams.definitions import normalise
+from streams.forms.transfer import ImportForm
+from streams.models import AuditEvent, JobStatus, Plan, Profile, StreamDefinition
+from streams.stream_config import parse_version
+from tests.support.jobs import wait_for_job
+from tests.support.nats_server import NatsServer
+from tests.support.raw_jetstream import create_raw, live_config
+from tests.support.stream_forms import create_stream, reviewed_edit, run_post
+
+
+@pytest.fixture
+def target(db: Any, make_profile: Callable[..., Profile]) -> Profile:
+    """A profile whose server version is known (2.15); nothing here talks to it."""
+    return make_profile("nats://127.0.0.1:1", name="production", last_server_version="2.15.1")
+
+
+def upload(name: str, content: bytes | str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content.encode() if isinstance(content, str) else content,
+                              content_type="application/json")
+
+
+def import_form(profile: Profile, *files: SimpleUploadedFile, text: str = "") -> ImportForm:
+    form = ImportForm({"text": text}, {"files": list(files)}, profile=profile)
+    form.is_valid()
+    return form
+
+
+def problems(form: ImportForm) -> dict[tuple[str, str], list[str]]:
+    """{(where, field label): [messages]}."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for problem in form.problems:
+        for label, message in problem.errors:
+            found.setdefault((problem.where, label), []).append(message)
+    return found
+
+
+def zipped(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def test_a_file_natscli_reads_a_list_a_zip_and_a_stream_info_are_all_read(
+    target: Profile,
+) -> None:
+    info = json.dumps({"config": {"name": "from_info", "subjects": ["i.>"]}, "state": {},
+                       "created": "2025-01-01T00:00:00Z"})
+    form = import_form(
+        target,
+        upload("one.json", json.dumps({"name": "one", "subjects": ["one.>"]})),
+        upload("many.zip", zipped({"a.json": b'{"name": "a"}', "b.json": b'{"name": "b"}'})),
+        upload("info.json", info),
+        text=json.dumps([{"name": "pasted_1"}, {"name": "pasted_2", "storage": "memory"}]))
+    assert form.errors == {}, (form.errors, form.problems)
+    assert form.desired == {
+        "one": {"name": "one", "subjects": ["one.>"]}, "a": {"name": "a"}, "b": {"name": "b"},
+        "from_info": {"name": "from_info", "subjects": ["i.>"]}, "pasted_1": {"name": "pasted_1"},
+        "pasted_2": {"name": "pasted_2", "storage": "memory"}}
+
+
+def test_invalid_configs_are_refused_beside_their_stream_and_field(target: Profile) -> None:
+    form = import_form(
+        target,
+        upload("good.json", '{"name": "good"}'),
+        upload("bad.json", json.dumps([
+            {"name": "dotted.name"},
+            {"name": "s2", "storage": "tape", "num_replicas": 9},
+            {"name": "s3", "max_age": "1h", "max_msgs": 1.5, "maxmsgs": 5},
+            {"name": "s4", "max_age": 10**9, "duplicate_window": 3600 * 10**9},
+            {"name": "s5", "description": "nul\x00here", "sealed": True},
+            {"name": "good"},
+            "not an object"])))
+    assert form.desired == {"good": {"name": "good"}}
+    assert form.errors["__all__"] == [
+        "7 of 8 stream configs cannot be used as they are: nothing was proposed. Correct them "
+        "(below) and try again."]
+    assert problems(form) == {
+        ("bad.json #1", "Stream Name"): ["Not allowed in a stream name: .."],
+        ("bad.json #2", "Storage"): [
+            "Select a valid choice. tape is not one of the available choices."],
+        ("bad.json #2", "Replication"): ["Ensure this value is less than or equal to 5."],
+        ("bad.json #3", "Message TTL"): ["Expected a whole number."],
+        ("bad.json #3", "Stream Messages Limit"): ["Expected a whole number."],
+        ("bad.json #3", "maxmsgs"): ["“maxmsgs” is not a stream setting."],
+        ("bad.json #4", "Duplicate tracking time window"): [
+            "Must not exceed the Message TTL (1s)."],
+        ("bad.json #5", "Description"): ["Null characters are not allowed."],
+        ("bad.json #5", "Sealed"): ["A stream cannot be created sealed."],
+        ("bad.json #6", "Stream Name"): ["Also in good.json: one config per stream."],
+        ("bad.json #7", ""): ["Not a stream configuration: expected a JSON object."],
+    }
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"{not json", "bad.json: not valid JSON (Expecting property name enclosed in double "
+                   "quotes: line 1 column 2 (char 1))."),
+    (b"[" * 100_000 + b"]" * 100_000, "bad.json: nested too deeply to be a stream "
+                                      "configuration."),
+    (b'{"max_msgs": ' + b"9" * 5000 + b"}", "bad.json: not valid JSON (Exceeds the limit "
+     "(4300 digits) for integer string conversion: value has 5000 digits; use "
+     "sys.set_int_max_str_digits() to increase the limit)."),
+    (b"\xff\xfe{}", "bad.json: not UTF-8 text."),
+    (b"[]", "bad.json: an empty list."),
+    (b"PK\x03\x04 truncated", "bad.json: not a readable zip file (File is not a zip file)."),
+    (zipped({"bomb.json": b" " * (stream_json.MAX_BYTES + 1)}),
+     "bad.json: more than 1,024 KiB once unpacked."),
+])
+def test_unreadable_files_are_refused_beside_the_files_field(
+    target: Profile, content: bytes, message: str,
+) -> None:
+    form = import_form(target, upload("bad.json", content))
+    assert form.errors == {"files": [message]}
+    assert form.desired == {}
+
+
+def test_too_much_is_refused_before_it_is_read(target: Profile) -> None:
+    big = " " * stream_json.MAX_BYTES + "{}"
+    assert import_form(target, upload("big.json", big)).errors == {
+        "files": ["At most 1,024 KiB in all."]}
+    assert import_form(target, text=big).errors == {"text": ["At most 1,024 KiB in all."]}
+    many = json.dumps([{"name": f"s{n}"} for n in range(stream_json.MAX_STREAMS + 1)])
+    assert import_form(target, text=many).errors == {
+        "__all__": ["1,001 streams: at most 1,000 at once."]}
+    assert import_form(target).errors == {"__all__": ["Choose a file or paste JSON."]}
+
+
+def test_options_the_target_server_lacks_are_refused_unless_left_at_their_default(
+    db: Any, make_profile: Callable[..., Profile],
+) -> None:
+    old = make_profile("nats://127.0.0.1:1", name="old", last_server_version="2.9.10")
+    answered_by_215 = {"name": "s", "compression": "none", "allow_msg_ttl": False,
+                       "consumer_limits": {}, "metadata": {"_nats.level": "5"}}
+    form = import_form(old, text=json.dumps([answered_by_215, {
+        "name": "t", "compression": "s2", "metadata": {"team": "core"}}]))
+    assert problems(form) == {
+        ("pasted JSON #2", "Message Compression"): [
+            "Needs nats-server 2.10.0; old runs 2.9.10."],
+        ("pasted JSON #2", "Metadata"): ["Needs nats-server 2.10.0; old runs 2.9.10."]}
+    assert import_form(old, text=json.dumps(answered_by_215)).desired == {"s": {"name": "s"}}
+
+
+
+# Through the screens, on real servers ---------------------------------------------------------
+
+
+@pytest.fixture(params=["2.15", "2.9"])
+def server(request: pytest.FixtureRequest) -> NatsServer:
+    return request.getfixturevalue("nats_server" if request.param == "2.15" else
+                                   "nats_29_server")
+
+
+@pytest.fixture
+def profile(server: NatsServer, make_profile: Callable[..., Profile]) -> Profile:
+    return make_profile(server, last_server_version=server.version)
+
+
+def planned(response: HttpResponse) -> Plan:
+    """The plan a view redirected to, once its job has worked out the steps."""
+    assert response.status_code == 302, response.content.decode()[:3000]
+    plan = Plan.objects.get(pk=resolve(response["Location"]).kwargs["pk"])
+    job = wait_for_job(plan.plan_job_id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    plan.refresh_from_db()
+    return plan
+
+
+def applied(client: Client, plan: Plan) -> Plan:
+    client.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
+    plan.refresh_from_db()
+    job = wait_for_job(plan.apply_job_id, timeout=60)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    plan.refresh_from_db()
+    return plan
+
+
+def steps(plan: Plan) -> dict[str, tuple[str, dict[str, Any], dict[str, str]]]:
+    return {step["name"]: (step["action"], step["changes"], step["refused"])
+            for step in plan.steps or []}
+
+
+def export(client: Client, profile: Profile, **data: Any) -> HttpResponse:
+    return client.post(reverse("definitions_export", args=[profile.pk]), data)
+
+
+class _Problems(HTMLParser):
+    """The rows of the problems table: (stream, from, field, error), rowspans filled in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: str | None = None
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr" and ("class", "problem") in attrs:
+            self._inside = True
+            self.rows.append([])
+        elif tag == "td" and self._inside:
+            self._cell = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.rows[-1].append(self._cell.strip())
+            self._cell = None
+        elif tag == "tr":
+            self._inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell += data
+
+
+def problem_rows(html: str) -> list[tuple[str, ...]]:
+    reader = _Problems()
+    reader.feed(html)
+    rows: list[tuple[str, ...]] = []
+    for cells in reader.rows:
+        rows.append(tuple(cells) if len(cells) == 4 else (*rows[-1][:2], *cells))
+    return rows
+
+
+def field_errors(html: str, field: str) -> str:
+    """The text of the field group around the input `field`: its label, input and errors."""
+    before, after = html.split(f'id="id_{field}"', 1)
+    return before.rsplit("<div", 1)[1] + after.split("</div>", 1)[0]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_a_file_the_official_client_wrote_round_trips_through_import_apply_export(
+    client_alice: Client, profile: Profile,
+) -> None:
+    """nats-py's StreamConfig, serialised as natscli writes its --config files: imported,
+    applied, exported again, and every field the file set is the same."""
+    url = profile.server_list[0]
+    name = f"round_trip_{profile.pk}"
+    create_raw(url, {"name": f"{name}_origin", "subjects": [f"{name}_origin.>"]})
+    config = StreamConfig(
+        name=name, description="orders, as the team defines them", subjects=[f"{name}.>"],
+        storage=StorageType.MEMORY, retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.NEW, max_msgs=1000, max_msgs_per_subject=10,
+        max_bytes=1 << 20, max_age=3600, max_msg_size=65536, duplicate_window=60,
+        allow_rollup_hdrs=True, deny_delete=True, allow_direct=True,
+        republish=RePublish(src=f"{name}.>", dest=f"copy.{name}.>", headers_only=True),
+        sources=[StreamSource(name=f"{name}_origin", filter_subject=f"{name}_origin.a")])
+    if parse_version(profile.last_server_version) >= (2, 10, 0):
+        config.metadata = {"team": "core"}
+        config.compression = StoreCompression.NONE
+    written = json.dumps(config.as_dict(), indent=2)  # as natscli's json.MarshalIndent
+    plan = planned(client_alice.post(reverse("definitions_import", args=[profile.pk]),
+                                     {"files": [upload(f"{name}.json", written)]}))
+    assert (plan.origin, steps(plan)) == ("import", {name: ("create", {}, {})})
+    assert applied(client_alice, plan).outcomes[name]["outcome"] == "created"
+
+    response = export(client_alice, profile, name=name)
+    assert response["Content-Disposition"] == f'attachment; filename="{name}.json"'
+    back, sent = json.loads(response.content), json.loads(written)
+    # Every value the file set, exactly; the false ones the server leaves out, as false.
+    chosen = {key: value for key, value in sent.items() if normalise(key, value) is not None}
+    assert {key: back.get(key) for key in chosen} == chosen
+    assert {key: normalise(key, back.get(key)) for key in sent.keys() - chosen.keys()} == \
+        dict.fromkeys(sent.keys() - chosen.keys())
+    assert "created" not in back
+
+
+@pytest.mark.django_db
+def test_export_leaves_out_what_only_the_server_writes_and_is_audited(
+    client_alice: Client, target: Profile,
+) -> None:
+    answered = {"name": "a", "subjects": ["a.>"], "max_msgs": -1, "consumer_limits": {},
+                "created": "2025-01-01T00:00:00Z",
+                "metadata": {"team": "core", "_nats.ver": "2.15.1", "_nats.level": "5"}}
+    StreamDefinition.objects.create(profile=target, name="a", config=answered)
+    StreamDefinition.objects.create(profile=target, name="b", config={
+        "name": "b", "metadata": {"_nats.req.level": "0"}})
+    one = export(client_alice, target, name="a")
+    assert json.loads(one.content) == {"name": "a", "subjects": ["a.>"], "max_msgs": -1,
+                                       "consumer_limits": {}, "metadata": {"team": "core"}}
+    every = export(client_alice, target, all="1")
+    assert every["Content-Type"] == "application/zip"
+    assert every["Content-Disposition"] == 'attachment; filename="production-streams.zip"'
+    with zipfile.ZipFile(io.BytesIO(every.content)) as archive:
+        files = {name: json.loads(archive.read(name)) for name in archive.namelist()}
+    assert files == {"a.json": json.loads(one.content), "b.json": {"name": "b"}}
+    entries = AuditEvent.objects.filter(action="definitions.exported").order_by("seq")
+    assert [(e.actor_name, e.profile_name, e.after) for e in entries] == [
+        ("alice", "production", {"streams": ["a"]}),
+        ("alice", "production", {"streams": ["a", "b"]})]
+    nothing = export(client_alice, target, name="unmanaged")
+    assert (nothing.status_code, entries.count()) == (400, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_invalid_imports_are_answered_beside_stream_and_field_and_propose_nothing(
+    client_alice: Client, profile: Profile,
+) -> None:
+    url = reverse("definitions_import", args=[profile.pk])
+    page = client_alice.post(url, {"files": [upload("broken.json", b'{"name": "x",')]})
+    assert page.status_code == 200
+    assert "broken.json: not valid JSON" in field_errors(page.content.decode(), "files")
+    page = client_alice.post(url, {"files": [upload("streams.json", json.dumps(
+        [{"name": "a.b"}, {"name": "c", "storage": "tape"}]))]})
+    assert page.status_code == 200
+    assert problem_rows(page.content.decode()) == [
+        ("a.b", "streams.json #1", "Stream Name", "Not allowed in a stream name: .."),
+        ("c", "streams.json #2", "Storage",
+         "Select a valid choice. tape is not one of the available choices.")]
+    page = client_alice.post(url, {"text": " " * stream_json.MAX_BYTES + "{}"})
+    assert page.status_code == 200
+    assert "At most 1,024 KiB in all." in field_errors(page.content.decode(), "text")
+    assert not Plan.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_definitions_copied_to_another_profile_are_planned_there_as_creates(
+    client_alice: Client, nats_server: NatsServer, nats_29_server: NatsServer,
+    make_profile: Callable[..., Profile],
+) -> None:
+    staging = make_profile(nats_server, name="staging", last_server_version=nats_server.version)
+    production = make_profile(nats_29_server, name="production",
+                              last_server_version=nats_29_server.version)
+    for name in ("copied_a", "copied_b", "not_ticked"):
+        job = create_stream(client_alice, staging, name=name, subjects=f"{name}.>",
+                            max_msgs="100")
+        assert job.status == JobStatus.SUCCEEDED, job.error
+    url = reverse("definitions_copy", args=[staging.pk])
+    page = client_alice.post(url, {"name": ["copied_a", "copied_b", "unknown"]})
+    assert page.status_code == 200  # the list's submit: the page, to choose where to
+    assert "2 definitions" in page.content.decode()
+    plan = planned(client_alice.post(url, {"name": ["copied_a", "copied_b"],
+                                           "target": production.pk}))
+    assert (plan.profile, plan.origin) == (production, "copy from staging")
+    assert steps(plan) == {"copied_a": ("create", {}, {}), "copied_b": ("create", {}, {})}
+    # What 2.15 filled in that 2.9 does not know was left at its default: not proposed.
+    assert plan.desired["copied_a"] == {
+        key: value for key, value in StreamDefinition.objects.get(
+            profile=staging, name="copied_a").config.items()
+        if key not in {"metadata", "compression", "consumer_limits", "allow_msg_ttl"}}
+    page = client_alice.post(url, {"name": ["copied_a"], "target": staging.pk})
+    assert "Select a valid choice" in field_errors(page.content.decode(), "target")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_restoring_an_audited_change_plans_back_exactly_the_fields_it_changed(
+    client_alice: Client, profile: Profile,
+) -> None:
+    name = f"restored_{profile.pk}"
+    assert create_stream(client_alice, profile, name=name, subjects=f"{name}.>",
+                         max_msgs="100", description="before").status == JobStatus.SUCCEEDED
+    edit = reverse("stream_edit", args=[profile.pk, name])
+    job = run_post(client_alice, edit, reviewed_edit(client_alice, profile, name,
+                                                     max_msgs="200", description="after"))
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    entry = AuditEvent.objects.get(action="stream.changed", target_name=name)
+    assert set(entry.changes) == {"max_msgs", "description"}
+    detail = client_alice.get(reverse("audit_detail", args=[entry.seq])).content.decode()
+    assert "Restore this version" in detail
+    plan = planned(client_alice.post(reverse("audit_restore", args=[entry.seq])))
+    assert plan.origin == f"restore of audit #{entry.seq}"
+    assert steps(plan) == {name: ("update", {"max_msgs": [200, 100],
+                                             "description": ["after", "before"]}, {})}
+    applied(client_alice, plan)
+    live = live_config(profile.server_list[0], name)
+    assert (live["max_msgs"], live["description"]) == (100, "before")
+    created = AuditEvent.objects.get(action="stream.created", target_name=name)
+    assert "Restore this version" not in client_alice.get(
+        reverse("audit_detail", args=[created.seq])).content.decode()
+    assert client_alice.post(reverse("audit_restore", args=[created.seq])).status_code == 404
+
+
+@pytest.mark.django_db
+def test_every_transfer_needs_its_permission(client: Client, target: Profile) -> None:
+    viewer = get_user_model().objects.create_user("viewer", password="x")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_streamdefinition"))
+    StreamDefinition.objects.create(profile=target, name="a", config={"name": "a"})
+    export_url = reverse("definitions_export", args=[target.pk])
+    refused = [reverse("definitions_import", args=[target.pk]),
+               reverse("definitions_copy", args=[target.pk]),
+               reverse("audit_restore", args=[1])]
+    assert client.post(export_url, {"all": "1"}).status_code == 302  # to the login page
+    client.force_login(viewer)
+    assert client.post(export_url, {"all": "1"}).status_code == 200
+    assert [client.post(url).status_code for url in refused] == [403, 403, 403]
+    assert AuditEvent.objects.filter(action="permission.denied").count() == 3
