@@ -17,11 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
-import shutil
-import signal
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,12 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
 from nats.js.api import StreamConfig  # noqa: E402
 
-from bench.bench_streams import start_worker, wait_succeeded  # noqa: E402
-from tests.support.nats_server import NatsServer  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from bench.harness import logged_in_client, stack, wait_succeeded  # noqa: E402
 
 
 def config(index: int) -> dict[str, Any]:
@@ -77,48 +70,24 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="memphisadmin-bench-apply-"))
-    servers: list[Any] = []
-    worker = None
-    try:
-        ours_server, raw_before, raw_after = (
-            NatsServer.start(workdir / name, name=f"memphisadmin-bench-{name}")
-            for name in ("ours", "raw-before", "raw-after"))
-        redis = RedisServer.start(workdir / "redis")
-        servers += [ours_server, raw_before, raw_after, redis]
-        # Production settings (DEBUG off: no query log, no debug cursor), with throwaway keys.
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "memphisadmin.settings", "DEBUG": "false",
-               "SECRET_KEY": secrets.token_urlsafe(50), "AUDIT_HMAC_KEY": secrets.token_urlsafe(32),
-               "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-               "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}", "REDIS_URL": redis.url,
-               "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "testserver",
-               "STATIC_ROOT": str(workdir)}
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        from django.contrib.auth import get_user_model
-        from django.core.management import call_command
-        from django.test import Client
+    with stack("ours", "raw-before", "raw-after") as running:
         from django.urls import reverse
 
         from streams.models import Job, Plan, Profile, StreamDefinition
 
-        call_command("migrate", verbosity=0)
-        worker = start_worker(env, workdir)
-        user = get_user_model().objects.create_superuser("bench", "", "bench-pass-1234")
+        ours_server = running.nats["ours"]
+        running.start_worker()
         profile = Profile.objects.create(name="bench", servers=ours_server.url,
                                          last_server_version=ours_server.version)
         StreamDefinition.objects.bulk_create(
             StreamDefinition(profile=profile, name=f"app_{index:05d}", config=config(index))
             for index in range(args.streams))
-        client = Client()
-        client.force_login(user)
+        client = logged_in_client()
         pool = os.environ.get("WORKER_POOL", "prefork")
         print(f"nats-server {ours_server.version} on loopback; SQLite; DEBUG off; "
               f"./dev worker ({pool} pool); {args.streams} streams, file storage")
 
-        loop_before = raw_loop(raw_before.url, args.streams)
+        loop_before = raw_loop(running.nats["raw-before"].url, args.streams)
 
         started = time.time()
         response = client.post(reverse("plan_create", args=[profile.pk]), {"scope": "profile"},
@@ -141,7 +110,7 @@ def main() -> None:
         if job.result.get("created") != args.streams:
             raise RuntimeError(f"apply did not create every stream: {job.result}")
 
-        loop_after = raw_loop(raw_after.url, args.streams)
+        loop_after = raw_loop(running.nats["raw-after"].url, args.streams)
 
         loop = (loop_before + loop_after) / 2
         print(f"\n{'':<40}{'seconds':>10}")
@@ -151,13 +120,6 @@ def main() -> None:
         print(f"{'nats-py add_stream loop, after':<40}{loop_after:>10.2f}")
         print(f"\napply / loop: {apply_time / loop:.2f}× (before {apply_time / loop_before:.2f}×, "
               f"after {apply_time / loop_after:.2f}×); target ≤ 0.5×")
-    finally:
-        if worker is not None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(15)
-        for server in servers:
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import secrets
-import shutil
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,11 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
-from bench_streams import percentile, start_worker  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
 
-from tests.support.nats_server import NatsServer  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from bench.harness import logged_in_client, percentile, stack  # noqa: E402
 
 STREAM = "paged"
 PAGE = 50
@@ -73,40 +65,20 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=30)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="memphisadmin-bench-"))
-    servers: list[NatsServer | RedisServer] = []
-    worker = None
-    try:
-        nats_server = NatsServer.start(workdir / "nats", name="memphisadmin-bench")
-        redis = RedisServer.start(workdir / "redis")
-        servers += [nats_server, redis]
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "memphisadmin.settings", "DEBUG": "false",
-               "SECRET_KEY": secrets.token_urlsafe(50), "AUDIT_HMAC_KEY": secrets.token_urlsafe(32),
-               "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-               "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}", "REDIS_URL": redis.url,
-               "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "testserver",
-               "STATIC_ROOT": str(workdir)}
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        from django.contrib.auth import get_user_model
-        from django.core.management import call_command
-        from django.test import Client
+    with stack("nats") as running:
         from django.urls import reverse
+        from django.utils import timezone
 
         from streams.models import Profile, Stream
 
-        call_command("migrate", verbosity=0)
+        nats_server = running.nats["nats"]
         asyncio.run(fill(nats_server.url, args.messages))
-        worker = start_worker(env, workdir)
-        user = get_user_model().objects.create_superuser("bench", "", "bench-pass-1234")
+        running.start_worker()
         profile = Profile.objects.create(name="bench", servers=nats_server.url,
                                          last_server_version=nats_server.version)
         Stream.objects.create(profile=profile, name=STREAM, subjects=[f"{STREAM}.*"],
-                              read_at=django.utils.timezone.now())
-        client = Client()
-        client.force_login(user)
+                              read_at=timezone.now())
+        client = logged_in_client()
         browse = reverse("message_browse", args=[profile.pk, STREAM])
 
         def ours(start: int) -> float:
@@ -142,13 +114,6 @@ def main() -> None:
             mine, theirs = measure(dashboard) * 1000, measure(raw) * 1000
             print(f"{'page, ' + label:<22}{mine:>10.1f} ms{theirs:>11.1f} ms{mine / theirs:>8.1f}×")
         print("\ntarget: a page (p95) under 200 ms from the click")
-    finally:
-        if worker is not None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(15)
-        for server in servers:
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

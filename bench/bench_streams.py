@@ -19,13 +19,8 @@ import argparse
 import asyncio
 import json
 import os
-import secrets
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,11 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
-from cryptography.fernet import Fernet  # noqa: E402
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig  # noqa: E402
 
-from tests.support.nats_server import NatsServer  # noqa: E402
-from tests.support.redis_server import RedisServer  # noqa: E402
+from bench.harness import (  # noqa: E402
+    job_id_of,
+    logged_in_client,
+    percentile,
+    stack,
+    wait_succeeded,
+)
 
 SETTLE = 0.05  # seconds of quiet before each timed create
 FORM_ENCODED = "application/x-www-form-urlencoded"
@@ -50,54 +49,6 @@ SEED_FORM = {
     "max_msg_size": "-1", "duplicate_window": "2m0s", "allow_rollup_hdrs": "no",
     "allow_delete": "yes", "allow_purge": "yes",
 }
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-def start_worker(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
-    """The production worker command, `./dev worker`."""
-    log_path = workdir / "worker.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(
-        [str(ROOT / "dev"), "worker"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env={**env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while b"ready." not in log_path.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(0.1)
-    return process
-
-
-def wait_succeeded(job_id: int, timeout: float = 120) -> float:
-    """When the job's outcome was committed, as a time.time() value. The worker's last write
-    before its commit is the job.finished audit entry, so its timestamp is that moment; polling
-    for it slowly keeps the poller from taking CPU from the worker being measured."""
-    from streams.models import AuditEvent, Job, JobStatus
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, error = Job.objects.values_list("status", "error").get(pk=job_id)
-        if status == JobStatus.SUCCEEDED:
-            finished = AuditEvent.objects.filter(job_id=job_id, action="job.finished")
-            return finished.values_list("at", flat=True).get().timestamp()
-        if status == JobStatus.FAILED:
-            raise RuntimeError(f"job {job_id} failed: {error}")
-        time.sleep(0.02)
-    raise RuntimeError(f"job {job_id} did not finish in {timeout} s")
-
-
-def job_id_of(response: Any) -> int:
-    text = response.content.decode()
-    marker = 'id="job-'
-    if response.status_code != 200 or marker not in text:
-        raise RuntimeError(f"no job in the response ({response.status_code}): {text[:500]}")
-    return int(text.split(marker, 1)[1].split('"', 1)[0])
 
 
 def bench_creates(client: Any, profile_id: int, url: str,
@@ -206,38 +157,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    workdir = Path(tempfile.mkdtemp(prefix="memphisadmin-bench-"))
-    servers: list[Any] = []
-    worker = None
-    try:
-        nats_server = NatsServer.start(workdir / "nats", name="memphisadmin-bench")
-        redis = RedisServer.start(workdir / "redis")
-        servers += [nats_server, redis]
-        # Production settings (DEBUG off: no query log, no debug cursor), with throwaway keys.
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "memphisadmin.settings", "DEBUG": "false",
-               "SECRET_KEY": secrets.token_urlsafe(50), "AUDIT_HMAC_KEY": secrets.token_urlsafe(32),
-               "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-               "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}", "REDIS_URL": redis.url,
-               "LOG_LEVEL": "WARNING", "ALLOWED_HOSTS": "testserver",
-               "STATIC_ROOT": str(workdir)}
-        os.environ.update(env)
-        import django
-
-        django.setup()
-        from django.contrib.auth import get_user_model
-        from django.core.management import call_command
-        from django.test import Client
-
+    with stack("nats") as running:
         from streams.models import Profile
 
-        call_command("migrate", verbosity=0)
-        worker = start_worker(env, workdir)
-        user = get_user_model().objects.create_superuser("bench", "", "bench-pass-1234")
+        nats_server = running.nats["nats"]
+        running.start_worker()
         profile = Profile.objects.create(name="bench", servers=nats_server.url,
                                          last_server_version=nats_server.version)
-        client = Client()
-        client.force_login(user)
-
+        client = logged_in_client()
         pool = os.environ.get("WORKER_POOL", "prefork")
         print(f"nats-server {nats_server.version} on loopback; SQLite; DEBUG off; "
               f"./dev worker ({pool} pool)")
@@ -257,13 +184,6 @@ def main() -> None:
         print(row(f"list {total} streams, first run", ours_list[:1], raw_list[:1],
                   statistics.median))
         print("\ntargets: create median ≤ 5×, listing ≤ 1.2×")
-    finally:
-        if worker is not None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            worker.wait(15)
-        for server in servers:
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
