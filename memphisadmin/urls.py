@@ -48,6 +48,8 @@ urlpatterns = [
          name="message_delete"),
     path("profiles/<int:pk>/stream/<str:name>/messages/publish/", messages.message_publish,
          name="message_publish"),
+    path("profiles/<int:pk>/stream/<str:name>/messages/download/", messages.message_download,
+         name="message_download"),
     path("profiles/<int:pk>/stream/<str:name>/consumers/new/", consumers.consumer_create,
          name="consumer_create"),
     path("profiles/<int:pk>/stream/<str:name>/consumers/<str:consumer>/edit/",

@@ -137,6 +137,7 @@ class JobKind(models.TextChoices):
     MESSAGE_LIST = "message_list", "Browse messages"
     MESSAGE_DELETE = "message_delete", "Delete message"
     MESSAGE_PUBLISH = "message_publish", "Publish message"
+    MESSAGE_GET = "message_get", "Download message"
     ADVISORY_CAPTURE = "advisory_capture", "Advisory capture stream"
     # A consumer job's target is its stream; the consumer's name is in its params.
     CONSUMER_CREATE = "consumer_create", "Create consumer"

@@ -121,6 +121,18 @@ def test_payloads_are_shown_safely_and_large_ones_in_part(
     assert '<pre class="payload json">{\n  &quot;order&quot;: 7,' in html
     assert "1023.5\xa0KB: the start is shown." in html
     assert len(html) < 100_000  # the megabyte stayed on the server
+    # Offered for download, whole, once: the job's row does not keep it.
+    assert html.count("Download it</button>") == 1
+    response = client_alice.post(reverse("message_download", args=[profile.pk, "payloads"]),
+                                 {"seq": "4"})
+    assert response.status_code == 200 and response.content == big
+    assert response["Content-Disposition"] == 'attachment; filename="payloads-4.bin"'
+    job = Job.objects.get(kind=JobKind.MESSAGE_GET)
+    assert job.status == JobStatus.SUCCEEDED and "data" not in job.result
+    gone = client_alice.post(reverse("message_download", args=[profile.pk, "payloads"]),
+                             {"seq": "99"})
+    failed = Job.objects.filter(kind=JobKind.MESSAGE_GET).latest("pk")
+    assert gone.status_code == 302 and "No message 99" in failed.error
 
 
 def test_hostile_browse_input_is_refused_beside_its_field(
@@ -205,3 +217,20 @@ def test_deleting_from_a_stream_that_denies_it_fails_with_the_reason(
     job = run(client_alice, "message_delete", profile, "keeps_all", {"seq": "1"})
     assert job.status == JobStatus.FAILED and "denies message deletion" in job.error
     assert api(url, "STREAM.INFO.keeps_all")["state"]["messages"] == 1
+
+
+def test_browsing_a_replicated_stream_on_a_cluster(
+    client_alice: Client, make_profile: Callable[..., Profile], cluster: list[NatsServer],
+) -> None:
+    url = cluster[0].url
+    create_raw(url, {"name": "r_browse", "subjects": ["r_browse.*"], "num_replicas": 3,
+                     "allow_direct": True})
+    fill(url, "r_browse", [("r_browse.x", f"m{seq}".encode(), None) for seq in range(1, 81)])
+    api(url, "CONSUMER.DURABLE.CREATE.r_browse.r_reader", {"stream_name": "r_browse", "config": {
+        "durable_name": "r_reader", "ack_policy": "explicit", "num_replicas": 3}})
+    before = consumer_state(url, "r_browse")
+    profile = make_profile("\n".join(server.url for server in cluster), name="cluster")
+    refresh_stream(client_alice, profile, "r_browse")
+    assert sequences(browse(client_alice, profile, "r_browse", seq="31")) == list(range(31, 81))
+    assert consumer_state(url, "r_browse") == before
+

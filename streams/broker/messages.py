@@ -19,13 +19,14 @@ from streams.broker.streams import read_info
 
 NO_MESSAGE = 10037  # the server's "no message found"
 PREVIEW_BYTES = 16 * 1024  # of each payload, kept for the page: a large message stays cheap
+DOWNLOAD_BYTES = 8 * 1024 * 1024  # a whole message, passed through the job's row once
 MAX_HEADER_BYTES = 8 * 1024
 
 
 async def _get(nc: Client, conn: Connection, stream: str, direct: bool,
-               query: dict[str, Any]) -> dict[str, Any] | None:
-    """One message as {seq, subject, time, headers, size, data (a preview)}, or None when
-    there is none at or after the asked sequence."""
+               query: dict[str, Any], keep: int = PREVIEW_BYTES) -> dict[str, Any] | None:
+    """One message as {seq, subject, time, headers, size, data (its first `keep` bytes)}, or
+    None when there is none at or after the asked sequence."""
     if direct:
         reply = await nc.request(f"{api_prefix(conn)}.DIRECT.GET.{stream}",
                                  json.dumps(query).encode(), timeout=API_TIMEOUT)
@@ -40,7 +41,7 @@ async def _get(nc: Client, conn: Connection, stream: str, direct: bool,
                         headers.pop("Nats-Time-Stamp", ""),
                         {key: value for key, value in headers.items()
                          if key not in {"Nats-Stream", "Nats-Num-Pending", "Nats-Last-Sequence"}},
-                        data)
+                        data, keep)
     try:
         answer = await request(nc, conn, f"STREAM.MSG.GET.{stream}", query)
     except BrokerError as error:
@@ -50,13 +51,13 @@ async def _get(nc: Client, conn: Connection, stream: str, direct: bool,
     stored = answer["message"]
     return _message(stored["seq"], stored["subject"], stored.get("time", ""),
                     _parse_headers(base64.b64decode(stored.get("hdrs") or "")),
-                    base64.b64decode(stored.get("data") or ""))
+                    base64.b64decode(stored.get("data") or ""), keep)
 
 
-def _message(seq: int, subject: str, time: str, headers: dict[str, Any],
-             data: bytes) -> dict[str, Any]:
+def _message(seq: int, subject: str, time: str, headers: dict[str, Any], data: bytes,
+             keep: int) -> dict[str, Any]:
     return {"seq": seq, "subject": subject, "time": time, "headers": headers,
-            "size": len(data), "data": base64.b64encode(data[:PREVIEW_BYTES]).decode()}
+            "size": len(data), "data": base64.b64encode(data[:keep]).decode()}
 
 
 def _parse_headers(block: bytes) -> dict[str, str]:
@@ -112,6 +113,24 @@ async def _first_at(nc: Client, conn: Connection, stream: str, direct: bool, fir
         else:
             high = middle
     return low
+
+
+def get_message(conn: Connection, stream: str, seq: int) -> dict[str, Any]:
+    """One whole message, for a download: at most DOWNLOAD_BYTES of it."""
+
+    async def operation(nc: Client) -> dict[str, Any]:
+        config = (await read_info(nc, conn, stream))["config"]
+        message = await _get(nc, conn, stream, bool(config.get("allow_direct")), {"seq": seq},
+                             keep=DOWNLOAD_BYTES)
+        if message is None or message["seq"] != seq:
+            raise BrokerError(f"No message {seq} in the stream (deleted, or purged).",
+                              err_code=NO_MESSAGE)
+        if message["size"] > DOWNLOAD_BYTES:
+            raise BrokerError(f"Message {seq} is {message['size']:,} bytes: the dashboard "
+                              f"downloads at most {DOWNLOAD_BYTES:,} (use `nats stream get`).")
+        return message
+
+    return with_facts(conn, operation)
 
 
 def delete_message(conn: Connection, stream: str, seq: int) -> dict[str, Any]:

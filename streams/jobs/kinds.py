@@ -324,6 +324,25 @@ class BrowseMessages(Kind):
         return f"read {len(result['messages'])} message(s)"
 
 
+class DownloadMessage(Kind):
+    """One whole message for its download: the view takes it from the job's row and then
+    removes it there (streams.views.messages.message_download)."""
+
+    kind = JobKind.MESSAGE_GET
+    done = "read from the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_messages.get_message(conn, job.target, job.params["seq"])
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        rows.mark_gone(job, error)
+        return []
+
+    def describe(self, job: Job, result: Result) -> str:
+        return f"read message {result['seq']} ({result['size']} bytes)"
+
+
 def _message_entry(job: Job, action: str, error: OperationError | None,
                    facts: dict[str, Any] | None, message: str) -> list[AuditEvent]:
     """Subject, sequence and size only: a message's body and headers stay out of the log."""
@@ -668,6 +687,6 @@ def _applied(op: str, answer: Result) -> tuple[str, dict[str, Any] | None]:
 
 KINDS: dict[str, Kind] = {kind.kind: kind() for kind in (
     TestConnection, ListStreams, ReadStream, CreateStream, UpdateStream, DeleteStream,
-    PurgeStream, AdoptStreams, BrowseMessages, DeleteMessage, PublishMessage,
+    PurgeStream, AdoptStreams, BrowseMessages, DownloadMessage, DeleteMessage, PublishMessage,
     KeepAdvisories, CreateConsumer, UpdateConsumer, DeleteConsumer, PauseConsumer,
     ResumeConsumer, PlanChanges, ApplyPlan)}

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import push_url
@@ -19,7 +19,7 @@ from streams import audit, payloads
 from streams.forms.messages import BrowseForm, DeleteMessageForm, PublishForm
 from streams.jobs import wakeup
 from streams.jobs.submit import submit
-from streams.models import Job, JobKind, Profile, Stream, StreamStatus
+from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
 from streams.views.http import HtmxHttpRequest, job_card, permission_required
 
 PAGE = 50  # messages a page
@@ -117,6 +117,34 @@ def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
                              audit.Context.from_request(request), target=name,
                              params={"seq": form.cleaned_data["seq"]}))
     return job_card(request, job)
+
+
+@permission_required("streams.view_stream")
+@require_POST
+def message_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    """A whole message as a file, read by a job; the job's row does not keep it afterwards. A
+    job that fails or is slow shows on its own page."""
+    profile = get_object_or_404(Profile, pk=pk)
+    _stream(profile, name)
+    form = DeleteMessageForm(request.POST)  # the same one field: a sequence
+    if not form.is_valid():
+        return HttpResponse(f"Not downloaded: {form.errors['seq'][0]}", status=400)
+    job = wakeup.wait(submit(JobKind.MESSAGE_GET, profile, audit.Context.from_request(request),
+                             target=name, params={"seq": form.cleaned_data["seq"]}))
+    if job.status != JobStatus.SUCCEEDED:
+        return redirect("job_detail", pk=job.pk)
+    data = base64.b64decode(job.result.pop("data"))
+    Job.objects.filter(pk=job.pk).update(result=job.result)
+    response = HttpResponse(data, content_type="application/octet-stream")
+    response["Content-Disposition"] = (f'attachment; filename="{_safe(name)}-'
+                                       f'{job.result["seq"]}.bin"')
+    return response
+
+
+def _safe(name: str) -> str:
+    """A stream name as a file name: no quotes, slashes or control characters."""
+    return "".join(char if char.isascii() and (char.isalnum() or char in "-_.") else "_"
+                   for char in name)
 
 
 @permission_required("streams.change_stream")
