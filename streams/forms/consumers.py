@@ -7,11 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
-from django.core import signing
 
 from streams import consumer_config, stream_config
 from streams.consumer_config import LABELS
-from streams.forms.fields import YES_NO, CliValueField
+from streams.forms.fields import YES_NO, CliValueField, EditsLiveConfig
 from streams.forms.streams import DeleteStreamForm
 from streams.models import Profile
 
@@ -40,16 +39,14 @@ def _yes_no(name: str) -> forms.TypedChoiceField:
                                   coerce=lambda value: value == "yes")
 
 
-LOADED_SALT = "streams.ConsumerForm.loaded"
-
-
-class ConsumerForm(forms.Form):
+class ConsumerForm(EditsLiveConfig):
     """The `nats consumer add` questions in its order and wording, then its flags. Create a
-    durable consumer when `current` is None; edit otherwise: pre-filled from the server's
-    config, the fields the server will not change read-only with the reason.
+    durable consumer when `current` is None; edit otherwise (EditsLiveConfig, like the stream
+    form): pre-filled from the server's config, the fields the server will not change
+    read-only with the reason."""
 
-    Like the stream form, an edit carries the config it was filled from (signed): only what
-    its user changed is written, and a field someone else changed since is a conflict."""
+    translator = consumer_config
+    loaded_salt = "streams.ConsumerForm.loaded"
 
     durable_name = forms.CharField(label=LABELS["durable_name"], max_length=255, strip=True)
     deliver_subject = _text("deliver_subject")
@@ -161,42 +158,14 @@ class ConsumerForm(forms.Form):
         if self.current is None:
             errors = consumer_config.rule_errors(self.config, stream=self.stream,
                                                  version=self.version)
+        elif not self.loaded_changes(data, self.config):
+            return data
         else:
-            try:
-                loaded = signing.loads(data.get("loaded", ""), salt=LOADED_SALT)
-            except signing.BadSignature:
-                self.add_error(None, "This form was altered or is from another page: reload it.")
-                return data
-            editable = [name for name, field in self.fields.items()
-                        if not field.disabled and name != "loaded"]
-            self.changes = consumer_config.diff(loaded, self.config,
-                                                consumer_config.api_keys(editable))
-            for key in consumer_config.conflicts(self.current, self.changes):
-                self.add_error(
-                    consumer_config.FIELD_OF_KEY.get(key, key),
-                    "Changed by someone else since you opened this form (now "
-                    f"{consumer_config.format_value(key, self.current.get(key))}): reload to "
-                    "edit it.")
             errors = consumer_config.rule_errors(
                 consumer_config.apply(self.current, self.changes), stream=self.stream,
                 version=self.version, current=self.current)
-        for field, messages in errors.items():
-            for message in messages:
-                self.add_error(field if field in self.fields else None, message)
+        self.add_rule_errors(errors)
         return data
-
-    @staticmethod
-    def sign(config: dict[str, Any]) -> str:
-        return signing.dumps(config, salt=LOADED_SALT, compress=True)
-
-    def normalise(self) -> None:
-        """Show values back the way they were understood: `90s` → `1m30s`."""
-        data = self.data.copy()
-        for name, field in self.fields.items():
-            if isinstance(field, CliValueField) and not field.disabled \
-                    and self.cleaned_data.get(name) is not None:
-                data[name] = field.show(self.cleaned_data[name])
-        self.data = data
 
 
 class DeleteConsumerForm(DeleteStreamForm):

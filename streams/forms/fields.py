@@ -1,12 +1,14 @@
-"""Form fields the stream and consumer forms share: values typed the way the nats CLI takes
-them."""
+"""What the stream and consumer forms share: values typed the way the nats CLI takes them, and
+editing a live config against the one the form was filled from."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from django import forms
+from django.core import signing
 
 from streams import stream_config
 
@@ -35,3 +37,53 @@ class CliValueField(forms.CharField):
             return self.parse(text)
         except stream_config.ParseError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+
+class EditsLiveConfig(forms.Form):
+    """A form that edits a live config (a stream's, a consumer's). It carries, signed, the
+    config it was filled from: the changes are what the user changed against that one, so
+    fields left alone are never written, and one someone else changed meanwhile is an error on
+    its field. `translator` is the resource's pure module (stream_config, consumer_config)."""
+
+    translator: ModuleType
+    loaded_salt: str
+    current: dict[str, Any] | None
+    changes: dict[str, list[Any]]
+
+    @classmethod
+    def sign(cls, config: dict[str, Any]) -> str:
+        return signing.dumps(config, salt=cls.loaded_salt, compress=True)
+
+    def loaded_changes(self, data: dict[str, Any], config: dict[str, Any]) -> bool:
+        """Work out self.changes from `config` (what the form now says); False (with an error)
+        when the loaded config is not one this site signed."""
+        try:
+            loaded = signing.loads(data.get("loaded", ""), salt=self.loaded_salt)
+        except signing.BadSignature:
+            self.add_error(None, "This form was altered or is from another page: reload it.")
+            return False
+        translator = self.translator
+        editable = [name for name, field in self.fields.items()
+                    if not field.disabled and name != "loaded"]
+        self.changes = translator.diff(loaded, config, translator.api_keys(editable))
+        for key in translator.conflicts(self.current, self.changes):
+            self.add_error(
+                translator.FIELD_OF_KEY.get(key, key),
+                "Changed by someone else since you opened this form (now "
+                f"{translator.format_value(key, self.current.get(key))}): reload to edit it.")
+        return True
+
+    def add_rule_errors(self, errors: dict[str, list[str]]) -> None:
+        for field, messages in errors.items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+
+    def normalise(self) -> None:
+        """Show values back the way they were understood: `1GB` → `1GiB`, `90s` → `1m30s`."""
+        data = self.data.copy()
+        for name, field in self.fields.items():
+            if isinstance(field, CliValueField) and not field.disabled \
+                    and self.cleaned_data.get(name) is not None:
+                data[name] = field.show(self.cleaned_data[name])
+        self.data = data
+

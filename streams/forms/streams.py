@@ -7,10 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.core import signing
 
 from streams import stream_config
-from streams.forms.fields import YES_NO, CliValueField
+from streams.forms.fields import YES_NO, CliValueField, EditsLiveConfig
 from streams.models import BrokerKind, Profile
 
 LABELS = stream_config.LABELS
@@ -55,17 +54,14 @@ def _parse_lines(text: str) -> list[str]:
     return [line.strip() for line in re.split(r"[\n,]+", text) if line.strip()]
 
 
-LOADED_SALT = "streams.StreamForm.loaded"
-
-
-class StreamForm(forms.Form):
+class StreamForm(EditsLiveConfig):
     """The `nats stream add` questions with its wording and defaults. Create when `current` is
-    None; edit otherwise: pre-filled from the server's config, unchangeable fields read-only.
+    None; edit otherwise (EditsLiveConfig: only what the user changed is written, a field
+    changed by someone else since is a conflict): pre-filled from the server's config,
+    unchangeable fields read-only."""
 
-    An edit form carries the config it was filled from (signed, in a hidden field). The user's
-    changes are what differs from that config, so a field they left alone is never written,
-    and a change to a field someone else has changed since is refused as a conflict, never
-    applied over theirs."""
+    translator = stream_config
+    loaded_salt = "streams.StreamForm.loaded"
 
     name = forms.CharField(label=LABELS["name"], max_length=255, strip=True)
     subjects = _cli("subjects", stream_config.parse_subjects, ", ".join, required=False,
@@ -172,43 +168,15 @@ class StreamForm(forms.Form):
         self.config = stream_config.to_config(values)  # what the user asked for
         if self.current is None:
             errors = stream_config.rule_errors(self.config, memphis=self.memphis)
+        elif not self.loaded_changes(data, self.config):
+            return data
         else:
-            try:
-                loaded = signing.loads(data.get("loaded", ""), salt=LOADED_SALT)
-            except signing.BadSignature:
-                self.add_error(None, "This form was altered or is from another page: reload it.")
-                return data
-            editable = [name for name, field in self.fields.items()
-                        if not field.disabled and name != "loaded"]
-            self.changes = stream_config.diff(loaded, self.config,
-                                              stream_config.api_keys(editable))
-            for key in stream_config.conflicts(self.current, self.changes):
-                self.add_error(
-                    stream_config.FIELD_OF_KEY.get(key, key),
-                    "Changed by someone else since you opened this form (now "
-                    f"{stream_config.format_value(key, self.current.get(key))}): reload to "
-                    "edit it.")
             # The rules apply to what the stream will be: the live config with these changes.
             errors = stream_config.rule_errors(
                 stream_config.apply(self.current, self.changes), memphis=self.memphis,
                 current=self.current)
-        for field, messages in errors.items():
-            for message in messages:
-                self.add_error(field if field in self.fields else None, message)
+        self.add_rule_errors(errors)
         return data
-
-    @staticmethod
-    def sign(config: dict[str, Any]) -> str:
-        return signing.dumps(config, salt=LOADED_SALT, compress=True)
-
-    def normalise(self) -> None:
-        """Show values back the way they were understood: `1GB` → `1GiB`, `90s` → `1m30s`."""
-        data = self.data.copy()
-        for name, field in self.fields.items():
-            if isinstance(field, CliValueField) and name in self.cleaned_data \
-                    and self.cleaned_data[name] is not None:
-                data[name] = field.show(self.cleaned_data[name])
-        self.data = data
 
 
 
