@@ -120,23 +120,9 @@ class ConsumerForm(EditsLiveConfig):
             self.fields["priority_policy"].choices = consumer_config.priority_choices(
                 self.version)
         if current is not None:
-            self.fields["loaded"] = forms.CharField(
-                widget=forms.HiddenInput, initial=self.sign(current), required=False,
-                max_length=1_000_000)
-            for name, field in self.fields.items():
-                if reason := consumer_config.read_only_reason(name, current, self.version):
-                    field.disabled = True
-                    field.help_text = reason
+            self.edit(current, self.version)
         self.config: dict[str, Any] = {}
         self.changes: dict[str, list[Any]] = {}
-
-    @property
-    def basic_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in consumer_config.BASIC_FIELDS]
-
-    @property
-    def advanced_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in consumer_config.ADVANCED_FIELDS if name in self.fields]
 
     def clean_pause_until(self) -> datetime | None:
         until = self.cleaned_data["pause_until"]

@@ -50,6 +50,25 @@ class EditsLiveConfig(forms.Form):
     current: dict[str, Any] | None
     changes: dict[str, list[Any]]
 
+    def edit(self, current: dict[str, Any], version: Any) -> None:
+        """Make this an edit of `current`: the loaded config carried along, and the fields the
+        server will not change read-only, saying why."""
+        self.fields["loaded"] = forms.CharField(
+            widget=forms.HiddenInput, initial=self.sign(current), required=False,
+            max_length=1_000_000)
+        for name, field in self.fields.items():
+            if reason := self.translator.read_only_reason(name, current, version):
+                field.disabled = True
+                field.help_text = reason
+
+    @property
+    def basic_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.translator.BASIC_FIELDS]
+
+    @property
+    def advanced_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in self.translator.ADVANCED_FIELDS if name in self.fields]
+
     @classmethod
     def sign(cls, config: dict[str, Any]) -> str:
         return signing.dumps(config, salt=cls.loaded_salt, compress=True)

@@ -131,24 +131,9 @@ class StreamForm(EditsLiveConfig):
         if current is None:
             del self.fields["sealed"]
         else:
-            self.fields["loaded"] = forms.CharField(
-                widget=forms.HiddenInput, initial=self.sign(current), required=False,
-                max_length=1_000_000)
-            for name, field in self.fields.items():
-                reason = stream_config.read_only_reason(name, current, self.version)
-                if reason:
-                    field.disabled = True
-                    field.help_text = reason
+            self.edit(current, self.version)
         self.config: dict[str, Any] = {}
         self.changes: dict[str, list[Any]] = {}
-
-    @property
-    def basic_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in stream_config.BASIC_FIELDS]
-
-    @property
-    def advanced_fields(self) -> list[forms.BoundField]:
-        return [self[name] for name in stream_config.ADVANCED_FIELDS if name in self.fields]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
