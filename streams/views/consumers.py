@@ -17,7 +17,7 @@ from streams.jobs.submit import submit
 from streams.models import Consumer, Job, JobKind, JobStatus, Profile, Stream, StreamStatus
 from streams.views.http import (
     HtmxHttpRequest,
-    digest,
+    confirmed,
     form_response,
     job_context,
     page_or_partial,
@@ -106,17 +106,12 @@ def consumer_edit(request: HttpRequest, pk: int, name: str, consumer: str) -> Ht
     if request.method == "POST":
         valid = form.is_valid()
         form.normalise()
-        if valid and "validate" not in request.GET:
-            confirm = digest(form.changes)
-            if not form.changes:
-                form.add_error(None, "Nothing to change: the form matches the consumer.")
-            elif request.POST.get("confirm") == confirm:
-                job = wakeup.wait(submit(
-                    JobKind.CONSUMER_UPDATE, profile, audit.Context.from_request(request),
-                    target=name, params={"consumer": consumer, "changes": form.changes}))
-                return _edit_outcome(request, profile, stream, consumer, job)
-            else:  # first the diff; Apply sends the digest of exactly what was shown
-                context.update(diff=_diff_rows(form.changes), digest=confirm)
+        if valid and "validate" not in request.GET and confirmed(
+                request, form, context, "consumer", _diff_rows):
+            job = wakeup.wait(submit(
+                JobKind.CONSUMER_UPDATE, profile, audit.Context.from_request(request),
+                target=name, params={"consumer": consumer, "changes": form.changes}))
+            return _edit_outcome(request, profile, stream, consumer, job)
     return _render(request, form, context)
 
 

@@ -111,3 +111,18 @@ def with_broker_error(job: Job, form: F) -> F:
 def digest(changes: dict[str, Any]) -> str:
     """What an edit's Apply sends back: the digest of exactly the changes it was shown."""
     return hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def confirmed(request: HttpRequest, form: Any, context: dict[str, Any], what: str,
+              diff_rows: Callable[[dict[str, Any]], Any]) -> bool:
+    """An edit's two steps: first the diff of its changes to review (into `context`), then
+    True once Apply sends back the digest of exactly the changes shown."""
+    shown = digest(form.changes)
+    if not form.changes:
+        form.add_error(None, f"Nothing to change: the form matches the {what}.")
+        return False
+    if request.POST.get("confirm") == shown:
+        return True
+    context.update(diff=diff_rows(form.changes), digest=shown)
+    return False
+

@@ -31,7 +31,7 @@ from streams.models import (
 )
 from streams.views.http import (
     HtmxHttpRequest,
-    digest,
+    confirmed,
     form_response,
     job_card,
     job_context,
@@ -269,19 +269,13 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     if request.method == "POST":
         valid = form.is_valid()
         form.normalise()
-        if valid and "validate" not in request.GET:
-            confirm = digest(form.changes)
-            if not form.changes:
-                form.add_error(None, "Nothing to change: the form matches the stream.")
-            elif request.POST.get("confirm") == confirm:
-                job = wakeup.wait(submit(
-                    JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
-                    target=name, params={"changes": form.changes, "config": form.config},
-                ))
-                return _edit_outcome(request, profile, _stream(profile, name), job)
-            else:  # first the diff; Apply sends the digest of exactly what was shown
-                context["diff"] = _diff_rows(form.changes)
-                context["digest"] = confirm
+        if valid and "validate" not in request.GET and confirmed(
+                request, form, context, "stream", _diff_rows):
+            job = wakeup.wait(submit(
+                JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
+                target=name, params={"changes": form.changes, "config": form.config},
+            ))
+            return _edit_outcome(request, profile, _stream(profile, name), job)
     return _render_form(request, form, context)
 
 
