@@ -95,7 +95,7 @@ class Profile(models.Model):
                   "must run).")
     keep_advisories = models.BooleanField(
         "Keep advisories in a capture stream while the listener is down", default=False)
-    # What the last capture-stream job found (streams.jobs.kinds.KeepAdvisories).
+    # What the last capture-stream job found (streams.jobs.kinds.advisories).
     last_capture_at = models.DateTimeField(null=True, blank=True)
     last_capture_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     last_capture_error = models.TextField(blank=True)

@@ -1,0 +1,107 @@
+"""Message jobs: browse (never through a consumer), download one, delete one, publish one."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from streams import audit
+from streams.broker import messages as broker_messages
+from streams.broker.connection import Connection
+from streams.errors import OperationError
+from streams.jobs import rows
+from streams.jobs.kinds.base import Kind, Result
+from streams.models import AuditEvent, Job, JobKind
+
+
+class BrowseMessages(Kind):
+    kind = JobKind.MESSAGE_LIST
+    done = "read from the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        params = job.params
+        return broker_messages.browse(
+            conn, job.target, start=params["start"], count=params["count"],
+            subject=params.get("subject", ""),
+            at=datetime.fromisoformat(params["at"]) if params.get("at") else None)
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        rows.mark_gone(job, error)
+        return []
+
+    def describe(self, job: Job, result: Result) -> str:
+        return f"read {len(result['messages'])} message(s)"
+
+
+class DownloadMessage(Kind):
+    """One whole message for its download: the view takes it from the job's row and then
+    removes it there (streams.views.messages.message_download)."""
+
+    kind = JobKind.MESSAGE_GET
+    done = "read from the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_messages.get_message(conn, job.target, job.params["seq"])
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        rows.mark_gone(job, error)
+        return []
+
+    def describe(self, job: Job, result: Result) -> str:
+        return f"read message {result['seq']} ({result['size']} bytes)"
+
+
+def _message_entry(job: Job, action: str, error: OperationError | None,
+                   facts: dict[str, Any] | None, message: str) -> list[AuditEvent]:
+    """Subject, sequence and size only: a message's body and headers stay out of the log."""
+    return [audit.entry(
+        action, audit.Context.of_job(job), target_type="stream", target_name=job.target,
+        profile=job.profile, job=job, outcome="failed" if error else "succeeded",
+        after=facts, message=error.message if error else message)]
+
+
+class DeleteMessage(Kind):
+    kind = JobKind.MESSAGE_DELETE
+    done = "deleted on the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_messages.delete_message(conn, job.target, job.params["seq"])
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        rows.mark_gone(job, error)
+        if result is not None and not result["deleted"]:
+            return []  # nothing changed: the job's own entry says so
+        facts = ({key: result[key] for key in ("seq", "subject", "size")} if result
+                 else {"seq": job.params["seq"]})
+        return _message_entry(job, "message.deleted", error, facts,
+                              f"deleted message {job.params['seq']}")
+
+    def describe(self, job: Job, result: Result) -> str:
+        if result["deleted"]:
+            return f"deleted message {result['seq']}"
+        return f"no message {result['seq']}: nothing to delete"
+
+
+class PublishMessage(Kind):
+    kind = JobKind.MESSAGE_PUBLISH
+    done = "published on the broker"
+    retry = False  # a retry could store the message twice
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        params = job.params
+        return broker_messages.publish(conn, job.target, params["subject"],
+                                       base64.b64decode(params["data"]), params["headers"])
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        facts = {"subject": job.params["subject"], "size": job.params["size"],
+                 **({"seq": result["seq"]} if result else {})}
+        return _message_entry(job, "message.published", error, facts,
+                              f"published message {result['seq']}" if result else "")
+
+    def describe(self, job: Job, result: Result) -> str:
+        return f"published as message {result['seq']}"
