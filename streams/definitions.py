@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from streams.models import StreamSync as Sync
-from streams.stream_config import label_of_key, user_metadata
+from streams.stream_config import label_of_key, pruned, user_metadata
 
 # Counts and sizes the server stores as -1 for "no limit" whatever was sent (0 included).
 _LIMITS = {"max_msgs", "max_bytes", "max_msgs_per_subject", "max_msg_size", "max_consumers"}
@@ -34,23 +34,11 @@ def normalise(key: str, value: Any) -> Any:
     if key == "metadata":
         value = user_metadata(value or {})
     elif key == "sources":
-        value = [_pruned(source) for source in value or []]
+        value = [pruned(source) for source in value or []]
     elif isinstance(value, dict):
-        value = _pruned(value)
+        value = pruned(value)
     if value is None or value == _OMITTED.get(key) or value in (False, "", [], {}):
         return None
-    return value
-
-
-def _pruned(value: Any) -> Any:
-    """An object without its empty members: a server that fills in `"external": null` or
-    `"filter_subject": ""` means the same as one that leaves them out."""
-    if isinstance(value, dict):
-        pruned = {key: _pruned(member) for key, member in value.items()}
-        return {key: member for key, member in pruned.items()
-                if member not in (None, False, "", [], {})}
-    if isinstance(value, list):
-        return [_pruned(member) for member in value]
     return value
 
 

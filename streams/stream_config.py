@@ -525,27 +525,45 @@ def label_of_key(key: str) -> str:
 _OBJECT_KEYS = {"subject_transform", "republish", "placement", "mirror"}
 
 
-def _comparable(key: str, value: Any) -> Any:
+def pruned(value: Any) -> Any:
+    """An object without its empty members: a server that fills in `"external": null` or
+    `"filter_subject": ""` means the same as one that leaves them out."""
+    if isinstance(value, dict):
+        members = {key: pruned(member) for key, member in value.items()}
+        return {key: member for key, member in members.items()
+                if member not in (None, False, "", [], {})}
+    if isinstance(value, list):
+        return [pruned(member) for member in value]
+    return value
+
+
+def _comparable(key: str, value: Any, *, by_name: bool = True) -> Any:
     if value is None:
         value = None if key in _OBJECT_KEYS else ZERO.get(key, False)
     if key == "metadata":
         return user_metadata(value or {})
-    if key in {"sources", "mirror"}:  # the server fills in defaults (filters, external…)
-        return [s.get("name") for s in (value if isinstance(value, list) else [value]) if s]
+    if key in {"sources", "mirror"}:
+        sources = [source for source in (value if isinstance(value, list) else [value])
+                   if source]
+        return [source.get("name") for source in sources] if by_name else pruned(sources)
     return value
 
 
-def diff(current: dict[str, Any], desired: dict[str, Any], keys: list[str]) -> dict[str, list]:
+# `by_name`: the form names sources and a mirror only, so its edits compare them by name and
+# keep the options the server has; a plan's values are whole (a definition's) and are not.
+
+
+def diff(current: dict[str, Any], desired: dict[str, Any], keys: list[str], *,
+         by_name: bool = True) -> dict[str, list]:
     """{api_key: [current, new]} over the keys the form showed. Compared with the server's own
     config, so the defaults it filled in do not show as changes."""
-    return {
-        key: [current.get(key), desired.get(key)]
-        for key in keys
-        if _comparable(key, current.get(key)) != _comparable(key, desired.get(key))
-    }
+    return {key: [current.get(key), desired.get(key)] for key in keys
+            if _comparable(key, current.get(key), by_name=by_name)
+            != _comparable(key, desired.get(key), by_name=by_name)}
 
 
-def apply(current: dict[str, Any], changes: dict[str, list[Any]]) -> dict[str, Any]:
+def apply(current: dict[str, Any], changes: dict[str, list[Any]], *,
+          by_name: bool = True) -> dict[str, Any]:
     """The live config with only the changed keys replaced: fields the form does not show, or
     that our client library does not know, go back to the server untouched."""
     updated = dict(current)
@@ -554,7 +572,7 @@ def apply(current: dict[str, Any], changes: dict[str, list[Any]]) -> dict[str, A
             server_keys = {k: v for k, v in (current.get("metadata") or {}).items()
                            if k.startswith("_nats.")}
             updated[key] = {**server_keys, **(new or {})}
-        elif key == "sources" and new:  # keep the options of sources that stay
+        elif key == "sources" and new and by_name:  # keep the options of sources that stay
             kept = {source.get("name"): source for source in current.get("sources") or []}
             updated[key] = [kept.get(source["name"], source) for source in new]
         elif new is None:
@@ -564,10 +582,12 @@ def apply(current: dict[str, Any], changes: dict[str, list[Any]]) -> dict[str, A
     return updated
 
 
-def conflicts(current: dict[str, Any], changes: dict[str, list[Any]]) -> list[str]:
-    """Keys someone else changed on the server since the form was read."""
+def conflicts(current: dict[str, Any], changes: dict[str, list[Any]], *,
+              by_name: bool = True) -> list[str]:
+    """Keys someone else changed on the server since the form (or the plan) was read."""
     return [key for key, (old, _new) in changes.items()
-            if _comparable(key, current.get(key)) != _comparable(key, old)]
+            if _comparable(key, current.get(key), by_name=by_name)
+            != _comparable(key, old, by_name=by_name)]
 
 
 def read_only_reason(field: str, current: dict[str, Any], version: Version) -> str:

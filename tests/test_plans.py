@@ -178,6 +178,29 @@ def test_apply_restores_a_stream_changed_outside_and_recreates_one_deleted_outsi
     assert entries.get(action="stream.created").actor_name == "alice"
 
 
+def test_a_sources_options_changed_outside_are_planned_and_restored(
+    client_alice: Client, profile: Profile, server: NatsServer,
+) -> None:
+    """A source's options are part of the definition: changed outside, the plan restores them
+    (an edit form, which shows sources by name, keeps them; see test_streams)."""
+    url = server.url
+    create_raw(url, {"name": "src_origin", "subjects": ["src_origin.>"]})
+    job = create_stream(client_alice, profile, name="src_copy", subjects="", sources="src_origin")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    live = live_config(url, "src_copy")
+    api(url, "STREAM.UPDATE.src_copy", {**live, "sources": [
+        {**live["sources"][0], "filter_subject": "src_origin.only"}]})
+    refresh_list(client_alice, profile)
+    assert set(Stream.objects.get(profile=profile, name="src_copy").drift) == {"sources"}
+    plan = plan_streams(client_alice, profile, "matching", q="src_copy", sync="managed")
+    assert [(s["name"], s["action"], list(s["changes"])) for s in plan.steps] == [
+        ("src_copy", "update", ["sources"])]
+    plan = apply(client_alice, plan)
+    assert plan.outcomes["src_copy"]["outcome"] == "updated"
+    assert not live_config(url, "src_copy")["sources"][0].get("filter_subject")
+    assert Stream.objects.get(profile=profile, name="src_copy").sync == "in_sync"
+
+
 def test_apply_of_many_reports_every_outcome_and_its_progress(
     client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
 ) -> None:

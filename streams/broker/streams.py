@@ -138,13 +138,14 @@ def update_stream(conn: Connection, name: str, changes: dict[str, list[Any]]) ->
 
 
 async def _update(nc: Client, conn: Connection, name: str, changes: dict[str, list[Any]],
-                  conflict: str) -> dict[str, Any]:
-    """`conflict` says what it is when someone changed one of these keys meanwhile."""
+                  conflict: str, *, by_name: bool = True) -> dict[str, Any]:
+    """`conflict` says what it is when someone changed one of these keys meanwhile; `by_name`
+    as in stream_config (False: the changes are a plan's whole values)."""
     current = (await read_info(nc, conn, name))["config"]
-    desired = stream_config.apply(current, changes)
-    if not stream_config.diff(current, desired, list(changes)):
+    desired = stream_config.apply(current, changes, by_name=by_name)
+    if not stream_config.diff(current, desired, list(changes), by_name=by_name):
         return {"before": current, "info": await read_info(nc, conn, name), "applied": False}
-    changed_meanwhile = stream_config.conflicts(current, changes)
+    changed_meanwhile = stream_config.conflicts(current, changes, by_name=by_name)
     if changed_meanwhile:
         labels = ", ".join(stream_config.label_of_key(key) for key in changed_meanwhile)
         raise BrokerError(conflict.format(labels=labels), field=changed_meanwhile[0])
@@ -152,7 +153,7 @@ async def _update(nc: Client, conn: Connection, name: str, changes: dict[str, li
         answer = await request(nc, conn, f"STREAM.UPDATE.{name}", desired)
     except nats.errors.TimeoutError:
         answer = await read_info(nc, conn, name)
-        if stream_config.diff(answer["config"], desired, list(changes)):
+        if stream_config.diff(answer["config"], desired, list(changes), by_name=by_name):
             raise BrokerError("the server did not confirm the update in time",
                               retryable=True) from None
     answer.pop("type", None)
@@ -193,7 +194,7 @@ async def _apply_op(nc: Client, conn: Connection, op: dict[str, Any],
     name = op["name"]
     if op["op"] == "update":
         return await _update(nc, conn, name, op["changes"], "the plan was made: {labels}; "
-                             "plan again")
+                             "plan again", by_name=False)
     if op["op"] == "delete":
         return await _delete(nc, conn, name)
     config = op["config"]
