@@ -132,13 +132,8 @@ class ConsumerForm(EditsLiveConfig):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if self.errors:
-            return data
-        values = {name: data[name] for name in self.fields if name in data and name != "loaded"}
-        for name in self.TEXT_OPTIONS:
-            if hidden := stream_config.hidden_characters("".join(values.get(name) or "")):
-                self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
-        if self.errors:
+        values = self.answers(data)
+        if values is None:
             return data
         self.config = consumer_config.to_config(values)
         if self.current is None:

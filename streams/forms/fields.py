@@ -47,6 +47,7 @@ class EditsLiveConfig(forms.Form):
 
     translator: ModuleType
     loaded_salt: str
+    TEXT_OPTIONS: tuple[str, ...] = ()  # free texts: no invisible or control characters
     current: dict[str, Any] | None
     changes: dict[str, list[Any]]
 
@@ -72,6 +73,18 @@ class EditsLiveConfig(forms.Form):
     @classmethod
     def sign(cls, config: dict[str, Any]) -> str:
         return signing.dumps(config, salt=cls.loaded_salt, compress=True)
+
+    def answers(self, data: dict[str, Any]) -> dict[str, Any] | None:
+        """The cleaned answers (the loaded config aside), or None when the form has errors:
+        its fields' own, or a free text with invisible or control characters."""
+        if self.errors:
+            return None
+        values = {name: data[name] for name in self.fields if name in data and name != "loaded"}
+        for name in self.TEXT_OPTIONS:
+            # "".join: a text, or a list of names (sources, tags)
+            if hidden := stream_config.hidden_characters("".join(values.get(name) or "")):
+                self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
+        return None if self.errors else values
 
     def loaded_changes(self, data: dict[str, Any], config: dict[str, Any]) -> bool:
         """Work out self.changes from `config` (what the form now says); False (with an error)

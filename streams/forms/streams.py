@@ -137,14 +137,8 @@ class StreamForm(EditsLiveConfig):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if self.errors:
-            return data
-        values = {name: data[name] for name in self.fields if name in data and name != "loaded"}
-        for name in self.TEXT_OPTIONS:
-            # "".join: a text, or a list of names (sources, tags)
-            if hidden := stream_config.hidden_characters("".join(values.get(name) or "")):
-                self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
-        if self.errors:
+        values = self.answers(data)
+        if values is None:
             return data
         if "max_consumers" in values and values["max_consumers"] is None:
             values["max_consumers"] = -1  # left empty: unlimited, as the server's default
