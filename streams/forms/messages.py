@@ -1,4 +1,4 @@
-"""The message forms: where to browse from, one message to publish, one to delete."""
+"""The message forms: where to browse from, one message to publish, one by its sequence."""
 
 from __future__ import annotations
 
@@ -119,5 +119,7 @@ def _matches(pattern: str, subject: str) -> bool:
     return len(tokens) == len(wanted)
 
 
-class DeleteMessageForm(forms.Form):
+class MessageForm(forms.Form):
+    """One message, by its sequence (to delete or download it)."""
+
     seq = _seq_field("Sequence")

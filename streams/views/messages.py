@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import push_url
 
 from streams import audit, payloads
-from streams.forms.messages import BrowseForm, DeleteMessageForm, PublishForm
+from streams.forms.messages import BrowseForm, MessageForm, PublishForm
 from streams.jobs import wakeup
 from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
@@ -78,7 +78,7 @@ def message_results(request: HtmxHttpRequest, pk: int, name: str) -> HttpRespons
 
 def _results(request: HttpRequest, profile: Profile, stream: Stream, job: Job) -> HttpResponse:
     context: dict[str, Any] = {"profile": profile, "stream": stream, "job": job}
-    result = job.result if job.status == "succeeded" else None
+    result = job.result if job.status == JobStatus.SUCCEEDED else None
     if result:
         messages = [{**message, "shown": payloads.show(message["data"], message["size"])}
                     for message in result["messages"]]
@@ -110,7 +110,7 @@ def _changeable(stream: Stream) -> None:
 def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     _changeable(_stream(profile, name))
-    form = DeleteMessageForm(request.POST)
+    form = MessageForm(request.POST)
     if not form.is_valid():
         return HttpResponse(f"Not deleted: {form.errors['seq'][0]}", status=400)
     job = wakeup.wait(submit(JobKind.MESSAGE_DELETE, profile,
@@ -126,7 +126,7 @@ def message_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     job that fails or is slow shows on its own page."""
     profile = get_object_or_404(Profile, pk=pk)
     _stream(profile, name)
-    form = DeleteMessageForm(request.POST)  # the same one field: a sequence
+    form = MessageForm(request.POST)
     if not form.is_valid():
         return HttpResponse(f"Not downloaded: {form.errors['seq'][0]}", status=400)
     job = wakeup.wait(submit(JobKind.MESSAGE_GET, profile, audit.Context.from_request(request),
