@@ -16,8 +16,10 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django_htmx.http import push_url
@@ -114,12 +116,18 @@ def _list(
     before, after = _int(request.GET.get("before")), _int(request.GET.get("after"))
     page = keyset_page(filters.qs, before, after)
     query = filters.in_use
-    context = {
-        "filters": filters,
+    table = {
         "page": page,
         "columns": COLUMNS,
         # An entry's address is this plus its seq: one reverse() per page, not one per row.
         "detail_url": reverse("audit_detail", args=[0]).removesuffix("0/"),
+    }
+    context = {
+        "page": page,
+        # The log's hot path: Jinja2 draws the 50 rows in a fifth of the time the Django
+        # engine takes (bench/bench_audit.py), escaping every value as the page would.
+        "rows": mark_safe(render_to_string("streams/audit_rows.html", table, using="jinja2")),
+        "filters": filters,
         "scope": scope,
         "query": query,
         "actions": ACTIONS,
