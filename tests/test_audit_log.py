@@ -218,6 +218,22 @@ def test_detail_labels_stream_fields_and_links_the_job(client_alice: Client, use
     assert f"#{job_id} (deleted)" in client_alice.get(f"/audit/{event.seq}/").content.decode()
 
 
+def test_detail_labels_consumer_fields_with_the_consumer_form(client_alice: Client,
+                                                              user: Any) -> None:
+    # A consumer entry's target is its stream, yet its keys are the consumer's: max_bytes is
+    # the stream form's "Total Stream Size" and something else entirely on a consumer.
+    event = audit.record("consumer.changed", audit.Context(actor=user), target_type="stream",
+                         target_name="orders", outcome="succeeded",
+                         before={"max_bytes": -1, "max_deliver": -1},
+                         after={"max_bytes": 1024, "max_deliver": 5})
+    page = client_alice.get(f"/audit/{event.seq}/")
+    changes = [(row.label, row.old, row.new) for row in page.context["changes"]]
+    assert changes == [
+        ("Maximum max bytes for a pull request to accept", "-1", "1024"),
+        ("Maximum Allowed Deliveries", "-1", "5"),
+    ]
+
+
 def test_entries_survive_deletion_of_what_they_describe(client_alice: Client) -> None:
     profile = Profile.objects.create(name="gone-soon", servers="nats://127.0.0.1:4222")
     created = audit.record("profile.created", audit.Context(), target_type="profile",

@@ -24,7 +24,7 @@ from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django_htmx.http import push_url
 
-from streams import audit, plans
+from streams import audit, consumer_config, plans, stream_config
 from streams.audit.chain import SECRET_CHANGED
 from streams.audit.filters import AuditFilter
 from streams.forms import transfer
@@ -181,28 +181,17 @@ class ChangeRow:
     secret: bool = False
 
 
-def _stream_label(key: str) -> str:
-    """The stream form's label when streams.stream_config provides it (issue 3), else the key."""
-    try:
-        from streams import stream_config
-    except ImportError:
-        return key
-    label_of_key = getattr(stream_config, "label_of_key", None)
-    if callable(label_of_key):
-        return str(label_of_key(key))
-    labels = getattr(stream_config, "LABELS", None)
-    return labels.get(key, key) if isinstance(labels, dict) else key
-
-
-def _profile_label(key: str) -> str:
-    try:
-        return capfirst(Profile._meta.get_field(key).verbose_name)
-    except FieldDoesNotExist:
-        return key
-
-
-def field_label(target_type: str, key: str) -> str:
-    return _profile_label(key) if target_type == "profile" else _stream_label(key)
+def field_label(event: AuditEvent, key: str) -> str:
+    """A changed key as the form that changes it labels it: the profile form's, the consumer
+    form's (consumer entries name their stream as target) or the stream form's."""
+    if event.target_type == "profile":
+        try:
+            return capfirst(Profile._meta.get_field(key).verbose_name)
+        except FieldDoesNotExist:
+            return key
+    if event.action.startswith("consumer."):
+        return consumer_config.label_of_key(key)
+    return stream_config.label_of_key(key)
 
 
 def _show(value: Any) -> str:
@@ -220,7 +209,7 @@ def change_rows(event: AuditEvent) -> list[ChangeRow]:
     before, after, changes = event.before or {}, event.after or {}, event.changes or {}
     rows = []
     for key in sorted(before.keys() | after.keys() | changes.keys()):
-        label = field_label(event.target_type, key)
+        label = field_label(event, key)
         if key in Profile.SECRET_FIELDS or changes.get(key) == SECRET_CHANGED:
             if key in changes or bool(before.get(key)) != bool(after.get(key)):
                 rows.append(ChangeRow(label, "changed", secret=True))
