@@ -3,6 +3,7 @@ to start without a real secret key and encryption key."""
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from datetime import timedelta
@@ -30,14 +31,18 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
-def env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float, *, minimum: float) -> float:
     value = os.environ.get(name)
     if value is None:
         return default
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+    if not math.isfinite(number) or number < minimum:  # "nan" and "inf" parse as floats
+        raise ImproperlyConfigured(f"{name} must be a number of at least {minimum:g}, "
+                                   f"not {value!r}")
+    return number
 
 
 def env_int(name: str, default: int, *, minimum: int = 0) -> int:
@@ -277,19 +282,19 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 1000
 
 # A job nobody picked up, or one still running past its deadline, is failed with that reason.
-JOB_QUEUE_TIMEOUT = env_float("JOB_QUEUE_TIMEOUT", 120.0)
-JOB_RUN_TIMEOUT = env_float("JOB_RUN_TIMEOUT", 120.0)
+JOB_QUEUE_TIMEOUT = env_float("JOB_QUEUE_TIMEOUT", 120.0, minimum=1)
+JOB_RUN_TIMEOUT = env_float("JOB_RUN_TIMEOUT", 120.0, minimum=1)
 JOB_MAX_ATTEMPTS = 3
 # How long a request that submits a job waits for its end before handing over to polling.
-JOB_WAIT = env_float("JOB_WAIT", 3.0)
+JOB_WAIT = env_float("JOB_WAIT", 3.0, minimum=0)
 # No broker call takes longer than this, whatever a profile's servers and timeouts add up to.
-JOB_BROKER_TIMEOUT = env_float("JOB_BROKER_TIMEOUT", 60.0)
+JOB_BROKER_TIMEOUT = env_float("JOB_BROKER_TIMEOUT", 60.0, minimum=1)
 # The worker's main process, which jobs never occupy, reaps and says it is alive this often.
-JOB_REAP_INTERVAL = env_float("JOB_REAP_INTERVAL", 15.0)
-WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 5.0)
+JOB_REAP_INTERVAL = env_float("JOB_REAP_INTERVAL", 15.0, minimum=0.1)
+WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 5.0, minimum=0.1)
 # The advisory listener (manage.py watch_advisories) reads which profiles record changes made
 # outside this often, and a profile waiting for its capture stream looks for it as often.
-ADVISORY_REREAD_INTERVAL = env_float("ADVISORY_REREAD_INTERVAL", 30.0)
+ADVISORY_REREAD_INTERVAL = env_float("ADVISORY_REREAD_INTERVAL", 30.0, minimum=0.1)
 
 LOGGING = {
     "version": 1,

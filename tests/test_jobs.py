@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from streams.audit import Context
 from streams.broker.connection import Connection
-from streams.jobs import outcome, reaper, tasks
+from streams.jobs import outcome, reaper, tasks, wakeup
 from streams.jobs.kinds import KINDS
 from streams.jobs.submit import submit
 from streams.models import (
@@ -127,6 +127,17 @@ def test_the_job_card_shows_an_overdue_job_without_writing(
     assert "no worker" in card.content.decode()
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED and AuditEvent.objects.count() == entries
+
+
+def test_no_wait_for_a_job_when_job_wait_is_zero(
+    redis_server: RedisServer, db: Any, settings: Any,
+) -> None:
+    # Redis's BLPOP takes a timeout of 0 as "forever": JOB_WAIT=0 must answer at once.
+    settings.JOB_WAIT = 0
+    job = Job.objects.create(kind=JobKind.STREAM_LIST, profile_name="p", target="p")
+    started = time.monotonic()
+    assert wakeup.wait(job).status == JobStatus.QUEUED
+    assert time.monotonic() - started < 1  # the client's socket timeout would end it at 2 s
 
 
 def test_a_job_nobody_picked_up_is_failed_saying_why(

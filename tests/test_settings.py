@@ -50,6 +50,9 @@ def test_production_settings_load_with_real_keys() -> None:
         ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
         ({"LOGIN_FAILURE_LIMIT": "five"}, "LOGIN_FAILURE_LIMIT must be a whole number"),
         ({"LOGIN_LOCKOUT_MINUTES": "0"}, "LOGIN_LOCKOUT_MINUTES must be at least 1"),
+        ({"JOB_WAIT": "-1"}, "JOB_WAIT must be a number of at least 0"),
+        ({"JOB_BROKER_TIMEOUT": "nan"}, "JOB_BROKER_TIMEOUT must be a number of at least 1"),
+        ({"JOB_REAP_INTERVAL": "0"}, "JOB_REAP_INTERVAL must be a number of at least 0.1"),
     ],
 )
 def test_production_refuses_to_start_without(env: dict[str, str], message: str) -> None:

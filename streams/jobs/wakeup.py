@@ -43,7 +43,7 @@ def notify(job_id: int) -> None:
 def wait(job: Job) -> Job:
     """The job as it is once it ended, or after JOB_WAIT seconds, whichever comes first."""
     job.refresh_from_db()
-    if job.is_finished:
+    if job.is_finished or settings.JOB_WAIT == 0:  # BLPOP's timeout 0 would wait forever
         return job
     try:
         _client().blpop([_key(job.pk)], timeout=settings.JOB_WAIT)
