@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 from streams import stream_json
 from streams.forms.consumers import ConsumerForm, PauseConsumerForm
+from streams.forms.messages import BrowseForm, MessageForm, PublishForm
 from streams.forms.profiles import ProfileForm
 from streams.forms.streams import PurgeForm, StreamForm
 from streams.forms.transfer import ImportForm
-from streams.models import Job, Profile, Stream
+from streams.models import Consumer, Job, Plan, Profile, Stream, StreamDefinition
 from tests.support.consumer_forms import SEED_CONSUMER
 from tests.support.stream_forms import SEED_FORM
 
@@ -188,7 +189,7 @@ LIST_PARAMS = {
     "audit_list": ["actor", "action", "target_type", "target", "profile", "outcome", "since",
                    "until", "q", "before", "after", "page"],
     "job_list": ["status", "kind", "profile", "page"],
-    "stream_list": ["q", "subject", "sort", "page", "system"],
+    "stream_list": ["q", "subject", "sort", "page", "system", "sync"],
 }
 DATES = st.sampled_from(["9999-12-31", "0001-01-01", "2026-02-30", "2026-11-30", "²⁰²⁶-01-01"])
 
@@ -231,3 +232,68 @@ def test_imported_configs_of_any_shape_are_refused_beside_stream_and_field(
         assert form.problems or set(form.errors) - {"__all__"}, form.errors
         assert all(label or message.startswith("Not a stream") for problem in form.problems
                    for label, message in problem.errors), form.problems
+
+
+@FUZZ
+@given(field=st.sampled_from(["seq", "subject", "at"]), value=VALUES)
+def test_message_forms_refuse_bad_values_beside_their_field(field: str, value: str) -> None:
+    browse = BrowseForm({"seq": "1", "subject": "fz.a", "at": "", field: value})
+    if not browse.is_valid():
+        assert_refused_beside_a_field(browse)
+    else:
+        assert 1 <= browse.params["start"] <= 2**64 - 1
+    one = MessageForm({"seq": value})
+    if not one.is_valid():
+        assert "seq" in one.errors
+    publish = PublishForm({"subject": "fz.a", "headers": "", "payload": "",
+                           {"seq": "payload", "at": "headers"}.get(field, field): value},
+                          subjects=["fz.*"])
+    if not publish.is_valid():
+        assert_refused_beside_a_field(publish)
+
+
+# The POST endpoints past the forms fuzzed above, with what each reads from the request.
+ENDPOINTS = {
+    "message_browse": ["seq", "subject", "at"],
+    "message_delete": ["seq", "confirm"],
+    "message_download": ["seq"],
+    "message_publish": ["subject", "headers", "payload"],
+    "plan_create": ["scope", "delete_missing", "confirm", "name", "q", "subject", "sync",
+                    "sort", "system"],
+    "plan_apply": ["confirm"],
+    "stream_adopt": ["matching", "name", "q", "subject", "sync", "system"],
+    "definitions_export": ["all", "name"],
+    "definitions_copy": ["target", "name", "all"],
+    "consumer_pause": ["pause_until"],
+    "consumer_resume": [],
+    "stream_plan": [],
+}
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+@FUZZ
+@given(data=st.data())
+def test_posts_never_give_a_server_error(
+    client_alice: Client, profile: Profile, endpoint: str, data: st.DataObject,
+    redis_server: Any, settings: Any,
+) -> None:
+    settings.JOB_WAIT = 0  # what a valid post submits only waits in Redis: no worker here
+    Stream.objects.get_or_create(profile=profile, name="fuzzed_stream", defaults={
+        "info": {"config": FUZZED_STREAM}, "read_at": timezone.now(),
+        "subjects": ["fz.*"]})
+    StreamDefinition.objects.get_or_create(profile=profile, name="fuzzed_stream",
+                                           defaults={"config": FUZZED_STREAM})
+    Consumer.objects.get_or_create(profile=profile, stream_name="fuzzed_stream", name="fuzzed",
+                                   defaults={"read_at": timezone.now()})
+    plan, _ = Plan.objects.get_or_create(profile=profile, defaults={
+        "desired": {"fuzzed_stream": FUZZED_STREAM}, "origin": "fuzz", "steps": []})
+    args = {"plan_apply": [plan.pk], "plan_create": [profile.pk], "stream_adopt": [profile.pk],
+            "definitions_export": [profile.pk], "definitions_copy": [profile.pk]}.get(
+        endpoint, [profile.pk, "fuzzed_stream"])
+    if endpoint.startswith("consumer_"):
+        args = [profile.pk, "fuzzed_stream", "fuzzed"]
+    body = data.draw(st.fixed_dictionaries({}, optional={
+        name: st.one_of(VALUES, st.lists(VALUES, max_size=3)) for name in ENDPOINTS[endpoint]}))
+    for htmx in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = client_alice.post(reverse(endpoint, args=args), body, **htmx)
+        assert response.status_code < 500, (endpoint, body, response.status_code)
