@@ -6,6 +6,7 @@ follows, so the list shows it. Like the web process, this never talks to a broke
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 from collections.abc import Iterable
@@ -35,6 +36,7 @@ from streams.models import (
 log = logging.getLogger(__name__)
 
 ACTION = "stream.changed_outside"
+LOST_ACTION = "advisories.lost"
 UNKNOWN_AUTHOR = "nats:unknown"
 # Longer than the capture stream keeps an advisory, so none is delivered after its id is gone.
 SEEN_FOR = timedelta(days=8)
@@ -90,6 +92,38 @@ def record(profile_id: int, change: StreamChange) -> bool:
         _store_row(profile, change, actor, stored)
     log.info("profile %r: %s %s %s by %s (advisory %s)", profile.name, ACTION, change.stream,
              change.action, actor, change.id)
+    return True
+
+
+def record_lost(profile_id: int, first: int, last: int) -> bool:
+    """Advisories `first` to `last` of the capture stream were dropped before any listener
+    read them: one entry says so, however many listeners find the gap. What they held is not
+    lost for good: the next read of the streams records each one that differs from its
+    definition, author unknown (noticed)."""
+    close_old_connections()
+    profile = Profile.objects.filter(pk=profile_id, record_outside=True).first()
+    if profile is None:
+        return False
+    # The gap's own id, in the advisory ids' table (whose ids are 64 characters at most).
+    gap = hashlib.sha256(f"{profile.pk}:{first}:{last}".encode()).hexdigest()[:48]
+    count = last - first + 1
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                SeenAdvisory.objects.create(advisory_id=f"lost:{gap}", profile=profile)
+        except IntegrityError:
+            return False
+        audit.record(
+            LOST_ACTION, audit.Context(), target_type="profile", target_name=profile.name,
+            profile=profile, outcome="failed", actor_name=audit.command_actor(),
+            after={"stream": stream_config.CAPTURE_STREAM, "first_seq": first,
+                   "last_seq": last, "count": count},
+            message=f"{count} advisories (capture stream sequences {first} to {last}) were "
+                    "dropped by its size or age limit before the listener read them: changes "
+                    "made outside meanwhile are not in this log. Refresh the stream list: "
+                    "streams that now differ from their definitions are recorded, author "
+                    "unknown.")
+    log.warning("profile %r: %s advisories lost (%s to %s)", profile.name, count, first, last)
     return True
 
 

@@ -213,6 +213,52 @@ def test_no_advisory_is_lost_while_the_listener_is_down(
     assert Stream.objects.get(profile=profile, name="s2").status == "ok"
 
 
+def entry_for(stream: str, listener: Listener) -> AuditEvent:
+    def written() -> AuditEvent | None:
+        listener.check_alive()
+        return AuditEvent.objects.filter(action=ACTION, target_name=stream).first()
+
+    return wait_until(written, 20, lambda: f"no entry for {stream}\n{listener.log_tail()}")
+
+
+def test_advisories_the_capture_stream_dropped_unread_are_reported_once(
+    profile: Profile, server: NatsServer, tmp_path: Path,
+) -> None:
+    drop_capture_stream(server)
+    assert keep_advisories(profile).status == JobStatus.SUCCEEDED
+    first = Listener(tmp_path, "first")
+    try:
+        first.wait_following(profile.name, "capture stream")
+        as_bob(server, "STREAM.CREATE.kept", {"name": "kept", "subjects": ["kept"]})
+        entry_for("kept", first)
+    finally:
+        first.kill()
+
+    for name in ("dropped1", "dropped2", "dropped3"):
+        as_bob(server, f"STREAM.CREATE.{name}", {"name": name, "subjects": [name]})
+    # A busy account's 8 MiB in small: the capture stream keeps only its newest advisory.
+    capture = stream_config.CAPTURE_STREAM
+    as_bob(server, f"STREAM.UPDATE.{capture}",
+           {**as_bob(server, f"STREAM.INFO.{capture}")["config"], "max_msgs": 1})
+
+    second = Listener(tmp_path, "second")
+    try:
+        second.wait_following(profile.name, "capture stream")
+        as_bob(server, "STREAM.CREATE.later", {"name": "later", "subjects": ["later"]})
+        entry_for("later", second)
+    finally:
+        second.stop()
+    assert not AuditEvent.objects.filter(action=ACTION, target_name__startswith="dropped")
+    [lost] = AuditEvent.objects.filter(action=outside.LOST_ACTION)
+    assert lost.profile_id == profile.pk and lost.outcome == "failed"
+    assert lost.after["count"] >= 3  # the three creates, and the requests around them
+    assert f"{lost.after['count']} advisories" in lost.message
+    assert "advisories were dropped from the capture stream" in second.log_text()
+    # Found again (a second listener, a reconnect before reading on): still one entry.
+    assert not outside.record_lost(profile.pk, lost.after["first_seq"], lost.after["last_seq"])
+    assert AuditEvent.objects.filter(action=outside.LOST_ACTION).count() == 1
+
+
 def test_a_capture_stream_made_later_is_read_from_then_on(
     client_alice: Client, profile: Profile, server: NatsServer, tmp_path: Path,
 ) -> None:

@@ -139,20 +139,22 @@ class Watch:
 
 Targets = Callable[[], list[Watch]]
 Recorder = Callable[[int, StreamChange], object]
+LossRecorder = Callable[[int, int, int], object]  # profile key, first and last sequence lost
 
 
-def watch(targets: Targets, record: Recorder, reread: float) -> None:
+def watch(targets: Targets, record: Recorder, record_lost: LossRecorder, reread: float) -> None:
     """Follow every profile `targets` names, asking it again every `reread` seconds, until
-    SIGINT or SIGTERM. `targets` and `record` run on one thread of their own, one at a time."""
+    SIGINT or SIGTERM. `targets`, `record` and `record_lost` (advisories the capture stream
+    dropped unread) run on one thread of their own, one at a time."""
     with concurrent.futures.ThreadPoolExecutor(1, "memphisadmin-recorder") as recorder:
-        asyncio.run(_Listener(targets, record, reread, recorder).run())
+        asyncio.run(_Listener(targets, record, record_lost, reread, recorder).run())
 
 
 class _Listener:
-    def __init__(self, targets: Targets, record: Recorder, reread: float,
-                 recorder: concurrent.futures.Executor) -> None:
-        self.targets, self.record, self.reread = targets, record, reread
-        self.recorder = recorder
+    def __init__(self, targets: Targets, record: Recorder, record_lost: LossRecorder,
+                 reread: float, recorder: concurrent.futures.Executor) -> None:
+        self.targets, self.record, self.record_lost = targets, record, record_lost
+        self.reread, self.recorder = reread, recorder
         self.following: dict[int, tuple[Watch, asyncio.Task[None]]] = {}
 
     async def run(self) -> None:
@@ -238,9 +240,10 @@ class _Listener:
         """Read the capture stream through the durable consumer: an advisory is acknowledged
         once it is recorded (committed), so one that was not is delivered again, also to a
         listener started later."""
-        await js.add_consumer(CAPTURE_STREAM, ConsumerConfig(
+        consumer = await js.add_consumer(CAPTURE_STREAM, ConsumerConfig(
             durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_ack_pending=1000))
+        await self._report_dropped(target, js, consumer.ack_floor.stream_seq, where)
         reader = await js.pull_subscribe_bind(DURABLE, CAPTURE_STREAM)
         log.info("%s: following the capture stream %s", where, CAPTURE_STREAM)
         quiet_since = time.monotonic()
@@ -253,6 +256,19 @@ class _Listener:
             for msg in messages:
                 await self._take(target, msg, where, acknowledge=True)
             quiet_since = time.monotonic()
+
+    async def _report_dropped(self, target: Watch, js: JetStreamContext, acknowledged: int,
+                              where: str) -> None:
+        """Advisories the capture stream dropped (its size or age limit: a busy account, a
+        listener down for long) before they were acknowledged: those between the consumer's
+        ack floor and the stream's first message. The server moves the floor past them only
+        with the next delivery, so this is seen here, as the listener (re)connects."""
+        first = (await js.stream_info(CAPTURE_STREAM)).state.first_seq
+        if first <= acknowledged + 1:
+            return
+        log.warning("%s: %d advisories were dropped from the capture stream before they were "
+                    "read", where, first - 1 - acknowledged)
+        await self._in_recorder(self.record_lost, target.key, acknowledged + 1, first - 1)
 
     async def _read_live(self, target: Watch, nc: Client, js: JetStreamContext,
                          where: str) -> None:

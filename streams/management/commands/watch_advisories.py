@@ -15,4 +15,5 @@ class Command(BaseCommand):
             "until SIGINT or SIGTERM.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        advisories.watch(outside.targets, outside.record, settings.ADVISORY_REREAD_INTERVAL)
+        advisories.watch(outside.targets, outside.record, outside.record_lost,
+                         settings.ADVISORY_REREAD_INTERVAL)
