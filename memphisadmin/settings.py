@@ -175,7 +175,6 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates" / "jinja2"],
     },
 ]
-FORM_RENDERER = "django.forms.renderers.Jinja2"
 
 DATABASES = {
     "default": dj_database_url.parse(

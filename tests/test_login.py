@@ -147,3 +147,13 @@ def test_a_login_after_failures_notes_them_and_starts_the_count_again(user: Any)
     # A fresh count: the next failures are a new burst, audited again, and lock only at LIMIT.
     assert fail(Client(), LIMIT - 1) == [200] * (LIMIT - 1)
     assert login_entries().count(("login", "denied", "alice")) == 2
+
+
+@pytest.mark.parametrize("page", ["/admin/auth/user/{pk}/change/", "/admin/auth/user/add/",
+                                  "/admin/auth/group/add/"])
+def test_users_and_groups_are_managed_in_the_admin(client_alice: Client, user: Any,
+                                                   page: str) -> None:
+    # Its widgets (the password hash, the related-object links) are Django templates only.
+    response = client_alice.get(page.format(pk=user.pk))
+    assert response.status_code == 200
+    assert b'name="_save"' in response.content
