@@ -176,6 +176,8 @@ TEMPLATES = [
     },
 ]
 
+FORM_RENDERER = "memphisadmin.renderers.FormRenderer"
+
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"), conn_max_age=60
