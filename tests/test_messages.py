@@ -100,6 +100,28 @@ def test_browsing_pages_filters_and_jumps_without_touching_consumers(
     assert api(url, f"STREAM.INFO.{name}")["state"]["consumer_count"] == 1
 
 
+def test_a_message_with_a_status_header_of_its_own_is_shown_like_any_other(
+    client_alice: Client, make_profile: Callable[..., Profile], case: tuple[NatsServer, bool],
+) -> None:
+    # A direct get's answer carries the message's headers: its own "Status: 404" once ended
+    # the page there, and "Status: 503" failed the job as "JetStream is not enabled".
+    server, direct = case
+    url, name = server.url, f"status_{'direct' if direct else 'api'}"
+    create_raw(url, {"name": name, "subjects": [name], "allow_direct": direct})
+    fill(url, name, [(name, b"plain", None), (name, b"lost", {"Status": "404"}),
+                     (name, b"", {"Status": "503", "Description": "No Responders"}),
+                     (name, b"last", None)])
+    profile = make_profile(server)
+    refresh_stream(client_alice, profile, name)
+    html = browse(client_alice, profile, name, seq="1")
+    assert sequences(html) == [1, 2, 3, 4]
+    assert "Status: 404<br>" in html and "Status: 503<br>" in html
+    assert sequences(browse(client_alice, profile, name, seq="3")) == [3, 4]
+    response = client_alice.post(reverse("message_download", args=[profile.pk, name]),
+                                 {"seq": "2"})
+    assert response.status_code == 200 and response.content == b"lost"
+
+
 def test_payloads_are_shown_safely_and_large_ones_in_part(
     client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
 ) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import nats.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 
 from streams.broker.connection import API_TIMEOUT, Connection, api_prefix, request
 from streams.broker.errors import BrokerError
@@ -28,13 +29,12 @@ async def _get(nc: Client, conn: Connection, stream: str, direct: bool,
     """One message as {seq, subject, time, headers, size, data (its first `keep` bytes)}, or
     None when there is none at or after the asked sequence."""
     if direct:
-        reply = await nc.request(f"{api_prefix(conn)}.DIRECT.GET.{stream}",
-                                 json.dumps(query).encode(), timeout=API_TIMEOUT)
+        reply = await _direct_get(nc, f"{api_prefix(conn)}.DIRECT.GET.{stream}", query)
         headers = dict(reply.headers or {})
-        status = headers.pop("Status", "")
-        if status == "404":
-            return None
-        if status:
+        if "Nats-Sequence" not in headers:  # the server's status, not a message
+            status = headers.get("Status", "")
+            if status == "404":
+                return None
             raise BrokerError(f"direct get failed: {status} {headers.get('Description', '')}")
         data = reply.data or b""
         return _message(int(headers.pop("Nats-Sequence")), headers.pop("Nats-Subject"),
@@ -52,6 +52,18 @@ async def _get(nc: Client, conn: Connection, stream: str, direct: bool,
     return _message(stored["seq"], stored["subject"], stored.get("time", ""),
                     _parse_headers(base64.b64decode(stored.get("hdrs") or "")),
                     base64.b64decode(stored.get("data") or ""), keep)
+
+
+async def _direct_get(nc: Client, subject: str, query: dict[str, Any]) -> Msg:
+    """One DIRECT.GET answer. Not nc.request: it takes a `Status: 503` header for "no
+    responders", and a stored message may carry a Status header of its own (its other headers
+    come along), so only an answer without Nats-Sequence is the server's status."""
+    sub = await nc.subscribe(nc.new_inbox())
+    try:
+        await nc.publish(subject, json.dumps(query).encode(), reply=sub.subject)
+        return await sub.next_msg(timeout=API_TIMEOUT)
+    finally:
+        await sub.unsubscribe()
 
 
 def _message(seq: int, subject: str, time: str, headers: dict[str, Any], data: bytes,
