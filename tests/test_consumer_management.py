@@ -304,6 +304,38 @@ def test_delete_needs_the_typed_name_and_is_audited(
     assert "Delete consumer" in stream_page.content.decode()  # the stream's jobs list it
 
 
+def shown_created(html: str) -> str:
+    return html.split('name="created" value="')[1].split('"')[0]
+
+
+def test_delete_refuses_a_consumer_made_again_under_its_name_since_the_page_was_read(
+    client_alice: Client, profile: Profile,
+) -> None:
+    url = profile.server_list[0]
+    stream_with_messages(client_alice, profile, "remade", ["remade.*"])
+    assert create_consumer(client_alice, profile, "remade", "twin").status == "succeeded"
+    delete = reverse("consumer_delete", args=[profile.pk, "remade", "twin"])
+    answers = {"created": shown_created(client_alice.get(delete).content.decode()),
+               "confirm_name": "twin"}
+    # Someone else deletes it and makes another under the same name.
+    api(url, "CONSUMER.DELETE.remade.twin")
+    api(url, "CONSUMER.DURABLE.CREATE.remade.twin", {"stream_name": "remade", "config": {
+        "durable_name": "twin", "ack_policy": "explicit", "description": "theirs"}})
+    job = run_post(client_alice, delete, answers)
+    assert job.status == JobStatus.FAILED
+    assert "twin was deleted and made again since the page was read" in job.error
+    assert live(profile, "remade", "twin")["config"]["description"] == "theirs"
+    assert AuditEvent.objects.get(action="consumer.deleted", job=job).outcome == "failed"
+    # Read again, the new one is what the page offers to delete.
+    refresh_stream(client_alice, profile, "remade")
+    answers = {"created": shown_created(client_alice.get(delete).content.decode()),
+               "confirm_name": "twin"}
+    job = run_post(client_alice, delete, answers)
+    assert job.status == JobStatus.SUCCEEDED and job.result["deleted"], job.error
+    assert AuditEvent.objects.get(action="consumer.deleted", job=job).before[
+        "description"] == "theirs"
+
+
 def test_pause_and_resume(client_alice: Client, profile: Profile) -> None:
     stream_with_messages(client_alice, profile, "pausing", ["pausing.*"])
     create_consumer(client_alice, profile, "pausing", "sleeper")

@@ -81,7 +81,8 @@ class DeleteConsumer(Kind):
     done = "deleted on the broker"
 
     def call(self, job: Job, conn: Connection) -> Result:
-        return broker_consumers.delete_consumer(conn, job.target, job.params["consumer"])
+        return broker_consumers.delete_consumer(conn, job.target, job.params["consumer"],
+                                                job.params.get("created", ""))
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
