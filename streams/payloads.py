@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 
 HEX_BYTES = 1024  # of a binary payload, shown as hex
+PRETTY_CHARS = 64 * 1024  # of indented JSON; the preview is 16 KiB
 
 
 @dataclass(frozen=True)
@@ -28,13 +29,19 @@ def show(preview: str, size: int) -> Shown:
         return Shown("binary", " ".join(chunk[i:i + 16].hex(" ")
                                         for i in range(0, len(chunk), 16)),
                      truncated or len(data) > HEX_BYTES)
-    if not truncated:
-        try:
-            return Shown("json", json.dumps(json.loads(text), indent=2, ensure_ascii=False),
-                         False)
-        except ValueError:
-            pass
+    if not truncated and (pretty := _pretty(text)) is not None:
+        return Shown("json", pretty, False)
     return Shown("text", text, truncated)
+
+
+def _pretty(text: str) -> str | None:
+    """The JSON indented; None when it is not JSON, nests deeper than the parser goes, or would
+    grow far past the text (indents grow with depth)."""
+    try:
+        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return None
+    return pretty if len(pretty) <= PRETTY_CHARS else None
 
 
 def _utf8(data: bytes, truncated: bool) -> str | None:

@@ -157,6 +157,25 @@ def test_payloads_are_shown_safely_and_large_ones_in_part(
     assert gone.status_code == 302 and "No message 99" in failed.error
 
 
+def test_json_payloads_too_deep_to_indent_are_shown_as_text(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    url = nats_server.url
+    create_raw(url, {"name": "json_odd", "subjects": ["json_odd"]})
+    fill(url, "json_odd", [
+        ("json_odd", b"[" * 5000 + b"]" * 5000, None),  # deeper than the parser goes: a 500
+        ("json_odd", b"[" * 900 + b"]" * 900, None),  # 1.8 KB that indents to 1.6 MB
+        ("json_odd", b'{"fine": 0.5}', None),
+    ])
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "json_odd")
+    html = browse(client_alice, profile, "json_odd", seq="1")
+    assert sequences(html) == [1, 2, 3]
+    assert f'<pre class="payload text">{"[" * 5000}' in html
+    assert f'<pre class="payload text">{"[" * 900}' in html and len(html) < 100_000
+    assert '<pre class="payload json">{\n  &quot;fine&quot;: 0.5\n}</pre>' in html
+
+
 def test_hostile_browse_input_is_refused_beside_its_field(
     client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
 ) -> None:
