@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 HEX_BYTES = 1024  # of a binary payload, shown as hex
 PRETTY_CHARS = 64 * 1024  # of indented JSON; the preview is 16 KiB
@@ -35,13 +37,22 @@ def show(preview: str, size: int) -> Shown:
 
 
 def _pretty(text: str) -> str | None:
-    """The JSON indented; None when it is not JSON, nests deeper than the parser goes, or would
-    grow far past the text (indents grow with depth)."""
+    """The JSON indented; None when it is not JSON, nests deeper than the parser goes, would
+    grow far past the text (indents grow with depth), or has a number a float would show
+    otherwise than written (1e400 as Infinity, 0.10000000000000000001 as 0.1)."""
     try:
-        pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        pretty = json.dumps(json.loads(text, parse_float=_exact_float), indent=2,
+                            ensure_ascii=False)
     except (ValueError, RecursionError):
         return None
     return pretty if len(pretty) <= PRETTY_CHARS else None
+
+
+def _exact_float(literal: str) -> float:
+    number = float(literal)
+    if not math.isfinite(number) or Decimal(repr(number)) != Decimal(literal):
+        raise ValueError(f"{literal} is not a float")
+    return number
 
 
 def _utf8(data: bytes, truncated: bool) -> str | None:

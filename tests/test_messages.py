@@ -176,6 +176,26 @@ def test_json_payloads_too_deep_to_indent_are_shown_as_text(
     assert '<pre class="payload json">{\n  &quot;fine&quot;: 0.5\n}</pre>' in html
 
 
+def test_json_numbers_a_float_cannot_hold_are_shown_as_written(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    url = nats_server.url
+    create_raw(url, {"name": "json_numbers", "subjects": ["json_numbers"]})
+    fill(url, "json_numbers", [
+        ("json_numbers", b'{"big": 1e400}', None),  # was shown as Infinity
+        ("json_numbers", b'{"precise": 0.10000000000000000001}', None),  # as 0.1
+        ("json_numbers", b'{"fine": 0.5, "whole": 123456789012345678901234567890}', None),
+    ])
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "json_numbers")
+    html = browse(client_alice, profile, "json_numbers", seq="1")
+    assert '<pre class="payload text">{&quot;big&quot;: 1e400}</pre>' in html
+    assert ('<pre class="payload text">{&quot;precise&quot;: 0.10000000000000000001}</pre>'
+            in html)
+    assert ('<pre class="payload json">{\n  &quot;fine&quot;: 0.5,\n  &quot;whole&quot;: '
+            '123456789012345678901234567890\n}</pre>') in html
+
+
 def test_hostile_browse_input_is_refused_beside_its_field(
     client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
 ) -> None:
