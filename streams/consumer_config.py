@@ -151,7 +151,12 @@ def parse_time(text: str) -> datetime:
     except ValueError:
         raise ParseError(f"“{text.strip()}” is not a time: write 2026-01-02 15:04:05 (UTC)."
                          ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:  # 0001-01-01T00:00+01:00 is a valid date whose UTC is not
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ParseError("Too far: that is past the end of the calendar.") from None
 
 
 def format_time(moment: datetime) -> str:

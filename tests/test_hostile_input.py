@@ -161,6 +161,9 @@ def test_defects_found_by_hand_are_refused_beside_their_field(
     ("start_policy", "99999999999999999999ms", "past the end of the calendar"),
     ("pause_until", "99999999999999999999ms", "past the end of the calendar"),
     ("start_policy", "2026-13-01", "is not a time"),
+    # In the calendar as written, past its ends in UTC: these raised OverflowError.
+    ("start_policy", "0001-01-01T00:00:00+01:00", "past the end of the calendar"),
+    ("pause_until", "9999-12-31T23:59:59-01:00", "past the end of the calendar"),
     ("durable_name", "worker\u202etxt", "Invisible or control characters: U+202E."),
 ])
 def test_consumer_defects_found_by_hand_are_refused_beside_their_field(
