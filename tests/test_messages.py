@@ -157,6 +157,25 @@ def test_payloads_are_shown_safely_and_large_ones_in_part(
     assert gone.status_code == 302 and "No message 99" in failed.error
 
 
+def test_huge_headers_are_kept_and_shown_in_part(
+    client_alice: Client, make_profile: Callable[..., Profile], case: tuple[NatsServer, bool],
+) -> None:
+    # JetStream takes up to 64 KiB of headers a message: a page of 50 would be 3 MB.
+    server, direct = case
+    url, name = server.url, f"big_headers_{'direct' if direct else 'api'}"
+    create_raw(url, {"name": name, "subjects": [name], "allow_direct": direct})
+    fill(url, name, [(name, b"body", {"Small": "first", "Huge": "h" * 60_000, "After": "x"})
+                     for _ in range(3)])
+    profile = make_profile(server)
+    refresh_stream(client_alice, profile, name)
+    html = browse(client_alice, profile, name, seq="1")
+    assert sequences(html) == [1, 2, 3] and html.count("Small: first<br>") == 3
+    assert html.count("headers cut at 8 KB") == 3 and "After: x" not in html
+    assert len(html) < 50_000
+    job = Job.objects.filter(kind=JobKind.MESSAGE_LIST).latest("pk")
+    assert len(json.dumps(job.result)) < 50_000
+
+
 def test_json_payloads_too_deep_to_indent_are_shown_as_text(
     client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
 ) -> None:

@@ -21,7 +21,7 @@ from streams.broker.streams import read_info
 NO_MESSAGE = 10037  # the server's "no message found"
 PREVIEW_BYTES = 16 * 1024  # of each payload, kept for the page: a large message stays cheap
 DOWNLOAD_BYTES = 8 * 1024 * 1024  # a whole message, passed through the job's row once
-MAX_HEADER_BYTES = 8 * 1024
+HEADER_CHARS = 8 * 1024  # of each message's headers kept for the page (JetStream takes 64 KiB)
 
 
 async def _get(nc: Client, conn: Connection, stream: str, direct: bool,
@@ -68,8 +68,23 @@ async def _direct_get(nc: Client, subject: str, query: dict[str, Any]) -> Msg:
 
 def _message(seq: int, subject: str, time: str, headers: dict[str, Any], data: bytes,
              keep: int) -> dict[str, Any]:
-    return {"seq": seq, "subject": subject, "time": time, "headers": headers,
-            "size": len(data), "data": base64.b64encode(data[:keep]).decode()}
+    kept, cut = _kept_headers(headers)
+    return {"seq": seq, "subject": subject, "time": time, "headers": kept,
+            "headers_cut": cut, "size": len(data),
+            "data": base64.b64encode(data[:keep]).decode()}
+
+
+def _kept_headers(headers: dict[str, str]) -> tuple[dict[str, str], bool]:
+    """The headers up to HEADER_CHARS of names and values, the one crossing it cut short, and
+    whether any were cut."""
+    kept: dict[str, str] = {}
+    room = HEADER_CHARS
+    for key, value in headers.items():
+        if room <= 0:
+            return kept, True
+        kept[key[:room]] = value[:max(room - len(key), 0)]
+        room -= len(key) + len(value)
+    return kept, room < 0
 
 
 def _parse_headers(block: bytes) -> dict[str, str]:
