@@ -18,6 +18,7 @@ from django.urls import reverse
 from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile
 from tests.support.jobs import job_from, wait_for_job
 from tests.support.nats_server import NatsServer
+from tests.support.proxies import LostReplyProxy
 from tests.support.raw_jetstream import api, create_raw, in_thread
 from tests.support.stream_forms import refresh_stream
 
@@ -263,6 +264,24 @@ def test_publish_and_delete_are_audited_without_the_body(
     assert AuditEvent.objects.get(action="message.deleted").after == {
         "seq": 1, "subject": "outbox.test", "size": 11}
     assert api(url, "STREAM.INFO.outbox")["state"]["messages"] == 0
+
+
+def test_a_publish_whose_ack_was_lost_says_the_message_may_be_stored(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    create_raw(nats_server.url, {"name": "unacked", "subjects": ["unacked.*"]})
+    with LostReplyProxy(nats_server.port, "unacked.") as proxy:
+        profile = make_profile(proxy.url)
+        refresh_stream(client_alice, profile, "unacked")
+        job = run(client_alice, "message_publish", profile, "unacked",
+                  {"subject": "unacked.x", "payload": "once"})
+    assert len(proxy.dropped) == 1
+    # Stored, so "did not answer in time" would have invited a second copy.
+    assert job.status == JobStatus.FAILED and job.attempts == 1
+    assert "it may have been stored all the same" in job.error
+    assert api(nats_server.url, "STREAM.INFO.unacked")["state"]["messages"] == 1
+    entry = AuditEvent.objects.get(action="message.published", job=job)
+    assert entry.outcome == "failed" and "may have been stored" in entry.message
 
 
 def test_publish_refuses_what_the_stream_would_not_take(

@@ -191,6 +191,10 @@ def publish(conn: Connection, stream: str, subject: str, data: bytes,
         except nats.errors.NoRespondersError:
             raise BrokerError(f"no stream takes messages on {subject}",
                               field="subject") from None
+        except nats.errors.TimeoutError:  # the stream may have stored it, its ack lost
+            raise BrokerError(f"{stream} did not acknowledge the message in time: it may have "
+                              "been stored all the same; browse the stream before publishing "
+                              "it again") from None
         answer = json.loads(reply.data or b"{}")
         if error := answer.get("error"):
             raise BrokerError(f"{error.get('description', 'refused')} "
