@@ -284,6 +284,24 @@ def test_a_publish_whose_ack_was_lost_says_the_message_may_be_stored(
     assert entry.outcome == "failed" and "may have been stored" in entry.message
 
 
+def test_a_delete_whose_answer_was_lost_is_reconciled_and_audited(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    create_raw(nats_server.url, {"name": "lost_delete", "subjects": ["lost_delete"]})
+    fill(nats_server.url, "lost_delete", [("lost_delete", b"doomed", None)])
+    with LostReplyProxy(nats_server.port, "$JS.API.STREAM.MSG.DELETE.") as proxy:
+        profile = make_profile(proxy.url)
+        refresh_stream(client_alice, profile, "lost_delete")
+        job = run(client_alice, "message_delete", profile, "lost_delete", {"seq": "1"})
+    assert len(proxy.dropped) == 1
+    assert api(nats_server.url, "STREAM.INFO.lost_delete")["state"]["messages"] == 0
+    # Deleted by the first attempt: said so and audited, not "nothing to delete".
+    assert job.status == JobStatus.SUCCEEDED and job.result["deleted"], job.error
+    entry = AuditEvent.objects.get(action="message.deleted", job=job)
+    assert entry.outcome == "succeeded" and entry.after == {
+        "seq": 1, "subject": "lost_delete", "size": 6}
+
+
 def test_publish_refuses_what_the_stream_would_not_take(
     client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
 ) -> None:

@@ -170,10 +170,18 @@ def delete_message(conn: Connection, stream: str, seq: int) -> dict[str, Any]:
                               err_code=10109)
         if config.get("deny_delete"):
             raise BrokerError("The stream denies message deletion.", err_code=10101)
-        message = await _get(nc, conn, stream, bool(config.get("allow_direct")), {"seq": seq})
+        direct = bool(config.get("allow_direct"))
+        message = await _get(nc, conn, stream, direct, {"seq": seq})
         if message is None or message["seq"] != seq:
             return {"deleted": False, "seq": seq}
-        await request(nc, conn, f"STREAM.MSG.DELETE.{stream}", {"seq": seq})
+        try:
+            await request(nc, conn, f"STREAM.MSG.DELETE.{stream}", {"seq": seq})
+        except nats.errors.TimeoutError:
+            # Its answer lost: a retry would find nothing to delete, and this delete would go
+            # unrecorded. Read again instead.
+            if await _get(nc, conn, stream, direct, {"seq": seq}) is not None:
+                raise BrokerError("the server did not confirm the delete in time",
+                                  retryable=True) from None
         return {"deleted": True, "seq": seq, "subject": message["subject"],
                 "size": message["size"]}
 
