@@ -4,6 +4,7 @@ published as audited jobs."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable
@@ -264,6 +265,22 @@ def test_publish_and_delete_are_audited_without_the_body(
     assert AuditEvent.objects.get(action="message.deleted").after == {
         "seq": 1, "subject": "outbox.test", "size": 11}
     assert api(url, "STREAM.INFO.outbox")["state"]["messages"] == 0
+
+
+def test_a_published_body_and_headers_are_not_kept_on_the_job(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    create_raw(nats_server.url, {"name": "sent", "subjects": ["sent.*"]})
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "sent")
+    job = run(client_alice, "message_publish", profile, "sent", {
+        "subject": "sent.x", "headers": "Api-Key: hush-hush", "payload": "private body"})
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.params == {"subject": "sent.x", "size": 12}
+    page = client_alice.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "hush-hush" not in page and base64.b64encode(b"private body").decode() not in page
+    assert api(nats_server.url, "STREAM.MSG.GET.sent", {"seq": 1})["message"]["data"] == (
+        base64.b64encode(b"private body").decode())
 
 
 def test_a_publish_whose_ack_was_lost_says_the_message_may_be_stored(
