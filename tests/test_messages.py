@@ -283,6 +283,25 @@ def test_a_published_body_and_headers_are_not_kept_on_the_job(
         base64.b64encode(b"private body").decode())
 
 
+def test_a_message_over_max_payload_with_its_headers_is_refused_with_the_limit(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    # The form takes a megabyte, the server's default max_payload, for the body alone: the
+    # server closed the connection on the headers' extra bytes, and the job timed out.
+    create_raw(nats_server.url, {"name": "full", "subjects": ["full"]})
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "full")
+    job = run(client_alice, "message_publish", profile, "full",
+              {"subject": "full", "payload": "x" * 1024 * 1024})
+    assert job.status == JobStatus.FAILED and job.error_field == "payload"
+    assert job.error == ("The message is 1,048,616 bytes with its headers: the server takes at "
+                         "most 1,048,576 (its max_payload).")
+    fits = run(client_alice, "message_publish", profile, "full",
+               {"subject": "full", "payload": "x" * (1024 * 1024 - 40)})
+    assert fits.status == JobStatus.SUCCEEDED, fits.error
+    assert api(nats_server.url, "STREAM.INFO.full")["state"]["messages"] == 1
+
+
 def test_a_publish_whose_ack_was_lost_says_the_message_may_be_stored(
     client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
 ) -> None:
