@@ -276,6 +276,30 @@ def test_no_stream_is_deleted_without_the_typed_confirmation(
     assert (deleted.target_name, deleted.before["name"]) == ("stray", "stray")
 
 
+def test_a_deletion_runs_only_on_the_stream_the_plan_saw(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    """A stream made again (or changed) since the plan is not the one whose deletion was
+    confirmed: someone else's new stream survives an old plan."""
+    url = own_server.url
+    profile = make_profile(own_server, name="production", last_server_version=own_server.version)
+    for name in ("stray", "remade"):
+        create_raw(url, {"name": name, "subjects": [f"{name}.>"]})
+    plan = plan_streams(client_alice, profile, "profile", delete_missing="on",
+                        confirm_profile="production")
+    assert [(s["name"], s["action"]) for s in plan.steps] == [("remade", "delete"),
+                                                             ("stray", "delete")]
+    api(url, "STREAM.DELETE.remade")
+    create_raw(url, {"name": "remade", "subjects": ["someone.else.>"], "max_msgs": 10})
+
+    plan = apply(client_alice, plan, confirm_profile="production")
+    assert plan.outcomes["stray"]["outcome"] == "deleted"
+    assert plan.outcomes["remade"] == {
+        "outcome": "failed", "err_code": None,
+        "message": "changed on the server since the plan was made: plan again"}
+    assert live_config(url, "remade")["subjects"] == ["someone.else.>"]
+
+
 def test_a_proposed_plan_deletes_nothing_unless_the_apply_is_confirmed(
     client_alice: Client, user: Any, make_profile: Callable[..., Profile],
     own_server: NatsServer,

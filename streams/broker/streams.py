@@ -196,7 +196,7 @@ async def _apply_op(nc: Client, conn: Connection, op: dict[str, Any],
         return await _update(nc, conn, name, op["changes"], "the plan was made: {labels}; "
                              "plan again", by_name=False)
     if op["op"] == "delete":
-        return await _delete(nc, conn, name)
+        return await _delete(nc, conn, name, seen=op.get("seen"))
     config = op["config"]
     if name in existing:  # made since the plan: the same stream, or a conflict
         info = await read_info(nc, conn, name)
@@ -241,10 +241,16 @@ def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
     return with_facts(conn, operation)
 
 
-async def _delete(nc: Client, conn: Connection, name: str) -> dict[str, Any]:
+async def _delete(nc: Client, conn: Connection, name: str,
+                  seen: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`seen`: the config a plan saw; a stream changed (or made again) since is not the one
+    its deletion was confirmed for."""
     info = await _info_or_none(nc, conn, name)
     if info is None:
         return {"before": None, "deleted": False}
+    if seen is not None and _differs(info["config"], seen):
+        raise BrokerError("changed on the server since the plan was made: plan again",
+                          field="name")
     _refuse_destruction(info["config"], "deleted")
     try:
         await request(nc, conn, f"STREAM.DELETE.{name}")

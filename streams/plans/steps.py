@@ -9,7 +9,7 @@ all: the server refuses the whole request, and half a definition is not what any
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from streams import definitions, stream_config
 
@@ -23,6 +23,7 @@ class Step(TypedDict):
     action: str  # CREATE, UPDATE, UNCHANGED or DELETE
     changes: dict[str, list[Any]]  # UPDATE: {api_key: [live, desired]}
     refused: dict[str, str]  # {api_key or form field: why the server would refuse it}
+    seen: NotRequired[Config]  # DELETE: the live config the plan saw, and the only one it deletes
 
 
 def steps(desired: dict[str, Config], live: dict[str, Config], *,
@@ -70,7 +71,7 @@ def _step(name: str, config: Config, current: Config | None, *,
 def _deletion(name: str, current: Config) -> Step:
     refusal = stream_config.destruction_refusal(current, "deleted")
     return Step(name=name, action=DELETE, changes={},
-                refused={"name": refusal} if refusal else {})
+                refused={"name": refusal} if refusal else {}, seen=current)
 
 
 def _first(errors: dict[str, list[str]]) -> dict[str, str]:

@@ -128,7 +128,7 @@ def _op(plan: Plan, step: planning.Step) -> dict[str, Any]:
         return {"name": name, "op": "create", "config": {**plan.desired[name], "name": name}}
     if action == planning.UPDATE:
         return {"name": name, "op": "update", "changes": step["changes"]}
-    return {"name": name, "op": "delete"}
+    return {"name": name, "op": "delete", "seen": step.get("seen")}
 
 
 def _applied(op: str, answer: Result) -> tuple[str, dict[str, Any] | None]:
