@@ -300,6 +300,33 @@ def test_a_deletion_runs_only_on_the_stream_the_plan_saw(
     assert live_config(url, "remade")["subjects"] == ["someone.else.>"]
 
 
+def test_a_stream_adopted_since_the_plan_is_not_deleted_by_it(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    """The plan deletes what has no definition; a stream adopted meanwhile has one."""
+    url = own_server.url
+    profile = make_profile(own_server, name="production", last_server_version=own_server.version)
+    for name in ("stray", "adopted"):
+        create_raw(url, {"name": name, "subjects": [f"{name}.>"]})
+    plan = plan_streams(client_alice, profile, "profile", delete_missing="on",
+                        confirm_profile="production")
+    refresh_list(client_alice, profile)
+    response = client_alice.post(reverse("stream_adopt", args=[profile.pk]), {"name": "adopted"},
+                                 HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    wait_until(lambda: StreamDefinition.objects.filter(profile=profile, name="adopted").exists(),
+               30, "the stream was not adopted")
+
+    plan = apply(client_alice, plan, confirm_profile="production")
+    assert plan.outcomes["stray"]["outcome"] == "deleted"
+    assert plan.outcomes["adopted"]["outcome"] == "failed"
+    assert set(api(url, "STREAM.NAMES", {"offset": 0})["streams"]) == {"adopted"}
+    assert StreamDefinition.objects.filter(profile=profile, name="adopted").exists()
+    refused = AuditEvent.objects.get(job_id=plan.apply_job_id, target_name="adopted")
+    assert (refused.action, refused.outcome) == ("stream.deleted", "failed")
+    assert "given a definition since the plan was made" in refused.message
+
+
 def test_a_proposed_plan_deletes_nothing_unless_the_apply_is_confirmed(
     client_alice: Client, user: Any, make_profile: Callable[..., Profile],
     own_server: NatsServer,

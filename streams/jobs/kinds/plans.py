@@ -76,6 +76,17 @@ class ApplyPlan(Kind):
             step, deletes_confirmed=job.params.get("deletes_confirmed", False))]
         ops = [_op(plan, step) for step in todo
                if plan.outcomes.get(step["name"], {}).get("outcome", "failed") == "failed"]
+        # A plan deletes streams that had no definition: one adopted since is managed now.
+        adopted = set(StreamDefinition.objects.filter(
+            profile_id=job.profile_id, name__in=[op["name"] for op in ops if op["op"] == "delete"],
+        ).values_list("name", flat=True))
+        if adopted:
+            with transaction.atomic():
+                self._record(job, plan, [
+                    {"name": name, "op": "delete", "err_code": None,
+                     "error": "given a definition since the plan was made: plan again"}
+                    for name in sorted(adopted)])
+            ops = [op for op in ops if op["name"] not in adopted]
         done = len(todo) - len(ops)
         job.note_progress(done, len(todo))
         for batch in broker_streams.apply_streams(conn, ops):
