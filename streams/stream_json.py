@@ -58,6 +58,11 @@ MEMBERS: dict[str, dict[str, type]] = {
     "mirror": {"name": _STR},
     "sources": {"name": _STR},
 }
+# The Go integer each key decodes into (int64 unless named here): a number outside it fails the
+# whole request as invalid JSON (a 2.9 server says no more), and the form bounds only the
+# positive side of limits whose "no limit" is any negative number.
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+RANGES = {"max_msg_size": (-(1 << 31), (1 << 31) - 1), "first_seq": (0, (1 << 64) - 1)}
 # Durations are nanoseconds; the server refuses a negative one (0 is "no limit").
 DURATIONS = ("max_age", "duplicate_window", "subject_delete_marker_ttl")
 _TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", dict: "an object",
@@ -172,12 +177,15 @@ def type_errors(config: Any) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for key, value in config.items():
         expected = TYPES.get(key)
+        low, high = RANGES.get(key, _INT64)
         if key in SERVER_ONLY or value is None:
             continue
         if expected is None:
             errors[key] = [f"“{key}” is not a stream setting."]
         elif not _is(value, expected):
             errors[key] = [f"Expected {_TYPE_NAMES[expected]}."]
+        elif expected is int and not low <= value <= high:
+            errors[key] = [f"Expected a whole number from {low} to {high}."]
         elif message := _member_error(key, value):
             errors[key] = [message]
         elif key in DURATIONS and value < 0:

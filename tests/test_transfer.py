@@ -124,6 +124,26 @@ def test_invalid_configs_are_refused_beside_their_stream_and_field(target: Profi
     }
 
 
+def test_numbers_the_server_cannot_decode_are_refused_beside_their_field(
+    target: Profile,
+) -> None:
+    """The form bounds a limit's positive side only (any negative one means no limit); a
+    number beyond the server's Go integer fails its whole request as "invalid JSON"."""
+    form = import_form(target, text=json.dumps([
+        {"name": "s1", "max_bytes": -(2**63) - 1, "max_msgs": -5},
+        {"name": "s2", "max_msg_size": -(2**31) - 1},
+        {"name": "s3", "max_consumers": 2**63}]))
+    assert form.desired == {}
+    assert problems(form) == {
+        ("pasted JSON #1", "Total Stream Size"): [
+            "Expected a whole number from -9223372036854775808 to 9223372036854775807."],
+        ("pasted JSON #2", "Max Message Size"): [
+            "Expected a whole number from -2147483648 to 2147483647."],
+        ("pasted JSON #3", "Maximum Consumers"): [
+            "Expected a whole number from -9223372036854775808 to 9223372036854775807."],
+    }
+
+
 @pytest.mark.parametrize(("content", "message"), [
     (b"{not json", "bad.json: not valid JSON (Expecting property name enclosed in double "
                    "quotes: line 1 column 2 (char 1))."),
