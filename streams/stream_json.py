@@ -127,7 +127,7 @@ def _text(name: str, data: bytes) -> str:
 
 def parse(where: str, text: str) -> list[tuple[str, Any]]:
     try:
-        document = json.loads(text)
+        document = json.loads(text, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise FileError(f"{where}: nested too deeply to be a stream configuration.") from None
     except ValueError as exc:  # JSONDecodeError, and integers of more than 4,300 digits
@@ -137,6 +137,16 @@ def parse(where: str, text: str) -> list[tuple[str, Any]]:
             raise FileError(f"{where}: an empty list.")
         return [(f"{where} #{index}", config) for index, config in enumerate(document, 1)]
     return [(where, document)]
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # The last of two values would win (as in the server's Go decoder) unseen by whoever
+    # reads the file: which one was meant is for its author to say.
+    keys = [key for key, _value in pairs]
+    if len(set(keys)) < len(keys):
+        twice = next(key for key in keys if keys.count(key) > 1)
+        raise ValueError(f"“{twice}” appears twice in one object")
+    return dict(pairs)
 
 
 def _unzipped(name: str, data: bytes) -> list[tuple[str, Any]]:

@@ -152,6 +152,8 @@ def test_numbers_the_server_cannot_decode_are_refused_beside_their_field(
     (b'{"max_msgs": ' + b"9" * 5000 + b"}", "bad.json: not valid JSON (Exceeds the limit "
      "(4300 digits) for integer string conversion: value has 5000 digits; use "
      "sys.set_int_max_str_digits() to increase the limit)."),
+    (b'{"name": "a", "subjects": ["a"], "subjects": ["b"]}',
+     "bad.json: not valid JSON (“subjects” appears twice in one object)."),
     (b"\xff\xfe{}", "bad.json: not UTF-8 text."),
     (b"[]", "bad.json: an empty list."),
     (b"PK\x03\x04 truncated", "bad.json: not a readable zip file (File is not a zip file)."),
