@@ -391,6 +391,22 @@ def test_bad_plan_requests_are_refused_without_a_server_error(
     api(server.url, "STREAM.DELETE.twice")
 
 
+def test_an_apply_refused_without_htmx_shows_why_on_the_page(
+    client_alice: Client, make_profile: Callable[..., Profile],
+) -> None:
+    """A form posted by the browser itself (no JavaScript) gets its errors too, not a
+    redirect to the same page that says nothing."""
+    profile = make_profile("nats://127.0.0.1:1", name="production")
+    plan = Plan.objects.create(profile=profile, origin="import", desired={}, steps=[
+        {"name": "doomed", "action": "delete", "changes": {}, "refused": {}}])
+    response = client_alice.post(reverse("plan_apply", args=[plan.pk]),
+                                 {"confirm_profile": "prod"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" in page and "Deleting streams needs production typed exactly." in page
+    assert Plan.objects.get(pk=plan.pk).apply_job_id is None
+
+
 def test_planning_needs_change_and_deleting_needs_delete_permission(
     client: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
 ) -> None:

@@ -117,8 +117,9 @@ def plan_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                     params={"plan": plan.pk, "origin": plan.origin,
                             "deletes_confirmed": bool(form.deletes)})
                 plan.save(update_fields=["apply_job"])
-    if not request.htmx:
+    if not request.htmx and not form.errors:
         return redirect("plan_detail", pk=pk)
     plan = Plan.objects.select_related("profile", "plan_job", "apply_job").get(pk=pk)
-    return render(request, "streams/plan_detail.html#plan_body", _plan_context(plan, form))
+    return render(request, page_or_partial(request, "streams/plan_detail.html", "plan_body"),
+                  _plan_context(plan, form))
 
