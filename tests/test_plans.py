@@ -407,6 +407,28 @@ def test_an_apply_refused_without_htmx_shows_why_on_the_page(
     assert Plan.objects.get(pk=plan.pk).apply_job_id is None
 
 
+def test_a_plan_that_creates_streams_is_applied_only_by_who_may_create_them(
+    client: Client, make_profile: Callable[..., Profile],
+) -> None:
+    from django.contrib.auth.models import Permission, User
+
+    profile = make_profile("nats://127.0.0.1:1", name="production")
+    plan = Plan.objects.create(profile=profile, origin="import", desired={
+        "new_one": {"name": "new_one"}}, steps=[
+        {"name": "new_one", "action": "create", "changes": {}, "refused": {}}])
+    editor = User.objects.create_user("editor", password="pass-word-1")
+    editor.user_permissions.add(*Permission.objects.filter(
+        codename__in=["view_stream", "change_stream"]))
+    client.force_login(editor)
+    response = client.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 403
+    assert Plan.objects.get(pk=plan.pk).apply_job_id is None
+    editor.user_permissions.add(Permission.objects.get(codename="add_stream"))
+    client.force_login(User.objects.get(pk=editor.pk))
+    client.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
+    assert Plan.objects.get(pk=plan.pk).apply_job_id is not None
+
+
 def test_planning_needs_change_and_deleting_needs_delete_permission(
     client: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
 ) -> None:

@@ -95,14 +95,21 @@ def _plan_context(plan: Plan, form: ApplyForm) -> dict[str, Any]:
     }
 
 
+# What creating or deleting a stream needs on its own page, a plan's steps need too.
+_STEP_PERMISSIONS = {planning.CREATE: "streams.add_stream",
+                     planning.DELETE: "streams.delete_stream"}
+
+
 @permission_required("streams.change_stream")
 @require_POST
 def plan_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Apply a worked-out plan, once. Its deletions run only with the connection's name typed
-    here, whoever proposed the plan."""
+    """Apply a worked-out plan, once, by someone who may make each kind of change it holds.
+    Its deletions run only with the connection's name typed here, whoever proposed the plan."""
     plan = get_object_or_404(Plan.objects.select_related("profile"), pk=pk)
     form = _apply_form(plan, request.POST)
-    if form.deletes and not request.user.has_perm("streams.delete_stream"):
+    planned = planning.counts(plan.steps or [])
+    if any(planned[action] and not request.user.has_perm(perm)
+           for action, perm in _STEP_PERMISSIONS.items()):
         raise PermissionDenied
     if form.is_valid():
         with transaction.atomic():  # one apply per plan, however many clicks
