@@ -391,6 +391,19 @@ def test_bad_plan_requests_are_refused_without_a_server_error(
     api(server.url, "STREAM.DELETE.twice")
 
 
+def test_a_plan_whose_server_is_unreachable_says_why_and_reads_no_more(
+    client_alice: Client, user: Any, make_profile: Callable[..., Profile],
+) -> None:
+    profile = make_profile("nats://127.0.0.1:1", name="production", connect_timeout=1)
+    plan = plans.propose(profile, {"s": {"name": "s"}}, origin="import",
+                         context=audit.Context(actor=user))
+    job = wait_for_job(plan.plan_job_id)
+    assert job.status == JobStatus.FAILED and job.error
+    page = client_alice.get(reverse("plan_detail", args=[plan.pk])).content.decode()
+    assert job.error in page
+    assert "Reading the live configurations" not in page
+
+
 def test_an_apply_refused_without_htmx_shows_why_on_the_page(
     client_alice: Client, make_profile: Callable[..., Profile],
 ) -> None:
