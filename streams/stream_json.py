@@ -55,14 +55,17 @@ MEMBERS: dict[str, dict[str, type]] = {
     "subject_transform": {"src": _STR, "dest": _STR},
     "republish": {"src": _STR, "dest": _STR, "headers_only": _BOOL},
     "placement": {"cluster": _STR, "tags": list},
-    "mirror": {"name": _STR},
-    "sources": {"name": _STR},
+    "mirror": {"name": _STR, "opt_start_seq": _INT, "opt_start_time": _STR,
+               "filter_subject": _STR, "external": _DICT},
+    "sources": {"name": _STR, "opt_start_seq": _INT, "opt_start_time": _STR,
+                "filter_subject": _STR, "external": _DICT},
 }
 # The Go integer each key decodes into (int64 unless named here): a number outside it fails the
 # whole request as invalid JSON (a 2.9 server says no more), and the form bounds only the
 # positive side of limits whose "no limit" is any negative number.
 _INT64 = (-(1 << 63), (1 << 63) - 1)
-RANGES = {"max_msg_size": (-(1 << 31), (1 << 31) - 1), "first_seq": (0, (1 << 64) - 1)}
+RANGES = {"max_msg_size": (-(1 << 31), (1 << 31) - 1), "first_seq": (0, (1 << 64) - 1),
+          "opt_start_seq": (0, (1 << 64) - 1)}
 # Durations are nanoseconds; the server refuses a negative one (0 is "no limit").
 DURATIONS = ("max_age", "duplicate_window", "subject_delete_marker_ttl")
 _TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", dict: "an object",
@@ -231,6 +234,9 @@ def _member_error(key: str, value: Any) -> str:
                 continue
             if not _is(item[member], expected):
                 return f"“{member}”: expected {_TYPE_NAMES[expected]}."
+            low, high = RANGES.get(member, _INT64)
+            if expected is int and not low <= item[member] <= high:
+                return f"“{member}”: expected a whole number from {low} to {high}."
             if expected is list and (error := _text_list(item[member])):
                 return f"“{member}”: {error}"
     return ""

@@ -124,7 +124,7 @@ def test_invalid_configs_are_refused_beside_their_stream_and_field(target: Profi
     }
 
 
-def test_numbers_the_server_cannot_decode_are_refused_beside_their_field(
+def test_values_the_server_cannot_decode_are_refused_beside_their_field(
     target: Profile,
 ) -> None:
     """The form bounds a limit's positive side only (any negative one means no limit); a
@@ -132,7 +132,9 @@ def test_numbers_the_server_cannot_decode_are_refused_beside_their_field(
     form = import_form(target, text=json.dumps([
         {"name": "s1", "max_bytes": -(2**63) - 1, "max_msgs": -5},
         {"name": "s2", "max_msg_size": -(2**31) - 1},
-        {"name": "s3", "max_consumers": 2**63}]))
+        {"name": "s3", "max_consumers": 2**63},
+        {"name": "s4", "sources": [{"name": "s1"}, {"name": "s2", "opt_start_seq": -5}]},
+        {"name": "s5", "mirror": {"name": "s1", "filter_subject": 3}}]))
     assert form.desired == {}
     assert problems(form) == {
         ("pasted JSON #1", "Total Stream Size"): [
@@ -141,6 +143,9 @@ def test_numbers_the_server_cannot_decode_are_refused_beside_their_field(
             "Expected a whole number from -2147483648 to 2147483647."],
         ("pasted JSON #3", "Maximum Consumers"): [
             "Expected a whole number from -9223372036854775808 to 9223372036854775807."],
+        ("pasted JSON #4", "Sources"): [
+            "“opt_start_seq”: expected a whole number from 0 to 18446744073709551615."],
+        ("pasted JSON #5", "Mirror"): ["“filter_subject”: expected text."],
     }
 
 
