@@ -442,6 +442,19 @@ def test_a_plan_that_creates_streams_is_applied_only_by_who_may_create_them(
     assert Plan.objects.get(pk=plan.pk).apply_job_id is not None
 
 
+def test_a_plan_request_refused_without_htmx_gets_the_list_with_why(
+    client_alice: Client, make_profile: Callable[..., Profile],
+) -> None:
+    profile = make_profile("nats://127.0.0.1:1", name="production")
+    response = client_alice.post(reverse("plan_create", args=[profile.pk]),
+                                 {"scope": "profile", "delete_missing": "on"})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" in page and 'id="stream-table"' in page
+    assert "Deleting streams needs production typed exactly." in page
+    assert not Plan.objects.exists()
+
+
 def test_planning_needs_change_and_deleting_needs_delete_permission(
     client: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
 ) -> None:

@@ -20,6 +20,7 @@ from streams.jobs.submit import submit
 from streams.models import JobKind, Plan, Profile, StreamDefinition, StreamSync
 from streams.plans import steps as planning
 from streams.views.http import HtmxHttpRequest, job_context, page_or_partial, permission_required
+from streams.views.streams import listing
 
 
 def _to_plan(request: HtmxHttpRequest, plan: Plan) -> HttpResponse:
@@ -51,6 +52,9 @@ def plan_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 delete_missing=form.cleaned_data["delete_missing"]))
         form.add_error("scope", "No definition to plan for: tick managed streams, or adopt "
                                 "some first.")
+    if not request.htmx:  # posted by the browser itself: the list again, with the errors
+        return render(request, "streams/stream_list.html",
+                      {**listing(profile, request.POST), "plan_form": form})
     return render(request, "streams/stream_list.html#plan_form",
                   {"profile": profile, "plan_form": form})
 

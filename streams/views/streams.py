@@ -85,10 +85,10 @@ def _last_listing(profile: Profile) -> Job | None:
 def stream_list(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     template = page_or_partial(request, "streams/stream_list.html", "stream_table")
-    return render(request, template, _listing(profile, request.GET))
+    return render(request, template, listing(profile, request.GET))
 
 
-def _listing(profile: Profile, data: QueryDict) -> dict[str, Any]:
+def listing(profile: Profile, data: QueryDict) -> dict[str, Any]:
     """The stream table of a profile, filtered, sorted and paged as `data` asks."""
     filters = StreamFilter(data, queryset=profile.streams.defer("info").order_by("name"))
     page = Paginator(filters.qs, STREAM_PAGE).get_page(data.get("page"))
@@ -131,7 +131,7 @@ def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not job.is_finished:  # the card polls; the table reloads when it ends
         return job_card(request, job)
     return render(request, "streams/stream_list.html#refreshed",
-                  {**_listing(profile, request.POST), "job": job})
+                  {**listing(profile, request.POST), "job": job})
 
 
 @permission_required("streams.add_streamdefinition")
@@ -156,7 +156,7 @@ def stream_adopt(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not job.is_finished:
         return job_card(request, job)
     return render(request, "streams/stream_list.html#refreshed",
-                  {**_listing(profile, request.POST), "job": job})
+                  {**listing(profile, request.POST), "job": job})
 
 
 @permission_required("streams.view_stream")
