@@ -12,7 +12,7 @@ from django import forms
 from streams import definitions, stream_json
 from streams.forms.streams import StreamForm
 from streams.models import Profile
-from streams.stream_config import LABELS, label_of_key, parse_version, to_initial
+from streams.stream_config import LABELS, label_of_key, parse_version, rule_errors, to_initial
 
 Config = dict[str, Any]
 
@@ -49,6 +49,13 @@ def check(config: Any, profile: Profile) -> tuple[Config, list[tuple[str, str]]]
     if not form.is_valid():
         problems += [(LABELS.get(field, ""), message)
                      for field, messages in form.errors.items() for message in messages]
+    # The form reads values as typed text (subjects joined, then split and stripped), which
+    # hides what the server refuses in the JSON itself, " a" or "" as a subject: its rules
+    # judge the config as proposed too, on the fields the form found nothing wrong with.
+    refused = {field for field, _message in problems}
+    problems += [(LABELS.get(field, ""), message)
+                 for field, messages in rule_errors(proposed, memphis=form.memphis).items()
+                 if LABELS.get(field, "") not in refused for message in messages]
     return proposed, problems
 
 
