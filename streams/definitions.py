@@ -23,6 +23,9 @@ _OMITTED = {"storage": "file", "retention": "limits", "discard": "old", "num_rep
             "compression": "none"}
 # Not part of a stream's configuration, or the stream's identity itself.
 _NOT_COMPARED = {"name", "created"}
+# The duplicate window the server writes for one left out (or 0): two minutes, or the max age
+# when that is shorter; a mirror gets none.
+_DEFAULT_WINDOW = 120 * 10**9
 
 
 def normalise(key: str, value: Any) -> Any:
@@ -49,8 +52,14 @@ def drift(stored: dict[str, Any], live: dict[str, Any]) -> dict[str, list[Any]]:
         return {}
     keys = dict.fromkeys([*stored, *live])
     return {key: [stored.get(key), live.get(key)] for key in keys
-            if key not in _NOT_COMPARED
-            and normalise(key, stored.get(key)) != normalise(key, live.get(key))}
+            if key not in _NOT_COMPARED and _meaning(key, stored) != _meaning(key, live)}
+
+
+def _meaning(key: str, config: dict[str, Any]) -> Any:
+    if key == "duplicate_window" and not config.get(key) and not config.get("mirror"):
+        max_age = normalise("max_age", config.get("max_age"))
+        return min(_DEFAULT_WINDOW, max_age) if max_age else _DEFAULT_WINDOW
+    return normalise(key, config.get(key))
 
 
 def state(definition: dict[str, Any] | None, live: dict[str, Any] | None

@@ -511,3 +511,22 @@ def test_what_the_server_fills_in_is_never_a_change(
     assert plan.steps == [{"name": "plan_defaults", "action": "unchanged", "changes": {},
                            "refused": {}}]
     api(server.url, "STREAM.DELETE.plan_defaults")
+
+
+def test_a_duplicate_window_left_out_is_the_one_the_server_fills_in(
+    user: Any, profile: Profile, server: NatsServer,
+) -> None:
+    """Two minutes, or the max age when shorter: a hand-written file (or an import) that
+    leaves it out asks for what the stream has."""
+    desired = {"plan_window": {"name": "plan_window", "subjects": ["plan_window.>"]},
+               "plan_short": {"name": "plan_short", "subjects": ["plan_short.>"],
+                              "max_age": 30 * 10**9}}
+    for config in desired.values():
+        create_raw(server.url, config)
+    plan = plans.propose(profile, desired, origin="import", context=audit.Context(actor=user))
+    assert wait_for_job(plan.plan_job_id).status == JobStatus.SUCCEEDED
+    plan.refresh_from_db()
+    assert [(s["name"], s["action"], s["changes"]) for s in plan.steps] == [
+        ("plan_short", "unchanged", {}), ("plan_window", "unchanged", {})]
+    for name in desired:
+        api(server.url, f"STREAM.DELETE.{name}")
