@@ -56,9 +56,13 @@ def drift(stored: dict[str, Any], live: dict[str, Any]) -> dict[str, list[Any]]:
 
 
 def _meaning(key: str, config: dict[str, Any]) -> Any:
+    """normalise(), and what the server writes for a value left out that depends on others."""
     if key == "duplicate_window" and not config.get(key) and not config.get("mirror"):
         max_age = normalise("max_age", config.get("max_age"))
         return min(_DEFAULT_WINDOW, max_age) if max_age else _DEFAULT_WINDOW
+    if key == "subjects" and not (config.get(key) or config.get("mirror")
+                                  or config.get("sources")):
+        return [config.get("name")]  # a stream that takes no other's messages listens on its name
     return normalise(key, config.get(key))
 
 

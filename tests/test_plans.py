@@ -530,3 +530,15 @@ def test_a_duplicate_window_left_out_is_the_one_the_server_fills_in(
         ("plan_short", "unchanged", {}), ("plan_window", "unchanged", {})]
     for name in desired:
         api(server.url, f"STREAM.DELETE.{name}")
+
+
+def test_subjects_left_out_are_the_streams_name_as_the_server_fills_in(
+    user: Any, profile: Profile, server: NatsServer,
+) -> None:
+    create_raw(server.url, {"name": "plan_nosubj"})
+    plan = plans.propose(profile, {"plan_nosubj": {"name": "plan_nosubj"}}, origin="import",
+                         context=audit.Context(actor=user))
+    assert wait_for_job(plan.plan_job_id).status == JobStatus.SUCCEEDED
+    plan.refresh_from_db()
+    assert [(s["action"], s["changes"]) for s in plan.steps] == [("unchanged", {})]
+    api(server.url, "STREAM.DELETE.plan_nosubj")
