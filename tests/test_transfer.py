@@ -149,18 +149,20 @@ def test_values_the_server_cannot_decode_are_refused_beside_their_field(
     }
 
 
-def test_subjects_the_form_would_tidy_are_judged_as_the_server_reads_them(
+def test_values_the_form_would_tidy_are_judged_as_the_server_reads_them(
     target: Profile,
 ) -> None:
-    """The server refuses " a" and "" as subjects ("invalid subject"); read through the
-    form's text they looked like "a" and no subject at all."""
+    """The server refuses " a" and "" as subjects ("invalid subject"), and a name with a
+    space; read through the form's text they looked like "a", no subject at all, a name."""
     form = import_form(target, text=json.dumps([
-        {"name": "s1", "subjects": [" padded"]}, {"name": "s2", "subjects": [""]}]))
+        {"name": "s1", "subjects": [" padded"]}, {"name": "s2", "subjects": [""]},
+        {"name": "s3 "}]))
     assert form.desired == {}
     assert problems(form) == {
         ("pasted JSON #1", "Subjects"): ["“ padded” contains white space."],
         ("pasted JSON #2", "Subjects"): [
             "“” has an empty token (leading, trailing or double dot)."],
+        ("pasted JSON #3", "Stream Name"): ["Not allowed in a stream name: space."],
     }
 
 
