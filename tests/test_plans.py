@@ -46,6 +46,15 @@ def own_server(tmp_path: Path) -> Iterator[NatsServer]:
     server.stop()
 
 
+@pytest.fixture(params=["2.15", "2.9"])
+def own_server_of_each(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[NatsServer]:
+    """own_server, of the newest and the oldest version we support."""
+    server = NatsServer.start(tmp_path / "nats", name="memphisadmin-plan-delete",
+                              binary="/usr/sbin/nats-server" if request.param == "2.9" else None)
+    yield server
+    server.stop()
+
+
 def planned(client: Client, url: str, data: dict[str, Any]) -> Plan:
     """POST a plan request; the plan once its job has worked out the steps."""
     response = client.post(url, data, HTTP_HX_REQUEST="true")
@@ -277,12 +286,13 @@ def test_no_stream_is_deleted_without_the_typed_confirmation(
 
 
 def test_a_deletion_runs_only_on_the_stream_the_plan_saw(
-    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+    client_alice: Client, make_profile: Callable[..., Profile], own_server_of_each: NatsServer,
 ) -> None:
     """A stream made again (or changed) since the plan is not the one whose deletion was
     confirmed: someone else's new stream survives an old plan."""
-    url = own_server.url
-    profile = make_profile(own_server, name="production", last_server_version=own_server.version)
+    server = own_server_of_each
+    url = server.url
+    profile = make_profile(server, name="production", last_server_version=server.version)
     for name in ("stray", "remade"):
         create_raw(url, {"name": name, "subjects": [f"{name}.>"]})
     plan = plan_streams(client_alice, profile, "profile", delete_missing="on",
