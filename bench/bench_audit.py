@@ -2,11 +2,12 @@
 
 Run: .venv/bin/python bench/bench_audit.py [--rows N] [--repeat R] [--skip-verify]
 
-Uses its own SQLite file under /tmp (through DATABASE_URL) and migrates it. Seeds the entries
-chained with streams.audit.chain.entry_hash — the same HMAC chain record() computes, entry after
-entry — with timestamps spread over a year, 20,000 per executemany. Then requests the same
-filtered list through the Django test client as a logged-in superuser, prints the median times
-and the ratio (target: the review page at least 20x faster), and verifies the whole chain."""
+Uses a temporary directory of its own (the SQLite file, static root and var directory) and
+migrates its database. Seeds the entries chained with streams.audit.chain.entry_hash — the same
+HMAC chain record() computes, entry after entry — with timestamps spread over a year, 20,000
+per executemany. Then requests the same filtered list through the Django test client as a
+logged-in superuser, prints the median times and the ratio (target: the review page at least
+20x faster), and verifies the whole chain."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import statistics
 import sys
 import tempfile
@@ -109,7 +111,9 @@ def main() -> None:
     parser.add_argument("--skip-verify", action="store_true")
     args = parser.parse_args()
 
-    db_path = Path(tempfile.gettempdir()) / f"memphisadmin-bench-audit-{os.getpid()}.sqlite3"
+    # A directory of its own: WhiteNoise scans STATIC_ROOT, and /tmp changes under it.
+    workdir = Path(tempfile.mkdtemp(prefix="memphisadmin-bench-audit-"))
+    db_path = workdir / "db.sqlite3"
     # Production settings (DEBUG off, throwaway keys). Not the test environment either: it
     # instruments every template render (for response.context), a cost no server pays, and
     # pages drawn from many small templates (form widgets, admin) would pay the most.
@@ -118,9 +122,9 @@ def main() -> None:
         "DATABASE_URL": f"sqlite:///{db_path}", "ALLOWED_HOSTS": "testserver",
         "SECRET_KEY": secrets.token_urlsafe(50), "AUDIT_HMAC_KEY": secrets.token_urlsafe(32),
         "ENCRYPTION_KEYS": Fernet.generate_key().decode(), "REDIS_URL": "redis://127.0.0.1:1/0",
-        "LOG_LEVEL": "WARNING", "STATIC_ROOT": tempfile.gettempdir(),
+        "LOG_LEVEL": "WARNING", "STATIC_ROOT": str(workdir),
         "SECURE_SSL_REDIRECT": "false",  # the test client speaks plain HTTP
-        "MEMPHISADMIN_VAR_DIR": tempfile.gettempdir(),
+        "MEMPHISADMIN_VAR_DIR": str(workdir),
     })
     import django
 
@@ -175,8 +179,7 @@ def main() -> None:
             print(f"\nverify_audit over the seeded chain: {'intact' if result.ok else 'BROKEN'}, "
                   f"{result.checked:,} entries in {time.perf_counter() - began:.0f} s")
     finally:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
