@@ -209,6 +209,9 @@ class Job(models.Model):
     """One broker operation. The row is the source of truth for its progress and outcome."""
 
     FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+    # Params the worker needs while the job runs and nobody may read afterwards, or on the job's
+    # page meanwhile: a published message's body and headers (its audit entry keeps neither).
+    PRIVATE_PARAMS = frozenset({"data", "headers"})
 
     kind = models.CharField(max_length=32, choices=JobKind.choices)
     profile = models.ForeignKey(Profile, null=True, on_delete=models.SET_NULL, related_name="jobs")
@@ -289,6 +292,11 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def public_params(self) -> dict[str, Any]:
+        return {key: value for key, value in self.params.items()
+                if key not in self.PRIVATE_PARAMS}
 
     @property
     def duration(self) -> timedelta | None:

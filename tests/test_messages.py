@@ -8,14 +8,16 @@ import base64
 import json
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from streams.jobs import reaper
 from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile
 from tests.support.jobs import job_from, wait_for_job
 from tests.support.nats_server import NatsServer
@@ -300,6 +302,25 @@ def test_a_message_over_max_payload_with_its_headers_is_refused_with_the_limit(
                {"subject": "full", "payload": "x" * (1024 * 1024 - 40)})
     assert fits.status == JobStatus.SUCCEEDED, fits.error
     assert api(nats_server.url, "STREAM.INFO.full")["state"]["messages"] == 1
+
+
+def test_a_publish_no_worker_ran_keeps_no_body_either(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+    settings: Any,
+) -> None:
+    # Queued, then failed by the reaper: shown without its body meanwhile, kept without after.
+    settings.JOB_QUEUE_TIMEOUT = 5  # here only: the suite's worker still waits 120 s
+    profile = make_profile(nats_server)
+    job = Job.objects.create(
+        kind=JobKind.MESSAGE_PUBLISH, profile=profile, profile_name=profile.name,
+        target="sent", params={"subject": "sent.x", "headers": {"Api-Key": "hush-hush"},
+                               "size": 12, "data": base64.b64encode(b"private body").decode()})
+    page = client_alice.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "sent.x" in page and "hush-hush" not in page and "cHJpdmF0ZSBib2R5" not in page
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=10))
+    reaper.reap_overdue()
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and job.params == {"subject": "sent.x", "size": 12}
 
 
 def test_a_publish_whose_ack_was_lost_says_the_message_may_be_stored(

@@ -46,7 +46,7 @@ def end(
     ended it meanwhile."""
     with transaction.atomic():
         if not job.close(
-            expected, status=status, finished_at=timezone.now(),
+            expected, status=status, finished_at=timezone.now(), params=job.public_params,
             result=kind.summary(result) if kind and result is not None else result,
             error=error.message if error else "",
             err_code=error.err_code if error else None,

@@ -98,10 +98,6 @@ class PublishMessage(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        # Sent, never to be sent again (no retries): the row keeps what the audit entry keeps,
-        # not the body and headers for anyone who may read jobs.
-        Job.objects.filter(pk=job.pk).update(params={
-            key: value for key, value in job.params.items() if key not in {"data", "headers"}})
         facts = {"subject": job.params["subject"], "size": job.params["size"],
                  **({"seq": result["seq"]} if result else {})}
         return _message_entry(job, "message.published", error, facts,
