@@ -21,7 +21,7 @@ from streams.forms.messages import BrowseForm, MessageForm, PublishForm
 from streams.forms.profiles import ProfileForm
 from streams.forms.streams import PurgeForm, StreamForm
 from streams.forms.transfer import ImportForm
-from streams.models import Consumer, Job, Plan, Profile, Stream, StreamDefinition
+from streams.models import Consumer, Job, JobKind, Plan, Profile, Stream, StreamDefinition
 from tests.support.consumer_forms import SEED_CONSUMER
 from tests.support.stream_forms import SEED_FORM
 
@@ -186,6 +186,29 @@ def test_a_malformed_job_number_is_not_found(
 ) -> None:
     response = client_alice.get(reverse("stream_create", args=[profile.pk]), {"job": job})
     assert response.status_code == 404
+
+
+def test_an_address_naming_another_objects_job_is_not_found(
+    client_alice: Client, profile: Profile,
+) -> None:
+    # ?job= shows a job's outcome as this page's: "orders was updated" must be about orders.
+    for name in ("orders", "other"):
+        Stream.objects.create(profile=profile, name=name, read_at=timezone.now(),
+                              info={"config": {**FUZZED_STREAM, "name": name}})
+    update = Job.objects.create(kind=JobKind.STREAM_UPDATE, profile=profile,
+                                profile_name=profile.name, target="orders",
+                                params={"changes": {}})
+    consumer = Job.objects.create(kind=JobKind.CONSUMER_UPDATE, profile=profile,
+                                  profile_name=profile.name, target="orders",
+                                  params={"consumer": "billing", "changes": {}})
+    pages = [("stream_edit", ["other"], update), ("consumer_edit", ["other", "billing"], consumer),
+             ("consumer_edit", ["orders", "shipping"], consumer),
+             ("consumer_create", ["other"], consumer)]
+    for view, args, job in pages:
+        url = reverse(view, args=[profile.pk, *args])
+        assert client_alice.get(url, {"job": job.pk}).status_code == 404, (view, args)
+    url = reverse("stream_edit", args=[profile.pk, "orders"])
+    assert client_alice.get(url, {"job": update.pk}).status_code == 200
 
 
 LIST_PARAMS = {

@@ -63,7 +63,8 @@ def consumer_create(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     stream = _stream(profile, name)
     if "job" in request.GET:
         return _create_outcome(request, profile, stream,
-                               region_job(profile, JobKind.CONSUMER_CREATE, request))
+                               region_job(profile, JobKind.CONSUMER_CREATE, request,
+                                          target=name))
     if refusal := _refusal(stream):
         raise PermissionDenied(refusal)
     form = ConsumerForm(request.POST or None, profile=profile, stream=stream.config)
@@ -96,7 +97,8 @@ def consumer_edit(request: HttpRequest, pk: int, name: str, consumer: str) -> Ht
     stream = _stream(profile, name)
     if "job" in request.GET:
         return _edit_outcome(request, profile, stream, consumer,
-                             region_job(profile, JobKind.CONSUMER_UPDATE, request))
+                             region_job(profile, JobKind.CONSUMER_UPDATE, request,
+                                        target=name, params__consumer=consumer))
     row = _consumer(profile, name, consumer)
     if refusal := _refusal(stream, row):
         raise PermissionDenied(refusal)

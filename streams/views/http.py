@@ -89,12 +89,14 @@ def form_response(request: HttpRequest, template: str, form: forms.Form,
     return render(request, page_or_partial(request, template, "form_region"), context)
 
 
-def region_job(profile: Profile, kind: str, request: HttpRequest) -> Job:
-    """The create or edit job named by `?job=`: the form region polls with it while it runs."""
+def region_job(profile: Profile, kind: str, request: HttpRequest, **of: Any) -> Job:
+    """The create or edit job named by `?job=`: the form region polls with it while it runs.
+    `of`: what the job must be about (its target stream, its consumer), so that an address
+    naming another object's job is not shown as this one's outcome."""
     job_id = request.GET.get("job", "")
     if not job_id.isascii() or not job_id.isdigit():
         raise Http404("no such job")
-    return get_object_or_404(Job, pk=int(job_id), profile=profile, kind=kind)
+    return get_object_or_404(Job, pk=int(job_id), profile=profile, kind=kind, **of)
 
 
 F = TypeVar("F", bound=forms.Form)
