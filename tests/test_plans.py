@@ -14,7 +14,16 @@ from django.test import Client
 from django.urls import reverse
 
 from streams import audit, plans
-from streams.models import AuditEvent, JobStatus, Plan, Profile, Stream, StreamDefinition
+from streams.models import (
+    AuditEvent,
+    Job,
+    JobKind,
+    JobStatus,
+    Plan,
+    Profile,
+    Stream,
+    StreamDefinition,
+)
 from streams.plans import steps as planning
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
@@ -393,6 +402,14 @@ def test_bad_plan_requests_are_refused_without_a_server_error(
     response = client_alice.post(reverse("plan_apply", args=[unplanned.pk]),
                                  HTTP_HX_REQUEST="true")
     assert "still being worked out" in response.content.decode()
+    unplanned.plan_job = Job.objects.create(kind=JobKind.STREAM_PLAN, profile=profile,
+                                            profile_name=profile.name, status=JobStatus.FAILED,
+                                            error="no server is available")
+    unplanned.save()
+    response = client_alice.post(reverse("plan_apply", args=[unplanned.pk]),
+                                 HTTP_HX_REQUEST="true")
+    assert "Working out this plan failed (no server is available): plan again" in \
+        response.content.decode()
     define(profile, {"name": "twice", "subjects": ["twice.>"]})
     plan = apply(client_alice, plan_streams(client_alice, profile, "ticked", name="twice"))
     response = client_alice.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")

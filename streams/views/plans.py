@@ -17,7 +17,7 @@ from streams import audit, plans
 from streams.filters import StreamFilter
 from streams.forms.plans import ApplyForm, PlanForm
 from streams.jobs.submit import submit
-from streams.models import JobKind, Plan, Profile, StreamDefinition, StreamSync
+from streams.models import JobKind, JobStatus, Plan, Profile, StreamDefinition, StreamSync
 from streams.plans import steps as planning
 from streams.views.http import HtmxHttpRequest, job_context, page_or_partial, permission_required
 from streams.views.streams import listing
@@ -118,7 +118,10 @@ def plan_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         with transaction.atomic():  # one apply per plan, however many clicks
             plan = Plan.objects.select_for_update().select_related("profile").get(pk=pk)
-            if plan.steps is None:
+            if plan.steps is None and plan.plan_job and plan.plan_job.status == JobStatus.FAILED:
+                form.add_error(None, f"Working out this plan failed ({plan.plan_job.error}): "
+                                     "plan again.")
+            elif plan.steps is None:
                 form.add_error(None, "The plan is still being worked out.")
             elif plan.apply_job_id is not None:
                 form.add_error(None, "This plan was applied already: plan again.")
