@@ -177,6 +177,7 @@ TEMPLATES = [
 ]
 
 FORM_RENDERER = "memphisadmin.renderers.FormRenderer"
+FILE_UPLOAD_HANDLERS = ["streams.uploads.BoundedUpload"]  # nothing an upload sends hits the disk
 
 DATABASES = {
     "default": dj_database_url.parse(

@@ -33,6 +33,7 @@ from streams.definitions import normalise
 from streams.forms.transfer import ImportForm
 from streams.models import AuditEvent, JobStatus, Plan, Profile, StreamDefinition
 from streams.stream_config import parse_version
+from streams.uploads import BoundedUpload
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import create_raw, live_config
@@ -387,6 +388,25 @@ def test_invalid_imports_are_answered_beside_stream_and_field_and_propose_nothin
     assert page.status_code == 200
     assert "At most 1,024 KiB in all." in field_errors(page.content.decode(), "text")
     assert not Plan.objects.exists()
+
+
+def test_a_large_upload_is_refused_by_its_size_and_never_spooled_to_disk(
+    client_alice: Client, profile: Profile, settings: Any, tmp_path: Any,
+) -> None:
+    # Django's own handlers would write this file to FILE_UPLOAD_TEMP_DIR whole first: one
+    # that cannot be written to would fail the request.
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "not-there")
+    large = b"[" + b" " * (5 * stream_json.MAX_BYTES) + b"]"
+    page = client_alice.post(reverse("definitions_import", args=[profile.pk]),
+                             {"files": [upload("large.json", large)]})
+    assert page.status_code == 200
+    assert "At most 1,024 KiB in all." in field_errors(page.content.decode(), "files")
+    handler = BoundedUpload()
+    handler.new_file("files", "large.json", "application/json", len(large))
+    for start in range(0, len(large), 64 * 1024):
+        handler.receive_data_chunk(large[start:start + 64 * 1024], start)
+    kept = handler.file_complete(len(large))
+    assert kept.size == len(large) and len(kept.read()) == stream_json.MAX_BYTES + 1
 
 
 @pytest.mark.django_db(transaction=True)
