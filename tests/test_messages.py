@@ -161,6 +161,32 @@ def test_payloads_are_shown_safely_and_large_ones_in_part(
     assert gone.status_code == 302 and "No message 99" in failed.error
 
 
+def test_a_download_that_outlasts_the_wait_is_offered_on_its_jobs_page(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+    settings: Any,
+) -> None:
+    create_raw(nats_server.url, {"name": "slow_dl", "subjects": ["slow_dl"]})
+    fill(nats_server.url, "slow_dl", [("slow_dl", b"the whole message", None)])
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "slow_dl")
+    settings.JOB_WAIT = 0  # the request hands over at once, as a slow read would
+    url = reverse("message_download", args=[profile.pk, "slow_dl"])
+    response = client_alice.post(url, {"seq": "1"})
+    job = Job.objects.filter(kind=JobKind.MESSAGE_GET).latest("pk")
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.pk}/"
+    assert wait_for_job(job.pk).status == JobStatus.SUCCEEDED
+    page = client_alice.get(response["Location"]).content.decode()
+    assert f'action="{url}?job={job.pk}"' in page
+    taken = client_alice.post(f"{url}?job={job.pk}")
+    assert taken.status_code == 200 and taken.content == b"the whole message"
+    assert "data" not in Job.objects.get(pk=job.pk).result
+    assert client_alice.post(f"{url}?job={job.pk}").status_code == 410  # once
+    create_raw(nats_server.url, {"name": "other_dl", "subjects": ["other_dl"]})
+    refresh_stream(client_alice, profile, "other_dl")
+    other = reverse("message_download", args=[profile.pk, "other_dl"])
+    assert client_alice.post(f"{other}?job={job.pk}").status_code == 404  # not its message
+
+
 def test_huge_headers_are_kept_and_shown_in_part(
     client_alice: Client, make_profile: Callable[..., Profile], case: tuple[NatsServer, bool],
 ) -> None:

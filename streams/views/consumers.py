@@ -17,12 +17,12 @@ from streams.jobs.submit import submit
 from streams.models import Consumer, Job, JobKind, JobStatus, Profile, Stream, StreamStatus
 from streams.views.http import (
     HtmxHttpRequest,
+    addressed_job,
     confirmed,
     form_response,
     job_context,
     page_or_partial,
     permission_required,
-    region_job,
     with_broker_error,
 )
 
@@ -63,7 +63,7 @@ def consumer_create(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     stream = _stream(profile, name)
     if "job" in request.GET:
         return _create_outcome(request, profile, stream,
-                               region_job(profile, JobKind.CONSUMER_CREATE, request,
+                               addressed_job(profile, JobKind.CONSUMER_CREATE, request,
                                           target=name))
     if refusal := _refusal(stream):
         raise PermissionDenied(refusal)
@@ -97,7 +97,7 @@ def consumer_edit(request: HttpRequest, pk: int, name: str, consumer: str) -> Ht
     stream = _stream(profile, name)
     if "job" in request.GET:
         return _edit_outcome(request, profile, stream, consumer,
-                             region_job(profile, JobKind.CONSUMER_UPDATE, request,
+                             addressed_job(profile, JobKind.CONSUMER_UPDATE, request,
                                         target=name, params__consumer=consumer))
     row = _consumer(profile, name, consumer)
     if refusal := _refusal(stream, row):

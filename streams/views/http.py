@@ -89,10 +89,10 @@ def form_response(request: HttpRequest, template: str, form: forms.Form,
     return render(request, page_or_partial(request, template, "form_region"), context)
 
 
-def region_job(profile: Profile, kind: str, request: HttpRequest, **of: Any) -> Job:
-    """The create or edit job named by `?job=`: the form region polls with it while it runs.
-    `of`: what the job must be about (its target stream, its consumer), so that an address
-    naming another object's job is not shown as this one's outcome."""
+def addressed_job(profile: Profile, kind: str, request: HttpRequest, **of: Any) -> Job:
+    """The job named by `?job=`: a create or edit form's region polls with it while it runs,
+    a download is offered from its page. `of`: what the job must be about (its stream, its
+    consumer), so that an address naming another object's job is not taken for this one's."""
     job_id = request.GET.get("job", "")
     if not job_id.isascii() or not job_id.isdigit():
         raise Http404("no such job")

@@ -20,7 +20,7 @@ from streams.forms.messages import BrowseForm, MessageForm, PublishForm
 from streams.jobs import wakeup
 from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
-from streams.views.http import HtmxHttpRequest, job_card, permission_required
+from streams.views.http import HtmxHttpRequest, addressed_job, job_card, permission_required
 
 PAGE = 50  # messages a page
 
@@ -123,16 +123,25 @@ def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
 @require_POST
 def message_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     """A whole message as a file, read by a job; the job's row does not keep it afterwards. A
-    job that fails or is slow shows on its own page."""
+    job that fails or is slow shows on its own page, which offers the file once it is read
+    (`?job=`)."""
     profile = get_object_or_404(Profile, pk=pk)
     _stream(profile, name)
-    form = MessageForm(request.POST)
-    if not form.is_valid():
-        return HttpResponse(f"Not downloaded: {form.errors['seq'][0]}", status=400)
-    job = wakeup.wait(submit(JobKind.MESSAGE_GET, profile, audit.Context.from_request(request),
-                             target=name, params={"seq": form.cleaned_data["seq"]}))
-    if job.status != JobStatus.SUCCEEDED:
-        return redirect("job_detail", pk=job.pk)
+    if "job" in request.GET:
+        job = addressed_job(profile, JobKind.MESSAGE_GET, request, target=name,
+                         status=JobStatus.SUCCEEDED)
+    else:
+        form = MessageForm(request.POST)
+        if not form.is_valid():
+            return HttpResponse(f"Not downloaded: {form.errors['seq'][0]}", status=400)
+        job = wakeup.wait(submit(JobKind.MESSAGE_GET, profile,
+                                 audit.Context.from_request(request), target=name,
+                                 params={"seq": form.cleaned_data["seq"]}))
+        if job.status != JobStatus.SUCCEEDED:
+            return redirect("job_detail", pk=job.pk)
+    if "data" not in job.result:
+        return HttpResponse("Downloaded already: the dashboard keeps a message only until "
+                            "then. Download it again from the stream's messages.", status=410)
     data = base64.b64decode(job.result.pop("data"))
     Job.objects.filter(pk=job.pk).update(result=job.result)
     response = HttpResponse(data, content_type="application/octet-stream")

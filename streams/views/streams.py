@@ -31,13 +31,13 @@ from streams.models import (
 )
 from streams.views.http import (
     HtmxHttpRequest,
+    addressed_job,
     confirmed,
     form_response,
     job_card,
     job_context,
     page_or_partial,
     permission_required,
-    region_job,
     with_broker_error,
 )
 
@@ -231,7 +231,7 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     if "job" in request.GET:
         return _create_outcome(request, profile,
-                               region_job(profile, JobKind.STREAM_CREATE, request))
+                               addressed_job(profile, JobKind.STREAM_CREATE, request))
     form = StreamForm(request.POST or None, profile=profile)
     context = _form_context(profile, form)
     if request.method == "POST":
@@ -261,7 +261,7 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     stream = _stream(profile, name)
     if "job" in request.GET:  # the job ended (perhaps finding the stream gone)
         return _edit_outcome(request, profile, stream,
-                             region_job(profile, JobKind.STREAM_UPDATE, request, target=name))
+                             addressed_job(profile, JobKind.STREAM_UPDATE, request, target=name))
     if refusal := _changeable(stream, "changed"):
         raise PermissionDenied(refusal)
     form = StreamForm(request.POST or None, profile=profile, current=stream.config)
