@@ -66,6 +66,9 @@ MEMBERS: dict[str, dict[str, type]] = {
 _INT64 = (-(1 << 63), (1 << 63) - 1)
 RANGES = {"max_msg_size": (-(1 << 31), (1 << 31) - 1), "first_seq": (0, (1 << 64) - 1),
           "opt_start_seq": (0, (1 << 64) - 1)}
+# The words a server option the form does not offer takes (the form checks its own choices):
+# anything else fails the request with "can not unmarshal".
+WORDS = {"persist_mode": ("default", "async")}
 # Durations are nanoseconds; the server refuses a negative one (0 is "no limit").
 DURATIONS = ("max_age", "duplicate_window", "subject_delete_marker_ttl")
 _TYPE_NAMES = {str: "text", int: "a whole number", bool: "true or false", dict: "an object",
@@ -203,6 +206,8 @@ def type_errors(config: Any) -> dict[str, list[str]]:
             errors[key] = [message]
         elif key in DURATIONS and value < 0:
             errors[key] = ["A duration is at least 0 (0 means no limit)."]
+        elif key in WORDS and value not in WORDS[key]:
+            errors[key] = [f"Expected one of {', '.join(WORDS[key])}."]
     return errors
 
 

@@ -135,7 +135,8 @@ def test_values_the_server_cannot_decode_are_refused_beside_their_field(
         {"name": "s2", "max_msg_size": -(2**31) - 1},
         {"name": "s3", "max_consumers": 2**63},
         {"name": "s4", "sources": [{"name": "s1"}, {"name": "s2", "opt_start_seq": -5}]},
-        {"name": "s5", "mirror": {"name": "s1", "filter_subject": 3}}]))
+        {"name": "s5", "mirror": {"name": "s1", "filter_subject": 3}},
+        {"name": "s6", "persist_mode": "bogus"}]))
     assert form.desired == {}
     assert problems(form) == {
         ("pasted JSON #1", "Total Stream Size"): [
@@ -147,6 +148,7 @@ def test_values_the_server_cannot_decode_are_refused_beside_their_field(
         ("pasted JSON #4", "Sources"): [
             "“opt_start_seq”: expected a whole number from 0 to 18446744073709551615."],
         ("pasted JSON #5", "Mirror"): ["“filter_subject”: expected text."],
+        ("pasted JSON #6", "persist_mode"): ["Expected one of default, async."],
     }
 
 
