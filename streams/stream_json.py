@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import unicodedata
 import zipfile
 import zlib
 from typing import Any
@@ -99,16 +101,34 @@ def dumps(config: Config) -> bytes:
     return (json.dumps(portable(config), indent=2, ensure_ascii=False) + "\n").encode()
 
 
+# What a stream name may hold and Windows refuses in a file name; and the names it keeps for
+# devices whatever their extension.
+_UNSAFE = re.compile(r'[<>:"|?*\x00-\x1f]')
+_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"{port}{n}" for port in ("COM", "LPT")
+                                         for n in range(1, 10))}
+
+
 def file_name(name: str) -> str:
-    return f"{name}.json"
+    """A stream's file: its name, made safe on every file system (the config inside names the
+    stream, so an import never reads the file name)."""
+    stem = _UNSAFE.sub("_", name)
+    return f"{'_' if stem.upper() in _DEVICES else ''}{stem}.json"
 
 
 def zipped(configs: dict[str, Config]) -> bytes:
-    """One `<name>.json` per stream, each one a `nats stream add --config` file."""
-    buffer = io.BytesIO()
+    """One `<name>.json` per stream, each one a `nats stream add --config` file. Names that
+    one file system tells apart and another does not (Orders and orders; é composed or not)
+    get a number, so unpacking keeps every file."""
+    buffer, taken = io.BytesIO(), set()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, config in configs.items():
-            archive.writestr(file_name(name), dumps(config))
+            path = stem = file_name(name).removesuffix(".json")
+            number = 1
+            while (key := unicodedata.normalize("NFC", path).casefold()) in taken:
+                number += 1
+                path = f"{stem}~{number}"
+            taken.add(key)
+            archive.writestr(f"{path}.json", dumps(config))
     return buffer.getvalue()
 
 

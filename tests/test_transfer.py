@@ -125,6 +125,15 @@ def test_invalid_configs_are_refused_beside_their_stream_and_field(target: Profi
     }
 
 
+def test_an_export_unpacks_whole_on_any_file_system() -> None:
+    # Stream names may differ only in case or Unicode form, or hold what Windows refuses.
+    names = ["Orders", "orders", "caf\u00e9", "cafe\u0301", "a:b", "CON", "plain"]
+    archive = zipfile.ZipFile(io.BytesIO(stream_json.zipped({n: {"name": n} for n in names})))
+    assert archive.namelist() == ["Orders.json", "orders~2.json", "caf\u00e9.json",
+                                  "cafe\u0301~2.json", "a_b.json", "_CON.json", "plain.json"]
+    assert [json.loads(archive.read(path))["name"] for path in archive.namelist()] == names
+
+
 def test_values_the_server_cannot_decode_are_refused_beside_their_field(
     target: Profile,
 ) -> None:
