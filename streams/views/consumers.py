@@ -64,7 +64,7 @@ def consumer_create(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     if "job" in request.GET:
         return _create_outcome(request, profile, stream,
                                addressed_job(profile, JobKind.CONSUMER_CREATE, request,
-                                          target=name))
+                                             target=name))
     if refusal := _refusal(stream):
         raise PermissionDenied(refusal)
     form = ConsumerForm(request.POST or None, profile=profile, stream=stream.config)
@@ -98,7 +98,7 @@ def consumer_edit(request: HttpRequest, pk: int, name: str, consumer: str) -> Ht
     if "job" in request.GET:
         return _edit_outcome(request, profile, stream, consumer,
                              addressed_job(profile, JobKind.CONSUMER_UPDATE, request,
-                                        target=name, params__consumer=consumer))
+                                           target=name, params__consumer=consumer))
     row = _consumer(profile, name, consumer)
     if refusal := _refusal(stream, row):
         raise PermissionDenied(refusal)

@@ -129,7 +129,7 @@ def message_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     _stream(profile, name)
     if "job" in request.GET:
         job = addressed_job(profile, JobKind.MESSAGE_GET, request, target=name,
-                         status=JobStatus.SUCCEEDED)
+                            status=JobStatus.SUCCEEDED)
     else:
         form = MessageForm(request.POST)
         if not form.is_valid():

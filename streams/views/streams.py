@@ -261,7 +261,8 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     stream = _stream(profile, name)
     if "job" in request.GET:  # the job ended (perhaps finding the stream gone)
         return _edit_outcome(request, profile, stream,
-                             addressed_job(profile, JobKind.STREAM_UPDATE, request, target=name))
+                             addressed_job(profile, JobKind.STREAM_UPDATE, request,
+                                           target=name))
     if refusal := _changeable(stream, "changed"):
         raise PermissionDenied(refusal)
     form = StreamForm(request.POST or None, profile=profile, current=stream.config)
