@@ -187,6 +187,22 @@ def test_a_download_that_outlasts_the_wait_is_offered_on_its_jobs_page(
     assert client_alice.post(f"{other}?job={job.pk}").status_code == 404  # not its message
 
 
+def test_a_download_nobody_takes_is_forgotten(
+    make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    profile = make_profile(nats_server)
+    now = timezone.now()
+    old, recent = (Job.objects.create(
+        kind=JobKind.MESSAGE_GET, profile=profile, profile_name=profile.name, target="s",
+        status=JobStatus.SUCCEEDED, finished_at=finished,
+        result={"seq": 1, "size": 7, "data": base64.b64encode(b"private").decode()})
+        for finished in (now - reaper.DOWNLOAD_KEPT - timedelta(seconds=1), now))
+    reaper.forget_downloads()
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.result == {"seq": 1, "size": 7} and "data" in recent.result
+
+
 def test_huge_headers_are_kept_and_shown_in_part(
     client_alice: Client, make_profile: Callable[..., Profile], case: tuple[NatsServer, bool],
 ) -> None:

@@ -1,19 +1,22 @@
-"""Jobs nobody will finish, failed with the reason; and the heartbeat by which workers say they
-are alive, so that reason can tell "no worker is running" from "the workers were busy". Both run
-on timers of each worker's main process (memphisadmin.celery.Housekeeping)."""
+"""Jobs nobody will finish, failed with the reason; messages read for a download nobody took,
+forgotten; and the heartbeat by which workers say they are alive, so that reason can tell "no
+worker is running" from "the workers were busy". All run on timers of each worker's main
+process (memphisadmin.celery.Housekeeping)."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
 from streams.errors import OperationError
 from streams.jobs import outcome
-from streams.models import Job, JobStatus, WorkerHeartbeat
+from streams.models import Job, JobKind, JobStatus, WorkerHeartbeat
 
 WORKER_STOPPED = "the worker stopped before finishing the job (still running past its deadline)"
+# How long a message read for download waits on its job's row to be taken (views.messages).
+DOWNLOAD_KEPT = timedelta(minutes=10)
 
 
 def reap_overdue() -> int:
@@ -29,6 +32,19 @@ def reap_overdue() -> int:
                      expected=JobStatus.QUEUED)
         reaped += 1
     return reaped
+
+
+def forget_downloads() -> int:
+    """Messages read for download and never taken (the user left the job's page): after
+    DOWNLOAD_KEPT the row keeps which message it was, not the message. Returns how many."""
+    stale = Job.objects.filter(kind=JobKind.MESSAGE_GET, status=JobStatus.SUCCEEDED,
+                               finished_at__lt=timezone.now() - DOWNLOAD_KEPT,
+                               result__has_key="data")
+    forgotten = 0
+    for job in stale.only("pk", "result"):
+        del job.result["data"]
+        forgotten += Job.objects.filter(pk=job.pk).update(result=job.result)
+    return forgotten
 
 
 def stalled(job: Job) -> str:

@@ -140,8 +140,9 @@ def message_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         if job.status != JobStatus.SUCCEEDED:
             return redirect("job_detail", pk=job.pk)
     if "data" not in job.result:
-        return HttpResponse("Downloaded already: the dashboard keeps a message only until "
-                            "then. Download it again from the stream's messages.", status=410)
+        return HttpResponse("Downloaded already, or not taken in time: the dashboard keeps a "
+                            "message only until then. Download it again from the stream's "
+                            "messages.", status=410)
     data = base64.b64decode(job.result.pop("data"))
     Job.objects.filter(pk=job.pk).update(result=job.result)
     response = HttpResponse(data, content_type="application/octet-stream")
