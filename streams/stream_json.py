@@ -168,11 +168,12 @@ def parse(where: str, text: str) -> list[tuple[str, Any]]:
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     # The last of two values would win (as in the server's Go decoder) unseen by whoever
     # reads the file: which one was meant is for its author to say.
-    keys = [key for key, _value in pairs]
-    if len(set(keys)) < len(keys):
-        twice = next(key for key in keys if keys.count(key) > 1)
-        raise ValueError(f"“{twice}” appears twice in one object")
-    return dict(pairs)
+    document: dict[str, Any] = {}
+    for key, value in pairs:  # one pass: an object may hold a hundred thousand keys
+        if key in document:
+            raise ValueError(f"“{key}” appears twice in one object")
+        document[key] = value
+    return document
 
 
 def _unzipped(name: str, data: bytes) -> list[tuple[str, Any]]:
