@@ -68,10 +68,7 @@ def record(profile_id: int, change: StreamChange) -> bool:
             or (not change.identified and _made_by_a_job(profile, change))):
         return False
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                SeenAdvisory.objects.create(advisory_id=change.id, profile=profile)
-        except IntegrityError:
+        if not _first_time(change.id, profile):
             log.info("profile %r: advisory %s recorded already", profile.name, change.id)
             return False
         stored = (StreamDefinition.objects.filter(profile=profile, name=change.stream)
@@ -108,10 +105,7 @@ def record_lost(profile_id: int, first: int, last: int) -> bool:
     gap = hashlib.sha256(f"{profile.pk}:{first}:{last}".encode()).hexdigest()[:48]
     count = last - first + 1
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                SeenAdvisory.objects.create(advisory_id=f"lost:{gap}", profile=profile)
-        except IntegrityError:
+        if not _first_time(f"lost:{gap}", profile):
             return False
         audit.record(
             LOST_ACTION, audit.Context(), target_type="profile", target_name=profile.name,
@@ -124,6 +118,17 @@ def record_lost(profile_id: int, first: int, last: int) -> bool:
                     "streams that now differ from their definitions are recorded, author "
                     "unknown.")
     log.warning("profile %r: %s advisories lost (%s to %s)", profile.name, count, first, last)
+    return True
+
+
+def _first_time(advisory_id: str, profile: Profile) -> bool:
+    """Whether this id is new, storing it: called in the transaction that writes its entry, so
+    a second listener or a redelivery finds it taken and writes nothing."""
+    try:
+        with transaction.atomic():
+            SeenAdvisory.objects.create(advisory_id=advisory_id, profile=profile)
+    except IntegrityError:
+        return False
     return True
 
 
