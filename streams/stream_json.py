@@ -214,15 +214,14 @@ def type_errors(config: Any) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     for key, value in config.items():
         expected = TYPES.get(key)
-        low, high = RANGES.get(key, _INT64)
         if key in SERVER_ONLY or value is None:
             continue
         if expected is None:
             errors[key] = [f"“{key}” is not a stream setting."]
         elif not _is(value, expected):
             errors[key] = [f"Expected {_TYPE_NAMES[expected]}."]
-        elif expected is int and not low <= value <= high:
-            errors[key] = [f"Expected a whole number from {low} to {high}."]
+        elif expected is int and (wanted := _outside_range(key, value)):
+            errors[key] = [f"Expected {wanted}."]
         elif message := _member_error(key, value):
             errors[key] = [message]
         elif key in DURATIONS and value < 0:
@@ -230,6 +229,12 @@ def type_errors(config: Any) -> dict[str, list[str]]:
         elif key in WORDS and value not in WORDS[key]:
             errors[key] = [f"Expected one of {', '.join(WORDS[key])}."]
     return errors
+
+
+def _outside_range(key: str, number: int) -> str:
+    """The range of the Go integer `key` decodes into, when `number` is outside it."""
+    low, high = RANGES.get(key, _INT64)
+    return "" if low <= number <= high else f"a whole number from {low} to {high}"
 
 
 def _is(value: Any, expected: type) -> bool:
@@ -260,9 +265,8 @@ def _member_error(key: str, value: Any) -> str:
                 continue
             if not _is(item[member], expected):
                 return f"“{member}”: expected {_TYPE_NAMES[expected]}."
-            low, high = RANGES.get(member, _INT64)
-            if expected is int and not low <= item[member] <= high:
-                return f"“{member}”: expected a whole number from {low} to {high}."
+            if expected is int and (wanted := _outside_range(member, item[member])):
+                return f"“{member}”: expected {wanted}."
             if expected is list and (error := _text_list(item[member])):
                 return f"“{member}”: {error}"
     return ""
