@@ -421,6 +421,11 @@ def conflicts(current: dict[str, Any], changes: dict[str, list[Any]]) -> list[st
             if _comparable(key, current.get(key)) != _comparable(key, old)]
 
 
+def changed_since(seen: dict[str, Any], info: dict[str, Any]) -> str:
+    """How the live consumer differs from the one seen (stream_config.sighting), or ""."""
+    return stream_config.changed_since(seen, info, compare=diff, label=label_of_key)
+
+
 def differs(live: dict[str, Any], asked: dict[str, Any]) -> list[str]:
     """The keys of a request the live config does not have as asked (the server fills in
     the rest)."""

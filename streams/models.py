@@ -210,8 +210,9 @@ class Job(models.Model):
 
     FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
     # Params the worker needs while the job runs and nobody may read afterwards, or on the job's
-    # page meanwhile: a published message's body and headers (its audit entry keeps neither).
-    PRIVATE_PARAMS = frozenset({"data", "headers"})
+    # page meanwhile: a published message's body and headers (its audit entry keeps neither),
+    # and what a page showed of the object it acts on (compared with the live one, then moot).
+    PRIVATE_PARAMS = frozenset({"data", "headers", "seen"})
 
     kind = models.CharField(max_length=32, choices=JobKind.choices)
     profile = models.ForeignKey(Profile, null=True, on_delete=models.SET_NULL, related_name="jobs")

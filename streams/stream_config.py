@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -627,6 +628,40 @@ def destruction_refusal(config: dict[str, Any], verb: str) -> str:
         return f"The stream is sealed: it cannot be {verb}."
     if config.get("deny_purge"):
         return f"The stream denies purging: it cannot be {verb}."
+    return ""
+
+
+def sighting(info: dict[str, Any], *, config: bool = True, state: bool = False
+             ) -> dict[str, Any]:
+    """What tells the stream someone saw (in a STREAM.INFO answer) from any other of its name,
+    so a step confirmed for it runs on no other: when it was made, optionally its whole config
+    and its last sequence (a stream that stored messages since is in use again)."""
+    seen: dict[str, Any] = {"created": info.get("created", "")}
+    if config:
+        seen["config"] = info.get("config") or {}
+    if state:
+        seen["last_seq"] = (info.get("state") or {}).get("last_seq", 0)
+    return seen
+
+
+def changed_since(seen: dict[str, Any], info: dict[str, Any], *,
+                  compare: Callable[..., dict[str, list]] | None = None,
+                  label: Callable[[str], str] | None = None) -> str:
+    """How the live stream differs from the one seen ("" when it is that one): made again, a
+    key of its config added, removed or changed (compared as the server means it), or
+    messages stored. A consumer's module passes its own `compare` (diff) and `label`."""
+    if info.get("created") != seen.get("created"):
+        return "deleted and made again"
+    if "config" in seen:
+        keys = [key for key in {**seen["config"], **info["config"]} if key != "name"]
+        changed = (compare(seen["config"], info["config"], keys) if compare else
+                   diff(seen["config"], info["config"], keys, by_name=False))
+        if changed:
+            return "changed (" + ", ".join(map(label or label_of_key, changed)) + ")"
+    if "last_seq" in seen:
+        stored = (info.get("state") or {}).get("last_seq", 0) - seen["last_seq"]
+        if stored:
+            return f"given {stored} new message{'s' if stored != 1 else ''}"
     return ""
 
 

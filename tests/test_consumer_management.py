@@ -19,7 +19,7 @@ from tests.support.consumer_forms import SEED_CONSUMER, create_consumer, reviewe
 from tests.support.nats_server import NatsServer
 from tests.support.proxies import LostReplyProxy
 from tests.support.raw_jetstream import api, create_raw, publish
-from tests.support.stream_forms import form_values, refresh_stream, run_post
+from tests.support.stream_forms import form_values, refresh_stream, run_post, shown_seen
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
@@ -304,10 +304,6 @@ def test_delete_needs_the_typed_name_and_is_audited(
     assert "Delete consumer" in stream_page.content.decode()  # the stream's jobs list it
 
 
-def shown_created(html: str) -> str:
-    return html.split('name="created" value="')[1].split('"')[0]
-
-
 def test_delete_refuses_a_consumer_made_again_under_its_name_since_the_page_was_read(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -315,7 +311,7 @@ def test_delete_refuses_a_consumer_made_again_under_its_name_since_the_page_was_
     stream_with_messages(client_alice, profile, "remade", ["remade.*"])
     assert create_consumer(client_alice, profile, "remade", "twin").status == "succeeded"
     delete = reverse("consumer_delete", args=[profile.pk, "remade", "twin"])
-    answers = {"created": shown_created(client_alice.get(delete).content.decode()),
+    answers = {"seen": shown_seen(client_alice.get(delete).content.decode()),
                "confirm_name": "twin"}
     # Someone else deletes it and makes another under the same name.
     api(url, "CONSUMER.DELETE.remade.twin")
@@ -328,12 +324,35 @@ def test_delete_refuses_a_consumer_made_again_under_its_name_since_the_page_was_
     assert AuditEvent.objects.get(action="consumer.deleted", job=job).outcome == "failed"
     # Read again, the new one is what the page offers to delete.
     refresh_stream(client_alice, profile, "remade")
-    answers = {"created": shown_created(client_alice.get(delete).content.decode()),
+    answers = {"seen": shown_seen(client_alice.get(delete).content.decode()),
                "confirm_name": "twin"}
     job = run_post(client_alice, delete, answers)
     assert job.status == JobStatus.SUCCEEDED and job.result["deleted"], job.error
     assert AuditEvent.objects.get(action="consumer.deleted", job=job).before[
         "description"] == "theirs"
+
+
+def test_delete_refuses_a_consumer_changed_since_the_page_was_read(
+    client_alice: Client, profile: Profile,
+) -> None:
+    url = profile.server_list[0]
+    stream_with_messages(client_alice, profile, "retuned", ["retuned.*"])
+    assert create_consumer(client_alice, profile, "retuned", "tuned").status == "succeeded"
+    delete = reverse("consumer_delete", args=[profile.pk, "retuned", "tuned"])
+    answers = {"seen": shown_seen(client_alice.get(delete).content.decode()),
+               "confirm_name": "tuned"}
+    config = live(profile, "retuned", "tuned")["config"]
+    api(url, "CONSUMER.DURABLE.CREATE.retuned.tuned", {
+        "stream_name": "retuned", "config": {**config, "description": "in use by billing"}})
+    job = run_post(client_alice, delete, answers)
+    assert job.status == JobStatus.FAILED
+    assert "tuned was changed (Description) since the page was read" in job.error
+    assert live(profile, "retuned", "tuned")["config"]["description"] == "in use by billing"
+    # A page whose carried sighting was tampered with is refused before any job.
+    forged = client_alice.post(delete, {**answers, "seen": answers["seen"][:-2] + "xx"},
+                               HTTP_HX_REQUEST="true")
+    assert "This page is out of date: reload it." in forged.content.decode()
+    assert Job.objects.filter(kind=JobKind.CONSUMER_DELETE).count() == 1
 
 
 def test_pause_and_resume(client_alice: Client, profile: Profile) -> None:

@@ -99,7 +99,7 @@ def test_consumer_form_refuses_bad_values_beside_their_field(
 
 
 @FUZZ
-@given(field=st.sampled_from(["mode", "subject", "keep", "seq"]), value=VALUES)
+@given(field=st.sampled_from(["mode", "subject", "keep", "seq", "seen"]), value=VALUES)
 def test_purge_form_refuses_bad_values_beside_their_field(field: str, value: str) -> None:
     form = PurgeForm({"mode": "keep", "keep": "5", "seq": "9", "subject": "a.b", field: value})
     if not form.is_valid():

@@ -28,7 +28,7 @@ from streams.plans import steps as planning
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.proxies import BusyProxy
-from tests.support.raw_jetstream import api, create_raw, live_config
+from tests.support.raw_jetstream import api, create_raw, live_config, publish
 from tests.support.stream_forms import create_stream, refresh_list
 from tests.support.waiting import wait_until
 
@@ -297,26 +297,60 @@ def test_no_stream_is_deleted_without_the_typed_confirmation(
 def test_a_deletion_runs_only_on_the_stream_the_plan_saw(
     client_alice: Client, make_profile: Callable[..., Profile], own_server_of_each: NatsServer,
 ) -> None:
-    """A stream made again (or changed) since the plan is not the one whose deletion was
-    confirmed: someone else's new stream survives an old plan."""
+    """A stream made again (even with the same config), changed (a key added counts) or
+    written to since the plan is not the one whose deletion was confirmed: someone else's
+    stream, and its messages, survive an old plan."""
     server = own_server_of_each
     url = server.url
     profile = make_profile(server, name="production", last_server_version=server.version)
-    for name in ("stray", "remade"):
+    names = ("described", "remade", "remade_same", "stray", "written")
+    for name in names:
         create_raw(url, {"name": name, "subjects": [f"{name}.>"]})
     plan = plan_streams(client_alice, profile, "profile", delete_missing="on",
                         confirm_profile="production")
-    assert [(s["name"], s["action"]) for s in plan.steps] == [("remade", "delete"),
-                                                             ("stray", "delete")]
+    assert [(s["name"], s["action"]) for s in plan.steps] == [(name, "delete") for name in names]
+    described = live_config(url, "described")
+    api(url, "STREAM.UPDATE.described", {**described, "description": "in use again"})
     api(url, "STREAM.DELETE.remade")
     create_raw(url, {"name": "remade", "subjects": ["someone.else.>"], "max_msgs": 10})
+    same = live_config(url, "remade_same")
+    api(url, "STREAM.DELETE.remade_same")
+    create_raw(url, same)
+    publish(url, [("remade_same.new", b"theirs"), ("written.new", b"theirs")])
 
     plan = apply(client_alice, plan, confirm_profile="production")
     assert plan.outcomes["stray"]["outcome"] == "deleted"
-    assert plan.outcomes["remade"] == {
-        "outcome": "failed", "err_code": None,
-        "message": "changed on the server since the plan was made: plan again"}
-    assert live_config(url, "remade")["subjects"] == ["someone.else.>"]
+    stale = "since the plan was made: plan again"
+    assert {name: outcome["message"] for name, outcome in plan.outcomes.items()
+            if outcome["outcome"] == "failed"} == {
+        "described": f"described was changed (Description) {stale}",
+        "remade": f"remade was deleted and made again {stale}",
+        "remade_same": f"remade_same was deleted and made again {stale}",
+        "written": f"written was given 1 new message {stale}"}
+    assert set(api(url, "STREAM.NAMES", {"offset": 0})["streams"]) == set(names) - {"stray"}
+    for name in ("remade_same", "written"):
+        assert api(url, f"STREAM.INFO.{name}")["state"]["messages"] == 1
+
+
+def test_an_update_runs_only_on_the_stream_the_plan_saw(
+    client_alice: Client, profile: Profile,
+) -> None:
+    """Restoring a definition onto a stream made again under its name since the plan would
+    change someone else's stream."""
+    url = profile.server_list[0]
+    create_raw(url, {"name": "remade_update", "subjects": ["remade_update.>"]})
+    define(profile, {**live_config(url, "remade_update"), "max_msgs": 10})
+    refresh_list(client_alice, profile)
+    plan = plan_streams(client_alice, profile, "matching", q="remade_update", sync="managed")
+    assert [(s["name"], s["action"]) for s in plan.steps] == [("remade_update", "update")]
+    config = live_config(url, "remade_update")
+    api(url, "STREAM.DELETE.remade_update")
+    create_raw(url, config)
+
+    plan = apply(client_alice, plan)
+    assert plan.outcomes["remade_update"]["message"] == (
+        "remade_update was deleted and made again since the plan was made: plan again")
+    assert live_config(url, "remade_update")["max_msgs"] == -1
 
 
 def test_a_stream_adopted_since_the_plan_is_not_deleted_by_it(

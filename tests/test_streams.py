@@ -40,6 +40,7 @@ from tests.support.stream_forms import (
     refresh_stream,
     reviewed_edit,
     run_post,
+    shown_seen,
 )
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
@@ -426,6 +427,47 @@ def test_deleting_a_stream_already_gone_says_so(client_alice: Client, profile: P
     assert not Stream.objects.filter(profile=profile, name="vanished").exists()
     entry = AuditEvent.objects.get(action="stream.deleted", target_name="vanished")
     assert entry.message == "already gone on the broker; its definition was removed"
+
+
+def test_delete_and_purge_act_only_on_the_stream_their_page_showed(
+    client_alice: Client, profile: Profile,
+) -> None:
+    """A stream made again under its name, or changed, since its confirm page was read is
+    not the one the user confirmed: it and its messages survive."""
+    url = profile.server_list[0]
+    create_stream(client_alice, profile, name="shown", subjects="shown.*")
+    pages = {view: reverse(view, args=[profile.pk, "shown"])
+             for view in ("stream_delete", "stream_purge")}
+    seen = {view: shown_seen(client_alice.get(page).content.decode())
+            for view, page in pages.items()}
+    config = live_config(url, "shown")
+    api(url, "STREAM.DELETE.shown")
+    create_raw(url, config)
+    publish(url, [("shown.new", b"theirs")])
+
+    purge = run_post(client_alice, pages["stream_purge"], {"seen": seen["stream_purge"],
+                                                          "mode": "all"})
+    delete = run_post(client_alice, pages["stream_delete"], {"seen": seen["stream_delete"],
+                                                            "confirm_name": "shown"})
+    for job in (purge, delete):
+        assert job.status == JobStatus.FAILED
+        assert job.error.startswith("shown was deleted and made again since the page was read")
+        assert "seen" not in job.params  # what the page saw was for the run only
+    assert api(url, "STREAM.INFO.shown")["state"]["messages"] == 1
+
+    refresh_stream(client_alice, profile, "shown")
+    seen = shown_seen(client_alice.get(pages["stream_delete"]).content.decode())
+    api(url, "STREAM.UPDATE.shown", {**config, "description": "now billing's"})
+    job = run_post(client_alice, pages["stream_delete"], {"seen": seen, "confirm_name": "shown"})
+    assert job.status == JobStatus.FAILED
+    assert "shown was changed (Description) since the page was read" in job.error
+    assert AuditEvent.objects.get(action="stream.deleted", job=job).outcome == "failed"
+
+    refresh_stream(client_alice, profile, "shown")  # read again, it is what the page offers
+    seen = shown_seen(client_alice.get(pages["stream_delete"]).content.decode())
+    job = run_post(client_alice, pages["stream_delete"], {"seen": seen, "confirm_name": "shown"})
+    assert job.status == JobStatus.SUCCEEDED and job.result["deleted"], job.error
+    assert api(url, "STREAM.INFO.shown")["error"]["err_code"] == 10059
 
 
 def test_a_failed_edit_of_a_stream_deleted_outside_marks_it_gone(

@@ -128,18 +128,18 @@ def update_consumer(conn: Connection, stream: str, name: str,
 
 
 def delete_consumer(conn: Connection, stream: str, name: str,
-                    created: str = "") -> dict[str, Any]:
-    """Delete the consumer, unless it is not the one created at `created` (deleted and made
-    again under its name since); one already gone (a redelivered job) counts as deleted."""
+                    seen: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Delete the consumer, unless it is not the one `seen` on the page (stream_config.sighting:
+    deleted and made again under its name, or changed, since); one already gone (a redelivered
+    job) counts as deleted."""
 
     async def operation(nc: Client) -> dict[str, Any]:
         info = await _info_or_none(nc, conn, stream, name)
         if info is None:
             return {"before": None, "deleted": False}
-        if created and info.get("created") != created:
-            raise BrokerError(f"{name} was deleted and made again since the page was read "
-                              f"(created {info.get('created')}): refresh the stream and check "
-                              "it before deleting it", field="confirm_name")
+        if seen is not None and (reason := consumer_config.changed_since(seen, info)):
+            raise BrokerError(f"{name} was {reason} since the page was read: refresh the "
+                              "stream and check it before deleting it", field="confirm_name")
         try:
             await request(nc, conn, f"CONSUMER.DELETE.{stream}.{name}",
                           fields=CONSUMER_ERROR_FIELDS)

@@ -24,6 +24,10 @@ from streams.broker.server import JOB_TIMEOUT, with_facts
 LIST_PAGE = 256  # the server's STREAM.LIST page size
 NAMES_PAGE = 1024  # and STREAM.NAMES's
 
+# What a step says when the stream is no longer the one its user saw.
+PLAN_STALE = "since the plan was made: plan again"
+PAGE_STALE = "since the page was read: check it and confirm again"
+
 
 async def read_info(nc: Client, conn: Connection, name: str, **body: Any) -> dict[str, Any]:
     answer = await request(nc, conn, f"STREAM.INFO.{name}", body or None)
@@ -138,10 +142,14 @@ def update_stream(conn: Connection, name: str, changes: dict[str, list[Any]]) ->
 
 
 async def _update(nc: Client, conn: Connection, name: str, changes: dict[str, list[Any]],
-                  conflict: str, *, by_name: bool = True) -> dict[str, Any]:
+                  conflict: str, *, by_name: bool = True,
+                  seen: dict[str, Any] | None = None) -> dict[str, Any]:
     """`conflict` says what it is when someone changed one of these keys meanwhile; `by_name`
-    as in stream_config (False: the changes are a plan's whole values)."""
-    current = (await read_info(nc, conn, name))["config"]
+    as in stream_config (False: the changes are a plan's whole values); `seen`, the stream
+    they are for (stream_config.sighting), when another of its name must be left alone."""
+    info = await read_info(nc, conn, name)
+    _refuse_unless_seen(info, seen, PLAN_STALE)
+    current = info["config"]
     desired = stream_config.apply(current, changes, by_name=by_name)
     if not stream_config.diff(current, desired, list(changes), by_name=by_name):
         return {"before": current, "info": await read_info(nc, conn, name), "applied": False}
@@ -194,9 +202,9 @@ async def _apply_op(nc: Client, conn: Connection, op: dict[str, Any],
     name = op["name"]
     if op["op"] == "update":
         return await _update(nc, conn, name, op["changes"], "the plan was made: {labels}; "
-                             "plan again", by_name=False)
+                             "plan again", by_name=False, seen=op.get("seen"))
     if op["op"] == "delete":
-        return await _delete(nc, conn, name, seen=op.get("seen"))
+        return await _delete(nc, conn, name, op.get("seen"), PLAN_STALE)
     config = op["config"]
     if name in existing:  # made since the plan: the same stream, or a conflict
         info = await read_info(nc, conn, name)
@@ -231,26 +239,24 @@ async def _names(nc: Client, conn: Connection) -> set[str]:
     return {name for page in pages for name in page.get("streams") or []}
 
 
-def delete_stream(conn: Connection, name: str) -> dict[str, Any]:
-    """Delete the stream, refusing when it is sealed or denies purging. A stream already gone
-    (a redelivered job whose first run deleted it) counts as deleted."""
+def delete_stream(conn: Connection, name: str,
+                  seen: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Delete the stream, refusing when it is sealed or denies purging, or is not the one
+    `seen` (stream_config.sighting) on the page. A stream already gone (a redelivered job
+    whose first run deleted it) counts as deleted."""
 
     async def operation(nc: Client) -> dict[str, Any]:
-        return await _delete(nc, conn, name)
+        return await _delete(nc, conn, name, seen, PAGE_STALE)
 
     return with_facts(conn, operation)
 
 
-async def _delete(nc: Client, conn: Connection, name: str,
-                  seen: dict[str, Any] | None = None) -> dict[str, Any]:
-    """`seen`: the config a plan saw; a stream changed (or made again) since is not the one
-    its deletion was confirmed for."""
+async def _delete(nc: Client, conn: Connection, name: str, seen: dict[str, Any] | None,
+                  stale: str) -> dict[str, Any]:
     info = await _info_or_none(nc, conn, name)
     if info is None:
         return {"before": None, "deleted": False}
-    if seen is not None and _differs(info["config"], seen):
-        raise BrokerError("changed on the server since the plan was made: plan again",
-                          field="name")
+    _refuse_unless_seen(info, seen, stale)
     _refuse_destruction(info["config"], "deleted")
     try:
         await request(nc, conn, f"STREAM.DELETE.{name}")
@@ -263,12 +269,15 @@ async def _delete(nc: Client, conn: Connection, name: str,
 
 def purge_stream(
     conn: Connection, name: str, *, subject: str = "", keep: int = 0, seq: int = 0,
+    seen: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Purge all, one subject (wildcards allowed), keep the last N, or everything below a
-    sequence. Zeros are left out of the request (they would mean something else)."""
+    sequence, of the stream `seen` on the page. Zeros are left out of the request (they would
+    mean something else)."""
 
     async def operation(nc: Client) -> dict[str, Any]:
         info = await read_info(nc, conn, name)
+        _refuse_unless_seen(info, seen, PAGE_STALE)
         _refuse_destruction(info["config"], "purged")
         body: dict[str, Any] = {}
         if subject:
@@ -283,6 +292,11 @@ def purge_stream(
                 "state_before": info.get("state"), "info": after}
 
     return with_facts(conn, operation)
+
+
+def _refuse_unless_seen(info: dict[str, Any], seen: dict[str, Any] | None, stale: str) -> None:
+    if seen is not None and (reason := stream_config.changed_since(seen, info)):
+        raise BrokerError(f"{info['config']['name']} was {reason} {stale}", field="name")
 
 
 def _refuse_destruction(config: dict[str, Any], verb: str) -> None:

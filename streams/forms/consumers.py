@@ -150,10 +150,6 @@ class ConsumerForm(EditsLiveConfig):
 
 
 class DeleteConsumerForm(DeleteStreamForm):
-    # When the consumer the page showed was created: one deleted and made again under its
-    # name since is not the one the user confirmed.
-    created = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
-
     def __init__(self, *args: Any, consumer_name: str, **kwargs: Any) -> None:
         super().__init__(*args, stream_name=consumer_name, **kwargs)
         self.fields["confirm_name"].label = "Type the consumer name to confirm"

@@ -39,6 +39,48 @@ class CliValueField(forms.CharField):
             raise forms.ValidationError(str(exc)) from None
 
 
+class SeenField(forms.CharField):
+    """What a page that destroys something showed of it (a sighting: when it was made, its
+    config), signed into the page and posted back, so the job acts on that one only and not on
+    one made again or changed since. Left out (a script's POST), nothing is compared."""
+
+    widget = forms.HiddenInput
+    SALT = "memphisadmin.seen"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, max_length=1_000_000, **kwargs)
+
+    @classmethod
+    def sign(cls, seen: dict[str, Any]) -> str:
+        return signing.dumps(seen, salt=cls.SALT, compress=True)
+
+    def to_python(self, value: Any) -> dict[str, Any] | None:
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return signing.loads(text, salt=self.SALT)
+        except signing.BadSignature:
+            raise forms.ValidationError("This page is out of date: reload it.") from None
+
+
+class ActsOnWhatItSaw(forms.Form):
+    """A form that changes or destroys what its page showed (`info`, as last read): the
+    sighting travels along, for the job to act on that object only."""
+
+    seen = SeenField()
+
+    def __init__(self, *args: Any, info: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if info:
+            self.fields["seen"].initial = SeenField.sign(stream_config.sighting(info))
+
+    @property
+    def seen_params(self) -> dict[str, Any]:
+        seen = self.cleaned_data.get("seen")
+        return {"seen": seen} if seen else {}
+
+
 class EditsLiveConfig(forms.Form):
     """A form that edits a live config (a stream's, a consumer's). It carries, signed, the
     config it was filled from: the changes are what the user changed against that one, so

@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 
 from streams import stream_config
-from streams.forms.fields import YES_NO, CliValueField, EditsLiveConfig
+from streams.forms.fields import YES_NO, ActsOnWhatItSaw, CliValueField, EditsLiveConfig
 from streams.models import BrokerKind, Profile
 
 LABELS = stream_config.LABELS
@@ -167,7 +167,7 @@ PURGE_MODES = [
 ]
 
 
-class PurgeForm(forms.Form):
+class PurgeForm(ActsOnWhatItSaw):
     mode = forms.ChoiceField(label="Purge", choices=PURGE_MODES, initial="all",
                              widget=forms.RadioSelect)
     subject = forms.CharField(label="Subject", required=False)
@@ -195,7 +195,7 @@ class PurgeForm(forms.Form):
         return {} if mode == "all" else {mode: self.cleaned_data[mode]}
 
 
-class DeleteStreamForm(forms.Form):
+class DeleteStreamForm(ActsOnWhatItSaw):
     confirm_name = forms.CharField(label="Type the stream name to confirm")
 
     def __init__(self, *args: Any, stream_name: str, **kwargs: Any) -> None:

@@ -25,8 +25,8 @@ def submit(
     kind: str, profile: Profile, context: audit.Context, *, target: str = "",
     params: dict[str, Any] | None = None, audited: dict[str, Any] | None = None,
 ) -> Job:
-    """`audited`: what the audit entry records of the params when not all of them (a message's
-    body and headers stay out of the log)."""
+    """`audited`: what the audit entry records of the params when not their public part (which
+    leaves a message's body and headers out of the log)."""
     with transaction.atomic():
         job = Job.objects.create(
             kind=kind,
@@ -43,7 +43,7 @@ def submit(
         audit.record(
             "job.requested", context, target_type=JobKind(kind).target_type,
             target_name=job.target, profile=profile, job=job, outcome="requested",
-            after=(job.params if audited is None else audited) or None,
+            after=(job.public_params if audited is None else audited) or None,
             message=job.get_kind_display(),
         )
         transaction.on_commit(partial(enqueue, job))

@@ -23,31 +23,35 @@ class Step(TypedDict):
     action: str  # CREATE, UPDATE, UNCHANGED or DELETE
     changes: dict[str, list[Any]]  # UPDATE: {api_key: [live, desired]}
     refused: dict[str, str]  # {api_key or form field: why the server would refuse it}
-    seen: NotRequired[Config]  # DELETE: the live config the plan saw, and the only one it deletes
+    # UPDATE, DELETE: the stream the plan saw (stream_config.sighting), the only one it acts on;
+    # a deletion's with its whole config and last sequence.
+    seen: NotRequired[dict[str, Any]]
 
 
-def steps(desired: dict[str, Config], live: dict[str, Config], *,
+def steps(desired: dict[str, Config], live: dict[str, dict[str, Any]], *,
           version: stream_config.Version, cluster_size: int, memphis: bool = False,
           delete_missing: bool = False) -> list[Step]:
-    """The plan, by stream name. `live` has the configs of the desired streams that exist,
-    and with `delete_missing` of every stream on the server: those not desired are deleted,
-    except the ones the dashboard keeps read-only (Memphis's own, KV and object stores)."""
+    """The plan, by stream name. `live` has the infos (STREAM.INFO answers) of the desired
+    streams that exist, and with `delete_missing` of every stream on the server: those not
+    desired are deleted, except the ones the dashboard keeps read-only (Memphis's own, KV and
+    object stores)."""
     planned = [_step(name, config, live.get(name), version=version,
                      cluster_size=cluster_size, memphis=memphis)
                for name, config in desired.items()]
     if delete_missing:
-        planned += [_deletion(name, config) for name, config in live.items()
+        planned += [_deletion(name, info) for name, info in live.items()
                     if name not in desired and not stream_config.system_kind(name)]
     return sorted(planned, key=lambda step: step["name"])
 
 
-def _step(name: str, config: Config, current: Config | None, *,
+def _step(name: str, config: Config, info: dict[str, Any] | None, *,
           version: stream_config.Version, cluster_size: int, memphis: bool) -> Step:
     config = {**config, "name": name}
-    if current is None:
+    if info is None:
         refused = _first(stream_config.rule_errors(config, memphis=memphis))
         refused.update(_replicas(config, cluster_size))
         return Step(name=name, action=CREATE, changes={}, refused=refused)
+    current = info["config"]
     changes = {key: [live, wanted]
                for key, (wanted, live) in definitions.drift(config, current).items()}
     if not changes:
@@ -65,13 +69,15 @@ def _step(name: str, config: Config, current: Config | None, *,
             refused[key] = messages[0]
     if "num_replicas" in changes:
         refused.update(_replicas(config, cluster_size))
-    return Step(name=name, action=UPDATE, changes=changes, refused=refused)
+    return Step(name=name, action=UPDATE, changes=changes, refused=refused,
+                seen=stream_config.sighting(info, config=False))
 
 
-def _deletion(name: str, current: Config) -> Step:
-    refusal = stream_config.destruction_refusal(current, "deleted")
+def _deletion(name: str, info: dict[str, Any]) -> Step:
+    refusal = stream_config.destruction_refusal(info["config"], "deleted")
     return Step(name=name, action=DELETE, changes={},
-                refused={"name": refusal} if refusal else {}, seen=current)
+                refused={"name": refusal} if refusal else {},
+                seen=stream_config.sighting(info, state=True))
 
 
 def _first(errors: dict[str, list[str]]) -> dict[str, str]:

@@ -147,13 +147,12 @@ def consumer_delete(request: HttpRequest, pk: int, name: str, consumer: str) -> 
     profile = get_object_or_404(Profile, pk=pk)
     stream = _stream(profile, name)
     row = _consumer(profile, name, consumer)
-    form = DeleteConsumerForm(request.POST or None, consumer_name=consumer,
-                              initial={"created": (row.info or {}).get("created", "")})
+    form = DeleteConsumerForm(request.POST or None, consumer_name=consumer, info=row.info)
     context = _context(profile, stream, consumer=row, form=form, refusal=_refusal(stream))
     if request.method == "POST" and not context["refusal"] and form.is_valid():
         context["job"] = wakeup.wait(submit(
             JobKind.CONSUMER_DELETE, profile, audit.Context.from_request(request), target=name,
-            params={"consumer": consumer, "created": form.cleaned_data["created"]}))
+            params={"consumer": consumer, **form.seen_params}))
     return render(request, page_or_partial(request, "streams/consumer_delete.html",
                                            "delete_region"), context)
 

@@ -306,14 +306,15 @@ def _diff_rows(changes: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
 def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     stream = _stream(profile, name)
-    form = DeleteStreamForm(request.POST or None, stream_name=name)
+    form = DeleteStreamForm(request.POST or None, stream_name=name, info=stream.info)
     context: dict[str, Any] = {
         "profile": profile, "stream": stream, "form": form,
         "refusal": _changeable(stream, "deleted"),
     }
     if request.method == "POST" and not context["refusal"] and form.is_valid():
         context["job"] = wakeup.wait(submit(JobKind.STREAM_DELETE, profile,
-                                            audit.Context.from_request(request), target=name))
+                                            audit.Context.from_request(request), target=name,
+                                            params=form.seen_params))
     return render(request, page_or_partial(request, "streams/stream_delete.html", "delete_region"),
                   context)
 
@@ -323,7 +324,7 @@ def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 def stream_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     stream = _stream(profile, name)
-    form = PurgeForm(request.POST or None)
+    form = PurgeForm(request.POST or None, info=stream.info)
     context: dict[str, Any] = {
         "profile": profile, "stream": stream, "form": form,
         "refusal": _changeable(stream, "purged"),
@@ -331,6 +332,6 @@ def stream_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     if request.method == "POST" and not context["refusal"] and form.is_valid():
         context["job"] = wakeup.wait(submit(JobKind.STREAM_PURGE, profile,
                                             audit.Context.from_request(request), target=name,
-                                            params=form.params))
+                                            params={**form.params, **form.seen_params}))
     return render(request, page_or_partial(request, "streams/stream_purge.html", "purge_region"),
                   context)

@@ -92,3 +92,8 @@ def form_values(html: str, form_class: str = "stream-form") -> dict[str, str]:
     reader = _FormReader()
     reader.feed("<form " + form)
     return reader.values
+
+
+def shown_seen(html: str) -> str:
+    """What a confirm page (delete, purge) carries of the object it shows."""
+    return html.split('name="seen" value="')[1].split('"')[0]

@@ -82,7 +82,7 @@ class DeleteConsumer(Kind):
 
     def call(self, job: Job, conn: Connection) -> Result:
         return broker_consumers.delete_consumer(conn, job.target, job.params["consumer"],
-                                                job.params.get("created", ""))
+                                                job.params.get("seen"))
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:

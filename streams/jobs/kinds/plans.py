@@ -34,7 +34,7 @@ class PlanChanges(Kind):
             read = broker_streams.stream_infos(conn, list(plan.desired))
             infos = read.pop("infos")
         steps = planning.steps(
-            plan.desired, {info["config"]["name"]: info["config"] for info in infos},
+            plan.desired, {info["config"]["name"]: info for info in infos},
             version=stream_config.parse_version(read["server_version"]),
             cluster_size=read["cluster_size"],
             memphis=job.profile.broker_kind == BrokerKind.MEMPHIS,
@@ -138,7 +138,7 @@ def _op(plan: Plan, step: planning.Step) -> dict[str, Any]:
     if action == planning.CREATE:
         return {"name": name, "op": "create", "config": {**plan.desired[name], "name": name}}
     if action == planning.UPDATE:
-        return {"name": name, "op": "update", "changes": step["changes"]}
+        return {"name": name, "op": "update", "changes": step["changes"], "seen": step.get("seen")}
     return {"name": name, "op": "delete", "seen": step.get("seen")}
 
 

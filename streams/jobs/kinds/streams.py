@@ -160,7 +160,7 @@ class DeleteStream(Kind):
     done = "deleted on the broker"
 
     def call(self, job: Job, conn: Connection) -> Result:
-        return broker_streams.delete_stream(conn, job.target)
+        return broker_streams.delete_stream(conn, job.target, job.params.get("seen"))
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
@@ -188,7 +188,8 @@ class PurgeStream(Kind):
     def call(self, job: Job, conn: Connection) -> Result:
         params = job.params
         return broker_streams.purge_stream(conn, job.target, subject=params.get("subject", ""),
-                                           keep=params.get("keep", 0), seq=params.get("seq", 0))
+                                           keep=params.get("keep", 0), seq=params.get("seq", 0),
+                                           seen=params.get("seen"))
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
@@ -197,7 +198,7 @@ class PurgeStream(Kind):
             rows.store_stream(job, result["info"])
         return stream_entry(
             job, "stream.purged", error, before=(result or {}).get("state_before"),
-            after=(result or {}).get("info", {}).get("state"), changes=job.params or None,
+            after=(result or {}).get("info", {}).get("state"), changes=job.public_params or None,
             message=f"purged {result['purged']} message(s)" if result else "",
         )
 
