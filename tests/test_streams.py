@@ -455,15 +455,16 @@ def test_delete_and_purge_act_only_on_the_stream_their_page_showed(
         assert "seen" not in job.params  # what the page saw was for the run only
     assert api(url, "STREAM.INFO.shown")["state"]["messages"] == 1
 
-    refresh_stream(client_alice, profile, "shown")
-    seen = shown_seen(client_alice.get(pages["stream_delete"]).content.decode())
+    # Refused, the page shows the stream there now: confirmed again, that one is deleted.
+    confirm = client_alice.get(pages["stream_delete"]).content.decode()
+    assert "The stream and its 1 message on" in confirm
     api(url, "STREAM.UPDATE.shown", {**config, "description": "now billing's"})
-    job = run_post(client_alice, pages["stream_delete"], {"seen": seen, "confirm_name": "shown"})
+    job = run_post(client_alice, pages["stream_delete"], {"seen": shown_seen(confirm),
+                                                          "confirm_name": "shown"})
     assert job.status == JobStatus.FAILED
     assert "shown was changed (Description) since the page was read" in job.error
     assert AuditEvent.objects.get(action="stream.deleted", job=job).outcome == "failed"
 
-    refresh_stream(client_alice, profile, "shown")  # read again, it is what the page offers
     seen = shown_seen(client_alice.get(pages["stream_delete"]).content.decode())
     job = run_post(client_alice, pages["stream_delete"], {"seen": seen, "confirm_name": "shown"})
     assert job.status == JobStatus.SUCCEEDED and job.result["deleted"], job.error

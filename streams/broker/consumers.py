@@ -18,6 +18,7 @@ from streams.broker.errors import (
     CONSUMER_EXISTS,
     CONSUMER_NOT_FOUND,
     BrokerError,
+    NotAsSeen,
 )
 from streams.broker.server import server_version, with_facts
 
@@ -138,8 +139,8 @@ def delete_consumer(conn: Connection, stream: str, name: str,
         if info is None:
             return {"before": None, "deleted": False}
         if seen is not None and (reason := consumer_config.changed_since(seen, info)):
-            raise BrokerError(f"{name} was {reason} since the page was read: refresh the "
-                              "stream and check it before deleting it", field="confirm_name")
+            raise NotAsSeen(f"{name} was {reason} since the page was read: check it and "
+                            "confirm again", info, field="confirm_name")
         try:
             await request(nc, conn, f"CONSUMER.DELETE.{stream}.{name}",
                           fields=CONSUMER_ERROR_FIELDS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 
 import nats.errors
 import nats.js.errors
@@ -43,6 +44,16 @@ CONSUMER_ERROR_FIELDS = {
 
 class BrokerError(OperationError):
     """A broker operation failed. `message` is safe to show and store."""
+
+
+class NotAsSeen(BrokerError):
+    """A step was refused because its object is not the one its user saw; `info` is the one
+    there now (its STREAM.INFO or CONSUMER.INFO), so the page can show it before they confirm
+    again."""
+
+    def __init__(self, message: str, info: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.info = info
 
 
 def translate(exc: BaseException) -> BrokerError:

@@ -15,7 +15,7 @@ from nats.js import JetStreamContext
 from streams import stream_config
 from streams.broker.connection import Connection, request, run_streaming
 from streams.broker.consumers import list_consumers
-from streams.broker.errors import NOT_FOUND, BrokerError, translate
+from streams.broker.errors import NOT_FOUND, BrokerError, NotAsSeen, translate
 from streams.broker.server import JOB_TIMEOUT, with_facts
 
 # Raw JetStream API requests with JSON dicts: nats-py's StreamConfig drops fields it does not
@@ -296,7 +296,7 @@ def purge_stream(
 
 def _refuse_unless_seen(info: dict[str, Any], seen: dict[str, Any] | None, stale: str) -> None:
     if seen is not None and (reason := stream_config.changed_since(seen, info)):
-        raise BrokerError(f"{info['config']['name']} was {reason} {stale}", field="name")
+        raise NotAsSeen(f"{info['config']['name']} was {reason} {stale}", info, field="name")
 
 
 def _refuse_destruction(config: dict[str, Any], verb: str) -> None:

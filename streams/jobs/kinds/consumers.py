@@ -7,6 +7,7 @@ from typing import Any
 from streams import audit, consumer_config
 from streams.broker import consumers as broker_consumers
 from streams.broker.connection import Connection
+from streams.broker.errors import NotAsSeen
 from streams.errors import OperationError
 from streams.jobs import rows
 from streams.jobs.kinds.base import Kind, Result
@@ -87,6 +88,8 @@ class DeleteConsumer(Kind):
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
         rows.mark_consumer_gone(job, error)
+        if isinstance(error, NotAsSeen):  # the page shows the one there now
+            rows.store_consumer(job, error.info)
         if result is None:
             return _consumer_entry(job, "consumer.deleted", error, "")
         rows.forget_consumer(job, job.params["consumer"])

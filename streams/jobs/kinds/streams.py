@@ -9,6 +9,7 @@ from django.utils import timezone
 from streams import audit, outside, stream_config
 from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
+from streams.broker.errors import NotAsSeen
 from streams.errors import OperationError
 from streams.jobs import rows
 from streams.jobs.kinds.base import Kind, Result
@@ -165,6 +166,7 @@ class DeleteStream(Kind):
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
         if result is None:
+            _show_what_is_there(job, error)
             return stream_entry(job, "stream.deleted", error)
         Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
         Consumer.objects.filter(profile_id=job.profile_id, stream_name=job.target).delete()
@@ -181,6 +183,13 @@ class DeleteStream(Kind):
         return job.get_kind_display() if result["deleted"] else "already gone: nothing to delete"
 
 
+def _show_what_is_there(job: Job, error: OperationError | None) -> None:
+    """A step refused because the stream is not the one its page showed: the page shows the
+    one there now, and confirming again acts on that one."""
+    if isinstance(error, NotAsSeen):
+        rows.store_stream(job, error.info)
+
+
 class PurgeStream(Kind):
     kind = JobKind.STREAM_PURGE
     done = "purged on the broker"
@@ -194,6 +203,7 @@ class PurgeStream(Kind):
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
         rows.mark_gone(job, error)
+        _show_what_is_there(job, error)
         if result is not None:
             rows.store_stream(job, result["info"])
         return stream_entry(
