@@ -12,7 +12,6 @@ import json
 import re
 import unicodedata
 import zipfile
-import zlib
 from typing import Any
 
 from streams.stream_config import FIELD_OF_KEY, SINCE, Version, user_metadata
@@ -177,12 +176,21 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _unzipped(name: str, data: bytes) -> list[tuple[str, Any]]:
+    configs = []
+    for filename, content in _members(name, data):
+        where = f"{name}/{filename}"
+        configs += parse(where, _text(where, content))  # a zip inside is no config file
+    return configs
+
+
+def _members(name: str, data: bytes) -> list[tuple[str, bytes]]:
+    """Each file of an archive with its content, read no further than the bounds."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [info for info in archive.infolist() if not info.is_dir()]
         if len(members) > MAX_STREAMS:
             raise FileError(f"{name}: more than {MAX_STREAMS:,} files.")
-        configs, total = [], 0
+        contents, total = [], 0
         for info in members:
             # Read no more than the bound, whatever the archive claims: a small zip can hold
             # gigabytes.
@@ -191,11 +199,15 @@ def _unzipped(name: str, data: bytes) -> list[tuple[str, Any]]:
             total += len(content)
             if total > MAX_BYTES:
                 raise FileError(f"{name}: more than {MAX_BYTES // 1024:,} KiB once unpacked.")
-            where = f"{name}/{info.filename}"
-            configs += parse(where, _text(where, content))  # a zip inside is no config file
-        return configs
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError,
-            RuntimeError, zlib.error) as exc:  # damaged, encrypted or using an unknown compression
+            contents.append((info.filename, content))
+        return contents
+    except FileError:
+        raise
+    except Exception as exc:
+        # zipfile fails on a damaged archive in ways with no common base: BadZipFile,
+        # EOFError, NotImplementedError (compression), RuntimeError (encrypted), zlib.error,
+        # OSError (bz2), ValueError (a negative seek, a name that is not UTF-8), IndexError,
+        # OverflowError… Nothing but zipfile runs here.
         raise FileError(f"{name}: not a readable zip file ({exc}).") from None
 
 

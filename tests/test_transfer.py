@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
 from collections.abc import Callable
 from html.parser import HTMLParser
@@ -72,6 +73,26 @@ def zipped(files: dict[str, bytes]) -> bytes:
         for name, content in files.items():
             archive.writestr(name, content)
     return buffer.getvalue()
+
+
+# A one-file export and where its local header, central directory and end record start.
+EXPORT = stream_json.zipped({"orders": {"name": "orders"}})
+LOCAL, CENTRAL, END = (EXPORT.index(magic) for magic in (b"PK\x03\x04", b"PK\x01\x02",
+                                                         b"PK\x05\x06"))
+
+
+def damaged(*changes: tuple[int, bytes]) -> bytes:
+    """The export with bytes overwritten at these offsets."""
+    data = bytearray(EXPORT)
+    for offset, value in changes:
+        data[offset:offset + len(value)] = value
+    return bytes(data)
+
+
+def compressed_as(method: int) -> bytes:
+    """The export claiming another compression method than the deflate it holds."""
+    packed = struct.pack("<H", method)
+    return damaged((LOCAL + 8, packed), (CENTRAL + 10, packed))
 
 
 def test_a_file_natscli_reads_a_list_a_zip_and_a_stream_info_are_all_read(
@@ -193,6 +214,18 @@ def test_values_the_form_would_tidy_are_judged_as_the_server_reads_them(
     (b"PK\x03\x04 truncated", "bad.json: not a readable zip file (File is not a zip file)."),
     (zipped({"bomb.json": b" " * (stream_json.MAX_BYTES + 1)}),
      "bad.json: more than 1,024 KiB once unpacked."),
+    # Damaged one-file exports: each of these raised out of zipfile as a server error.
+    (damaged((END + 16, struct.pack("<I", CENTRAL + 1))),
+     "bad.json: not a readable zip file (negative seek value -1)."),
+    (compressed_as(12), "bad.json: not a readable zip file (Invalid data stream)."),
+    (damaged((CENTRAL + 46, b"\x00")),
+     "bad.json: not a readable zip file (string index out of range)."),
+    (damaged((LOCAL + 7, b"\x08"), (CENTRAL + 9, b"\x08"), (LOCAL + 30, b"\x80"),
+             (CENTRAL + 46, b"\x80")),  # flagged UTF-8, the name is not
+     "bad.json: not a readable zip file ('utf-8' codec can't decode byte 0x80 in position 0: "
+     "invalid start byte)."),
+    (compressed_as(99),
+     "bad.json: not a readable zip file (That compression method is not supported)."),
 ])
 def test_unreadable_files_are_refused_beside_the_files_field(
     target: Profile, content: bytes, message: str,
