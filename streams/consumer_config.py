@@ -25,6 +25,7 @@ from streams.stream_config import (
     parse_duration,
     subject_error,
     user_metadata,
+    utf8_size,
 )
 
 # The prompts of `nats consumer add`, in its order, then the options it takes as flags only.
@@ -555,10 +556,10 @@ def rule_errors(
           and stream.get("retention") in {"interest", "workqueue"}):
         add("num_replicas", f"With this retention, as many as the stream ({stream_replicas}) "
                             "or 0.")
-    if len(config.get("description", "").encode()) > MAX_DESCRIPTION:
+    if utf8_size(config.get("description", "")) > MAX_DESCRIPTION:
         add("description", f"At most {MAX_DESCRIPTION} bytes.")
     metadata = config.get("metadata") or {}
-    if sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items()) > MAX_METADATA_BYTES:
+    if sum(utf8_size(k) + utf8_size(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
         add("metadata", "At most 128 KiB of keys and values.")
     policy = config.get("priority_policy", "none")
     groups = config.get("priority_groups") or []

@@ -297,13 +297,20 @@ def hidden_characters(text: str) -> list[str]:
                    if unicodedata.category(c) in _HIDDEN_CATEGORIES})
 
 
+def utf8_size(text: str) -> int:
+    """The bytes `text` takes on the wire. A lone surrogate (JSON's `"\\ud800"`, half a
+    UTF-16 pair) cannot be encoded: it counts as the 3 bytes of the U+FFFD the server's Go
+    decoder reads in its place."""
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def name_errors(name: str, *, memphis: bool = False, kind: str = "stream") -> list[str]:
     """What is wrong with a stream's (or, with `kind`, a consumer's) name: the server's rules
     for both are the same."""
     errors = []
     if not name:
         return [f"A {kind} needs a name."]
-    if len(name.encode()) > MAX_NAME_BYTES:
+    if utf8_size(name) > MAX_NAME_BYTES:
         errors.append(f"At most {MAX_NAME_BYTES} bytes.")
     bad = sorted(set(_NAME_FORBIDDEN.findall(name)))
     if bad:
@@ -325,7 +332,7 @@ def parse_subjects(text: str) -> list[str]:
 def subject_error(subject: str) -> str:
     if hidden := hidden_characters(subject):
         return f"A subject contains invisible or control characters: {', '.join(hidden)}."
-    if len(subject.encode()) > MAX_SUBJECT_BYTES:
+    if utf8_size(subject) > MAX_SUBJECT_BYTES:
         return f"A subject has at most {MAX_SUBJECT_BYTES} bytes."
     if any(c.isspace() for c in subject):
         return f"“{subject}” contains white space."

@@ -96,3 +96,14 @@ def test_a_backoff_sets_the_ack_wait() -> None:
     current = {**config, "backoff": [5 * NS], "ack_wait": 30 * NS}
     assert "ack_wait" not in cc.rule_errors(config, stream=STREAM, version=(2, 15, 0),
                                             current=current)
+
+
+def test_texts_with_a_lone_surrogate_are_measured_as_the_server_reads_them() -> None:
+    # Each lone surrogate counts as the 3 bytes of U+FFFD: measuring them raised before.
+    errors = cc.rule_errors({"durable_name": "\ud800", "description": "\udc00" * 1366,
+                             "metadata": {"k": "\ud800" * 43_691}}, stream=STREAM,
+                            version=(2, 11, 0))
+    assert errors == {
+        "durable_name": ["Invisible or direction-changing characters are not allowed: U+D800."],
+        "description": ["At most 4096 bytes."],
+        "metadata": ["At most 128 KiB of keys and values."]}

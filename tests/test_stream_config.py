@@ -227,3 +227,12 @@ def test_destruction_refusals() -> None:
     assert "sealed" in sc.destruction_refusal({"sealed": True}, "purged")
     assert "denies purging" in sc.destruction_refusal({"deny_purge": True}, "deleted")
     assert sc.destruction_refusal({}, "deleted") == ""
+
+
+def test_a_lone_surrogate_is_measured_as_the_server_reads_it() -> None:
+    # JSON's "\ud800" is half a UTF-16 pair, which UTF-8 cannot encode (this raised); the
+    # server's decoder reads the 3 bytes of U+FFFD in its place.
+    assert sc.name_errors("\ud800") == [
+        "Invisible or direction-changing characters are not allowed: U+D800."]
+    assert "At most 255 bytes." in sc.name_errors("x" * 253 + "\udc00")
+    assert sc.utf8_size("a\ud800") == 4

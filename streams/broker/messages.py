@@ -17,6 +17,7 @@ from streams.broker.connection import API_TIMEOUT, Connection, api_prefix, reque
 from streams.broker.errors import BrokerError
 from streams.broker.server import with_facts
 from streams.broker.streams import read_info
+from streams.stream_config import utf8_size
 
 NO_MESSAGE = 10037  # the server's "no message found"
 PREVIEW_BYTES = 16 * 1024  # of each payload, kept for the page: a large message stays cheap
@@ -223,4 +224,4 @@ def publish(conn: Connection, stream: str, subject: str, data: bytes,
 def _header_bytes(headers: dict[str, str]) -> int:
     """The size of the headers block as nats-py writes it."""
     lines = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
-    return len(f"NATS/1.0\r\n{lines}\r\n".encode())
+    return utf8_size(f"NATS/1.0\r\n{lines}\r\n")

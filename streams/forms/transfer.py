@@ -12,7 +12,14 @@ from django import forms
 from streams import definitions, stream_json
 from streams.forms.streams import StreamForm
 from streams.models import Profile
-from streams.stream_config import LABELS, label_of_key, parse_version, rule_errors, to_initial
+from streams.stream_config import (
+    LABELS,
+    label_of_key,
+    parse_version,
+    rule_errors,
+    to_initial,
+    utf8_size,
+)
 
 Config = dict[str, Any]
 
@@ -123,7 +130,7 @@ class ImportForm(forms.Form):
         text = self.cleaned_data["text"]
         if not text.strip():
             return []
-        if len(text.encode()) > stream_json.MAX_BYTES:
+        if utf8_size(text) > stream_json.MAX_BYTES:
             raise forms.ValidationError(_too_large())
         try:
             return stream_json.parse("pasted JSON", text)
