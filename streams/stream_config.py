@@ -289,6 +289,7 @@ _NAME_FORBIDDEN = re.compile(r"[\s.*>/\\\x00-\x1f\x7f]")
 # invisible, or they make a name display as something it is not.
 _HIDDEN_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
 MAX_SUBJECT_BYTES = 1024  # a subject travels on a protocol line of at most 4 KiB
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def hidden_characters(text: str) -> list[str]:
@@ -302,6 +303,12 @@ def utf8_size(text: str) -> int:
     UTF-16 pair) cannot be encoded: it counts as the 3 bytes of the U+FFFD the server's Go
     decoder reads in its place."""
     return len(text.encode("utf-8", "surrogatepass"))
+
+
+def lone_surrogate(text: str) -> str:
+    """The first lone surrogate in `text`, or "" (a JSON text can hold one; no page can)."""
+    match = _SURROGATE.search(text)
+    return match.group() if match else ""
 
 
 def name_errors(name: str, *, memphis: bool = False, kind: str = "stream") -> list[str]:

@@ -14,7 +14,13 @@ import unicodedata
 import zipfile
 from typing import Any
 
-from streams.stream_config import FIELD_OF_KEY, SINCE, Version, user_metadata
+from streams.stream_config import (
+    FIELD_OF_KEY,
+    SINCE,
+    Version,
+    lone_surrogate,
+    user_metadata,
+)
 
 Config = dict[str, Any]
 
@@ -157,11 +163,31 @@ def parse(where: str, text: str) -> list[tuple[str, Any]]:
         raise FileError(f"{where}: nested too deeply to be a stream configuration.") from None
     except ValueError as exc:  # JSONDecodeError, and integers of more than 4,300 digits
         raise FileError(f"{where}: not valid JSON ({exc}).") from None
+    if surrogate := _lone_surrogate(document):
+        # The server's decoder would read U+FFFD in its place: not what the file says.
+        raise FileError(f"{where}: not valid JSON (\\u{ord(surrogate):04x} is half of a "
+                        "UTF-16 surrogate pair, not a character).")
     if isinstance(document, list):
         if not document:
             raise FileError(f"{where}: an empty list.")
         return [(f"{where} #{index}", config) for index, config in enumerate(document, 1)]
     return [(where, document)]
+
+
+def _lone_surrogate(document: Any) -> str:
+    """The first lone surrogate in the document's keys and texts, or "" (a JSON escape such
+    as \\ud800 without its other half)."""
+    pending = [document]
+    while pending:  # no recursion: the document may nest as deep as the parser went
+        item = pending.pop()
+        if isinstance(item, str):
+            if surrogate := lone_surrogate(item):
+                return surrogate
+        elif isinstance(item, dict):
+            pending += [*item, *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return ""
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -226,6 +226,12 @@ def test_values_the_form_would_tidy_are_judged_as_the_server_reads_them(
      "invalid start byte)."),
     (compressed_as(99),
      "bad.json: not a readable zip file (That compression method is not supported)."),
+    # JSON escapes of half a UTF-16 pair: the server would read U+FFFD in their place.
+    (b'{"name": "\\ud800"}', "bad.json: not valid JSON (\\ud800 is half of a UTF-16 "
+                             "surrogate pair, not a character)."),
+    (zipped({"a.json": b'{"name": "a", "metadata": {"k": "x\\udfff"}}'}),
+     "bad.json/a.json: not valid JSON (\\udfff is half of a UTF-16 surrogate pair, not a "
+     "character)."),
 ])
 def test_unreadable_files_are_refused_beside_the_files_field(
     target: Profile, content: bytes, message: str,
@@ -431,6 +437,23 @@ def test_invalid_imports_are_answered_beside_stream_and_field_and_propose_nothin
     page = client_alice.post(url, {"text": " " * stream_json.MAX_BYTES + "{}"})
     assert page.status_code == 200
     assert "At most 1,024 KiB in all." in field_errors(page.content.decode(), "text")
+    assert not Plan.objects.exists()
+
+
+@pytest.mark.parametrize("document", [
+    {"name": "\ud800"},  # this one was a server error, its name measured in bytes
+    [{"name": "a"}, {"name": "b", "subjects": ["b.\udc00"]}],
+    {"name": "a", "\udbff": 1},
+])
+def test_a_lone_surrogate_anywhere_is_refused_beside_the_import_field(
+    client_alice: Client, target: Profile, document: Any,
+) -> None:
+    text = json.dumps(document)  # writes the surrogate as a \\u escape, as pasted JSON has it
+    page = client_alice.post(reverse("definitions_import", args=[target.pk]), {"text": text})
+    assert page.status_code == 200
+    assert "pasted JSON: not valid JSON (\\u" in field_errors(page.content.decode(), "text")
+    assert "is half of a UTF-16 surrogate pair, not a character)." in field_errors(
+        page.content.decode(), "text")
     assert not Plan.objects.exists()
 
 
