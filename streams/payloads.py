@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
+from streams.stream_config import lone_surrogate
+
 HEX_BYTES = 1024  # of a binary payload, shown as hex
 PRETTY_CHARS = 64 * 1024  # of indented JSON; the preview is 16 KiB
 
@@ -38,14 +40,15 @@ def show(preview: str, size: int) -> Shown:
 
 def _pretty(text: str) -> str | None:
     """The JSON indented; None when it is not JSON, nests deeper than the parser goes, would
-    grow far past the text (indents grow with depth), or has a number a float would show
-    otherwise than written (1e400 as Infinity, 0.10000000000000000001 as 0.1)."""
+    grow far past the text (indents grow with depth), has a number a float would show
+    otherwise than written (1e400 as Infinity, 0.10000000000000000001 as 0.1), or half a
+    UTF-16 pair (\\ud800, which unescaped is no character a page can hold)."""
     try:
         pretty = json.dumps(json.loads(text, parse_float=_exact_float), indent=2,
                             ensure_ascii=False)
     except (ValueError, RecursionError):
         return None
-    return pretty if len(pretty) <= PRETTY_CHARS else None
+    return pretty if len(pretty) <= PRETTY_CHARS and not lone_surrogate(pretty) else None
 
 
 def _exact_float(literal: str) -> float:

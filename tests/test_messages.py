@@ -261,6 +261,22 @@ def test_json_numbers_a_float_cannot_hold_are_shown_as_written(
             '123456789012345678901234567890\n}</pre>') in html
 
 
+def test_json_payloads_with_half_a_surrogate_pair_are_shown_as_written(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    # Indented, \\ud800 became a character no page can encode: the browse page was a 500.
+    url = nats_server.url
+    create_raw(url, {"name": "json_halves", "subjects": ["json_halves"]})
+    fill(url, "json_halves", [("json_halves", b'{"half": "\\ud800"}', None),
+                              ("json_halves", b'{"pair": "\\ud83d\\ude00"}', None)])
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "json_halves")
+    html = browse(client_alice, profile, "json_halves", seq="1")
+    assert '<pre class="payload text">{&quot;half&quot;: &quot;\\ud800&quot;}</pre>' in html
+    assert ('<pre class="payload json">{\n  &quot;pair&quot;: &quot;\U0001f600&quot;\n}</pre>'
+            in html)
+
+
 def test_hostile_browse_input_is_refused_beside_its_field(
     client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
 ) -> None:
