@@ -117,11 +117,12 @@ _TIME_KEYS = {"opt_start_time", "pause_until"}
 _DURATION_KEYS = {"ack_wait", "max_expires", "idle_heartbeat", "inactive_threshold",
                   "priority_timeout"}
 
-# The Go type each number is decoded into (int, uint64 or time.Duration).
+# The Go type each number is decoded into (int, uint64 or time.Duration; a backoff is a list
+# of durations).
 MAX_VALUE: dict[str, int] = {
     "max_deliver": INT64_MAX, "max_ack_pending": INT64_MAX, "max_waiting": INT64_MAX,
     "max_batch": INT64_MAX, "max_bytes": INT64_MAX, "rate_limit_bps": UINT64_MAX,
-    "opt_start_seq": UINT64_MAX, **dict.fromkeys(_DURATION_KEYS, INT64_MAX),
+    "opt_start_seq": UINT64_MAX, **dict.fromkeys([*_DURATION_KEYS, "backoff"], INT64_MAX),
 }
 MIN_HEARTBEAT_NS = 100_000_000  # nats-server: idle heartbeat >= 100ms
 MIN_EXPIRES_NS = 1_000_000  # max expires >= 1ms
@@ -578,10 +579,8 @@ def rule_errors(
             add("priority_groups", "Choose a priority policy for these groups.")
         if config.get("priority_timeout"):
             add("priority_timeout", "Only the pinned_client policy pins clients.")
-    for key, maximum in MAX_VALUE.items():
-        value = config.get(key)
-        if isinstance(value, int) and value > maximum:
-            add(FIELD_OF_KEY.get(key, key), f"At most {format_value(key, maximum)}.")
+    for key, message in stream_config.beyond_maximum(config, MAX_VALUE, format_value).items():
+        add(FIELD_OF_KEY.get(key, key), message)
     return errors
 
 

@@ -144,6 +144,22 @@ MAX_VALUE: dict[str, int] = {
 MAX_TYPED = 64  # characters in a typed number, size or duration: more is no real value
 
 
+def beyond_maximum(config: dict[str, Any], maximums: dict[str, int],
+                   show: Callable[[str, Any], str]) -> dict[str, str]:
+    """{key: message} for the numbers (or a list's: a backoff's steps) larger than the Go
+    integer the server decodes them into (`maximums`): it refuses the whole request ("cannot
+    unmarshal number"). `show` prints a value of the key as the form does."""
+    errors = {}
+    for key, maximum in maximums.items():
+        value = config.get(key)
+        steps = isinstance(value, list)
+        if any(isinstance(number, int) and number > maximum
+               for number in (value if steps else [value])):
+            errors[key] = (f"Each at most {show(key, [maximum])}." if steps
+                           else f"At most {show(key, maximum)}.")
+    return errors
+
+
 class ParseError(ValueError):
     """A value the CLI would not accept either; the message is shown beside the field."""
 
@@ -709,10 +725,8 @@ def rule_errors(
         add("subjects", "A mirror has no subjects of its own.")
     if config.get("mirror") and config.get("sources"):
         add("mirror", "A stream is a mirror or has sources, not both.")
-    for key, maximum in MAX_VALUE.items():
-        value = config.get(key)
-        if isinstance(value, int) and value > maximum:
-            add(FIELD_OF_KEY.get(key, key), f"At most {format_value(key, maximum)}.")
+    for key, message in beyond_maximum(config, MAX_VALUE, format_value).items():
+        add(FIELD_OF_KEY.get(key, key), message)
     replicas = config.get("num_replicas", 1)
     if not 1 <= replicas <= 5:
         add("num_replicas", "Replication is 1 to 5.")

@@ -170,6 +170,9 @@ def test_a_consumer_created_in_the_browser_is_read_back_field_by_field(
     ({"max_deliver": "99999999999999999999"}, "max_deliver", "At most"),
     ({"priority_groups": "jobs"}, "priority_groups", "Choose a priority policy"),
     ({"pause_until": "2001-01-01 00:00:00"}, "pause_until", "A time in the future"),
+    # Past Go's time.Duration the server fails the request: "cannot unmarshal number".
+    ({"backoff": "1m, 9999999999999h", "max_deliver": "3"}, "backoff",
+     "Each at most 2562047h47m16.854775807s."),
 ])
 def test_invalid_answers_are_refused_beside_their_field(
     client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
@@ -185,6 +188,16 @@ def test_invalid_answers_are_refused_beside_their_field(
     assert response.status_code == 200
     assert message in row_of(response.content.decode(), field)
     assert not Job.objects.filter(kind=JobKind.CONSUMER_CREATE).exists()
+
+
+def test_the_longest_backoff_the_form_takes_the_server_takes(
+    client_alice: Client, profile: Profile,
+) -> None:
+    stream_with_messages(client_alice, profile, "patient", ["patient.*"])
+    job = create_consumer(client_alice, profile, "patient", "slow", max_deliver="3",
+                          backoff="1s, 2562047h47m16.854775807s")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert live(profile, "patient", "slow")["config"]["backoff"] == [NS, 2**63 - 1]
 
 
 def test_several_filter_subjects_need_2_10(

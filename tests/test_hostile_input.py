@@ -165,6 +165,13 @@ def test_defects_found_by_hand_are_refused_beside_their_field(
     ("start_policy", "0001-01-01T00:00:00+01:00", "past the end of the calendar"),
     ("pause_until", "9999-12-31T23:59:59-01:00", "past the end of the calendar"),
     ("durable_name", "worker\u202etxt", "Invisible or control characters: U+202E."),
+    # Every duration within Go's time.Duration (int64 nanoseconds), a backoff's steps too.
+    ("backoff", "1m, 9999999999999h", "Each at most 2562047h47m16.854775807s."),
+    ("ack_wait", "9999999999999h", "At most 2562047h47m16.854775807s."),
+    ("inactive_threshold", "9999999999999h", "At most 2562047h47m16.854775807s."),
+    ("max_expires", "9999999999999h", "At most 2562047h47m16.854775807s."),
+    ("idle_heartbeat", "9999999999999h", "At most 2562047h47m16.854775807s."),
+    ("priority_timeout", "9999999999999h", "At most 2562047h47m16.854775807s."),
 ])
 def test_consumer_defects_found_by_hand_are_refused_beside_their_field(
     client_alice: Client, profile: Profile, field: str, value: str, message: str,
