@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +24,7 @@ from streams.forms.streams import PurgeForm, StreamForm
 from streams.forms.transfer import ImportForm
 from streams.models import Consumer, Job, JobKind, Plan, Profile, Stream, StreamDefinition
 from tests.support.consumer_forms import SEED_CONSUMER
+from tests.support.pages import field_errors
 from tests.support.stream_forms import SEED_FORM
 
 FUZZ = settings(max_examples=150, deadline=None,
@@ -246,25 +248,72 @@ def test_list_filters_never_give_a_server_error(
         assert response.status_code == 200, (page, query)
 
 
+# Text holding half a UTF-16 pair, as JSON's "\ud800" decodes: high halves only, so two never
+# make a pair.
+HALVES = st.tuples(st.text(max_size=4), st.text(st.characters(min_codepoint=0xD800,
+                                                                max_codepoint=0xDBFF),
+                                                  min_size=1, max_size=2),
+                   st.text(max_size=4)).map("".join)
+JSON_TEXT = st.text(max_size=20) | HALVES
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats() | st.sampled_from(NASTY) | st.text(max_size=20),
+    | st.floats() | st.sampled_from(NASTY) | JSON_TEXT,
     lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    | st.dictionaries(st.text(max_size=8) | HALVES, children, max_size=3),
     max_leaves=8)
+
+
+def has_half(document: Any) -> bool:
+    return any("\ud800" <= char <= "\udfff" for char in json.dumps(document, ensure_ascii=False))
 
 
 @FUZZ
 @given(config=st.dictionaries(
-    st.sampled_from([*stream_json.TYPES, "name", "bogus"]), JSON_VALUES, max_size=6))
+    st.sampled_from([*stream_json.TYPES, "name", "bogus", "bo\udbffgus"]), JSON_VALUES,
+    max_size=6))
 def test_imported_configs_of_any_shape_are_refused_beside_stream_and_field(
     profile: Profile, config: dict[str, Any],
 ) -> None:
-    form = ImportForm({"text": json.dumps({"name": "fuzzed", **config})}, {}, profile=profile)
-    if not form.is_valid():
+    document = {"name": "fuzzed", **config}
+    form = ImportForm({"text": json.dumps(document)}, {}, profile=profile)
+    if has_half(document):  # a 500 when it reached a name measured in bytes
+        assert list(form.errors) == ["text"], form.errors
+        assert "half of a UTF-16 surrogate pair" in form.errors["text"][0]
+    elif not form.is_valid():
         assert form.problems or set(form.errors) - {"__all__"}, form.errors
         assert all(label or message.startswith("Not a stream") for problem in form.problems
                    for label, message in problem.errors), form.problems
+
+
+EXPORT = stream_json.zipped({"orders": {"name": "orders", "subjects": ["orders.>"]}})
+# The export with each byte changed (its lowest bit flipped, or all of them), and cut short at
+# every length: zipfile raised ValueError, OSError, IndexError, UnicodeDecodeError on some.
+DAMAGED = [*(EXPORT[:at] + bytes([EXPORT[at] ^ mask]) + EXPORT[at + 1:]
+             for at in range(len(EXPORT)) for mask in (0x01, 0xFF)),
+           *(EXPORT[:length] for length in range(1, len(EXPORT)))]
+
+
+def test_every_damaged_export_is_refused_beside_the_files_field_or_read(
+    client_alice: Client, profile: Profile,
+) -> None:
+    url = reverse("definitions_import", args=[profile.pk])
+    refused = 0
+    for data in DAMAGED:
+        form = ImportForm({"text": ""}, {"files": [SimpleUploadedFile("orders.zip", data)]},
+                          profile=profile)
+        response = client_alice.post(url, {"files": [SimpleUploadedFile("orders.zip", data)]})
+        if form.is_valid():  # what was changed is still a config (a letter of its name)
+            assert response.status_code == 302, data
+            continue
+        assert response.status_code == 200, data
+        assert set(form.errors) <= {"files", "__all__"}, (data, form.errors)
+        page = response.content.decode()
+        for message in form.errors.get("files", []):
+            assert message.startswith("orders.zip"), message
+            assert message in html.unescape(field_errors(page, "files")), message
+            refused += 1
+        assert all(label for problem in form.problems for label, _message in problem.errors)
+    assert refused > len(DAMAGED) // 2  # most damage leaves no readable archive
 
 
 @FUZZ

@@ -37,6 +37,7 @@ from streams.stream_config import parse_version
 from streams.uploads import BoundedUpload
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
+from tests.support.pages import field_errors
 from tests.support.raw_jetstream import create_raw, live_config
 from tests.support.stream_forms import create_stream, reviewed_edit, run_post
 
@@ -345,12 +346,6 @@ def problem_rows(html: str) -> list[tuple[str, ...]]:
     for cells in reader.rows:
         rows.append(tuple(cells) if len(cells) == 4 else (*rows[-1][:2], *cells))
     return rows
-
-
-def field_errors(html: str, field: str) -> str:
-    """The text of the field group around the input `field`: its label, input and errors."""
-    before, after = html.split(f'id="id_{field}"', 1)
-    return before.rsplit("<div", 1)[1] + after.split("</div>", 1)[0]
 
 
 @pytest.mark.django_db(transaction=True)
