@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 class Housekeeping(bootsteps.StartStopStep):
     """The reaper and the heartbeat, on timers of the worker's main process: jobs run in the
-    pool, so however long they take, overdue jobs are still failed on time, downloads nobody
-    took forgotten, and the worker still reports itself alive."""
+    pool, so however long they take, overdue jobs are still failed on time, messages jobs
+    read forgotten, and the worker still reports itself alive."""
 
     requires = {"celery.worker.components:Timer"}
 
@@ -38,7 +38,7 @@ class Housekeeping(bootsteps.StartStopStep):
             worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
                                          (reaper.reap_overdue,)),
             worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
-                                         (reaper.forget_downloads,)),
+                                         (reaper.forget_messages,)),
         ]
 
     def stop(self, worker: Any) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections, models, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
@@ -195,6 +195,13 @@ class JobQuerySet(models.QuerySet["Job"]):
             raise ProfileBusy
         return None
 
+    def holding_messages(self) -> JobQuerySet:
+        """Jobs whose result still holds messages they read (Job.MESSAGE_RESULTS)."""
+        held = Q()
+        for kind, key in Job.MESSAGE_RESULTS.items():
+            held |= Q(kind=kind, result__has_key=key)
+        return self.filter(held, status=JobStatus.SUCCEEDED)
+
     def overdue(self) -> tuple[JobQuerySet, JobQuerySet]:
         """Jobs nobody will finish (as Job.is_overdue): (running past their deadline, as when
         their worker died; queued longer than JOB_QUEUE_TIMEOUT)."""
@@ -213,6 +220,9 @@ class Job(models.Model):
     # page meanwhile: a published message's body and headers (its audit entry keeps neither),
     # and what a page showed of the object it acts on (compared with the live one, then moot).
     PRIVATE_PARAMS = frozenset({"data", "headers", "seen"})
+    # Where a job's result holds the messages it read, for the user who asked and for minutes
+    # (streams.jobs.reaper.forget_messages): a browse's page, a download's whole message.
+    MESSAGE_RESULTS = {JobKind.MESSAGE_LIST: "messages", JobKind.MESSAGE_GET: "data"}
 
     kind = models.CharField(max_length=32, choices=JobKind.choices)
     profile = models.ForeignKey(Profile, null=True, on_delete=models.SET_NULL, related_name="jobs")
@@ -284,6 +294,13 @@ class Job(models.Model):
         for name, value in outcome.items():
             setattr(self, name, value)
         return True
+
+    def forget_messages(self) -> bool:
+        """Drop the messages its result holds; the rest (the stream's range, a download's
+        sequence and size) stays."""
+        if self.result is None or self.result.pop(self.MESSAGE_RESULTS[self.kind], None) is None:
+            return False
+        return bool(Job.objects.filter(pk=self.pk).update(result=self.result))
 
     @property
     def names_a_stream(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 import nats
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -24,6 +25,7 @@ from tests.support.nats_server import NatsServer
 from tests.support.proxies import LostReplyProxy
 from tests.support.raw_jetstream import api, create_raw, in_thread
 from tests.support.stream_forms import refresh_stream
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
@@ -51,11 +53,25 @@ def browse(client: Client, profile: Profile, stream: str, **fields: str) -> str:
                            HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     html = response.content.decode()
-    while "Reading messages…" in html:  # a slow job: the region polls for it
-        url = html.split('hx-get="')[1].split('"')[0].replace("&amp;", "&")
-        time.sleep(0.1)
+    if "Reading messages…" not in html:
+        return html
+    # A slow job: the region polls for it.
+    url = html.split('hx-get="')[1].split('"')[0].replace("&amp;", "&")
+
+    def read() -> str | None:
         html = client.get(url, HTTP_HX_REQUEST="true").content.decode()
-    return html
+        return None if "Reading messages…" in html else html
+
+    return wait_until(read, 20, f"{url} still reading")
+
+
+def results_url(profile: Profile, stream: str, job: Job) -> str:
+    return f"{reverse('message_results', args=[profile.pk, stream])}?job={job.pk}"
+
+
+def expired_here(html: str) -> bool:
+    """The results region says its messages are gone, and offers to read them again."""
+    return "These results have expired:" in html and ">browse again</button>" in html
 
 
 def sequences(html: str) -> list[int]:
@@ -177,6 +193,11 @@ def test_a_download_that_outlasts_the_wait_is_offered_on_its_jobs_page(
     assert wait_for_job(job.pk).status == JobStatus.SUCCEEDED
     page = client_alice.get(response["Location"]).content.decode()
     assert f'action="{url}?job={job.pk}"' in page
+    # Read for alice: anyone else is neither offered it nor given it.
+    bob = Client()
+    bob.force_login(get_user_model().objects.create_superuser("bob", "", "bob-pass-5521"))
+    assert f"{url}?job=" not in bob.get(response["Location"]).content.decode()
+    assert bob.post(f"{url}?job={job.pk}").status_code == 404
     taken = client_alice.post(f"{url}?job={job.pk}")
     assert taken.status_code == 200 and taken.content == b"the whole message"
     assert "data" not in Job.objects.get(pk=job.pk).result
@@ -196,11 +217,43 @@ def test_a_download_nobody_takes_is_forgotten(
         kind=JobKind.MESSAGE_GET, profile=profile, profile_name=profile.name, target="s",
         status=JobStatus.SUCCEEDED, finished_at=finished,
         result={"seq": 1, "size": 7, "data": base64.b64encode(b"private").decode()})
-        for finished in (now - reaper.DOWNLOAD_KEPT - timedelta(seconds=1), now))
-    reaper.forget_downloads()
+        for finished in (now - reaper.MESSAGES_KEPT - timedelta(seconds=1), now))
+    reaper.forget_messages()
     old.refresh_from_db()
     recent.refresh_from_db()
     assert old.result == {"seq": 1, "size": 7} and "data" in recent.result
+
+
+def test_browsed_messages_are_shown_to_their_reader_only_and_for_minutes(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    create_raw(nats_server.url, {"name": "private", "subjects": ["private"]})
+    fill(nats_server.url, "private", [("private", b"private body", {"Api-Key": "hush-hush"})])
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "private")
+    assert "private body" in browse(client_alice, profile, "private", seq="1")
+    job = Job.objects.get(kind=JobKind.MESSAGE_LIST)
+    secrets = ("private body", "hush-hush", base64.b64encode(b"private body").decode())
+    bob = Client()
+    bob.force_login(get_user_model().objects.create_superuser("bob", "", "bob-pass-5521"))
+    missing = bob.get(results_url(profile, "private", job), HTTP_HX_REQUEST="true")
+    assert missing.status_code == 404 and not any(s in missing.content.decode() for s in secrets)
+    entry = AuditEvent.objects.get(job=job, action="job.finished")
+    for client in (client_alice, bob):
+        for page in (reverse("job_detail", args=[job.pk]), reverse("job_list"),
+                     reverse("audit_list"), reverse("audit_detail", args=[entry.seq])):
+            response = client.get(page)
+            assert response.status_code == 200, page
+            assert not any(s in response.content.decode() for s in secrets), page
+
+    # The worker's housekeeping forgets them minutes later; the region says so in place.
+    Job.objects.filter(pk=job.pk).update(
+        finished_at=timezone.now() - reaper.MESSAGES_KEPT - timedelta(seconds=1))
+    assert reaper.forget_messages() == 1
+    job.refresh_from_db()
+    assert not any(s in json.dumps(job.result) for s in secrets)
+    expired = client_alice.get(results_url(profile, "private", job), HTTP_HX_REQUEST="true")
+    assert expired.status_code == 200 and expired_here(expired.content.decode())
 
 
 def test_huge_headers_are_kept_and_shown_in_part(

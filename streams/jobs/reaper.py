@@ -1,7 +1,7 @@
-"""Jobs nobody will finish, failed with the reason; messages read for a download nobody took,
-forgotten; and the heartbeat by which workers say they are alive, so that reason can tell "no
-worker is running" from "the workers were busy". All run on timers of each worker's main
-process (memphisadmin.celery.Housekeeping)."""
+"""Jobs nobody will finish, failed with the reason; messages a browse or a download read,
+forgotten after minutes; and the heartbeat by which workers say they are alive, so that reason
+can tell "no worker is running" from "the workers were busy". All run on timers of each
+worker's main process (memphisadmin.celery.Housekeeping)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ from django.utils import timezone
 
 from streams.errors import OperationError
 from streams.jobs import outcome
-from streams.models import Job, JobKind, JobStatus, WorkerHeartbeat
+from streams.models import Job, JobStatus, WorkerHeartbeat
 
 WORKER_STOPPED = "the worker stopped before finishing the job (still running past its deadline)"
-# How long a message read for download waits on its job's row to be taken (views.messages).
-DOWNLOAD_KEPT = timedelta(minutes=10)
+# How long a job's row keeps the messages it read (Job.MESSAGE_RESULTS): a browse's page for
+# its reader to look at, a download for its reader to take (views.messages).
+MESSAGES_KEPT = timedelta(minutes=10)
 
 
 def reap_overdue() -> int:
@@ -34,17 +35,13 @@ def reap_overdue() -> int:
     return reaped
 
 
-def forget_downloads() -> int:
-    """Messages read for download and never taken (the user left the job's page): after
-    DOWNLOAD_KEPT the row keeps which message it was, not the message. Returns how many."""
-    stale = Job.objects.filter(kind=JobKind.MESSAGE_GET, status=JobStatus.SUCCEEDED,
-                               finished_at__lt=timezone.now() - DOWNLOAD_KEPT,
-                               result__has_key="data")
-    forgotten = 0
-    for job in stale.only("pk", "result"):
-        del job.result["data"]
-        forgotten += Job.objects.filter(pk=job.pk).update(result=job.result)
-    return forgotten
+def forget_messages() -> int:
+    """Messages read by a browse, or for a download never taken (the user left the job's
+    page): after MESSAGES_KEPT the row keeps what was read, not the messages. Returns how many
+    jobs forgot theirs."""
+    stale = Job.objects.holding_messages().filter(
+        finished_at__lt=timezone.now() - MESSAGES_KEPT)
+    return sum(job.forget_messages() for job in stale.only("pk", "kind", "result"))
 
 
 def stalled(job: Job) -> str:

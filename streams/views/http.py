@@ -90,9 +90,10 @@ def form_response(request: HttpRequest, template: str, form: forms.Form,
 
 
 def addressed_job(profile: Profile, kind: str, request: HttpRequest, **of: Any) -> Job:
-    """The job named by `?job=`: a create or edit form's region polls with it while it runs,
-    a download is offered from its page. `of`: what the job must be about (its stream, its
-    consumer), so that an address naming another object's job is not taken for this one's."""
+    """The job named by `?job=`: a create or edit form's region, or a browse's, polls with it
+    while it runs, a download is offered from its page. `of`: what the job must be about (its
+    stream, its consumer, its actor), so that an address naming another object's job is not
+    taken for this one's."""
     job_id = request.GET.get("job", "")
     if not job_id.isascii() or not job_id.isdigit():
         raise Http404("no such job")

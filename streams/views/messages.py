@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -66,20 +66,19 @@ def message_browse(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
 
 @permission_required("streams.view_stream")
 def message_results(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
-    """A browse job's page of messages, or, while it runs, the region polling for it."""
+    """A browse job's page of messages, or, while it runs, the region polling for it. Only for
+    the user who browsed: anyone else gets what a missing job gets."""
     profile = get_object_or_404(Profile, pk=pk)
-    job_id = request.GET.get("job", "")
-    if not job_id.isascii() or not job_id.isdigit():
-        raise Http404("no such job")
-    job = get_object_or_404(Job, pk=int(job_id), profile=profile, kind=JobKind.MESSAGE_LIST,
-                            target=name)
+    job = addressed_job(profile, JobKind.MESSAGE_LIST, request, target=name, actor=request.user)
     return _results(request, profile, _stream(profile, name), job)
 
 
 def _results(request: HttpRequest, profile: Profile, stream: Stream, job: Job) -> HttpResponse:
     context: dict[str, Any] = {"profile": profile, "stream": stream, "job": job}
     result = job.result if job.status == JobStatus.SUCCEEDED else None
-    if result:
+    if result and "messages" not in result:  # forgotten (reaper.forget_messages)
+        context["expired"] = True
+    elif result:
         messages = [{**message, "shown": payloads.show(message["data"], message["size"])}
                     for message in result["messages"]]
         first, last = result["first_seq"], result["last_seq"]
@@ -124,12 +123,12 @@ def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
 def message_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     """A whole message as a file, read by a job; the job's row does not keep it afterwards. A
     job that fails or is slow shows on its own page, which offers the file once it is read
-    (`?job=`)."""
+    (`?job=`) to the user who asked for it."""
     profile = get_object_or_404(Profile, pk=pk)
     _stream(profile, name)
     if "job" in request.GET:
         job = addressed_job(profile, JobKind.MESSAGE_GET, request, target=name,
-                            status=JobStatus.SUCCEEDED)
+                            status=JobStatus.SUCCEEDED, actor=request.user)
     else:
         form = MessageForm(request.POST)
         if not form.is_valid():
@@ -140,11 +139,11 @@ def message_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         if job.status != JobStatus.SUCCEEDED:
             return redirect("job_detail", pk=job.pk)
     if "data" not in job.result:
-        return HttpResponse("Downloaded already, or not taken in time: the dashboard keeps a "
-                            "message only until then. Download it again from the stream's "
-                            "messages.", status=410)
-    data = base64.b64decode(job.result.pop("data"))
-    Job.objects.filter(pk=job.pk).update(result=job.result)
+        return HttpResponse("Downloaded already, not taken in time, or deleted since: the "
+                            "dashboard keeps a message only until then. Download it again from "
+                            "the stream's messages.", status=410)
+    data = base64.b64decode(job.result["data"])
+    job.forget_messages()
     response = HttpResponse(data, content_type="application/octet-stream")
     response["Content-Disposition"] = (f'attachment; filename="{_safe(name)}-'
                                        f'{job.result["seq"]}.bin"')
