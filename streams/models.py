@@ -202,6 +202,13 @@ class JobQuerySet(models.QuerySet["Job"]):
             held |= Q(kind=kind, result__has_key=key)
         return self.filter(held, status=JobStatus.SUCCEEDED)
 
+    def forget_messages_of(self, profile_id: int, stream: str, seq: int | None = None) -> int:
+        """Results holding message `seq` of a stream (any of its messages when None) drop
+        their messages: the dashboard deleted it, or purged or deleted the stream."""
+        jobs = self.holding_messages().filter(profile_id=profile_id, target=stream)
+        return sum(job.forget_messages() for job in jobs.only("pk", "kind", "result")
+                   if seq is None or seq in job.held_seqs)
+
     def overdue(self) -> tuple[JobQuerySet, JobQuerySet]:
         """Jobs nobody will finish (as Job.is_overdue): (running past their deadline, as when
         their worker died; queued longer than JOB_QUEUE_TIMEOUT)."""
@@ -294,6 +301,13 @@ class Job(models.Model):
         for name, value in outcome.items():
             setattr(self, name, value)
         return True
+
+    @property
+    def held_seqs(self) -> list[int]:
+        """The sequences of the messages its result holds."""
+        if self.kind == JobKind.MESSAGE_LIST:
+            return [message["seq"] for message in self.result.get("messages", [])]
+        return [self.result["seq"]] if "data" in self.result else []
 
     def forget_messages(self) -> bool:
         """Drop the messages its result holds; the rest (the stream's range, a download's

@@ -24,7 +24,7 @@ from tests.support.jobs import job_from, wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.proxies import LostReplyProxy
 from tests.support.raw_jetstream import api, create_raw, in_thread
-from tests.support.stream_forms import refresh_stream
+from tests.support.stream_forms import refresh_stream, run_post
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
@@ -254,6 +254,34 @@ def test_browsed_messages_are_shown_to_their_reader_only_and_for_minutes(
     assert not any(s in json.dumps(job.result) for s in secrets)
     expired = client_alice.get(results_url(profile, "private", job), HTTP_HX_REQUEST="true")
     assert expired.status_code == 200 and expired_here(expired.content.decode())
+
+
+def test_deleting_a_message_drops_the_browses_that_showed_it(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    create_raw(nats_server.url, {"name": "shown", "subjects": ["shown"]})
+    fill(nats_server.url, "shown", [("shown", b"doomed body", None), ("shown", b"kept", None)])
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "shown")
+    assert "doomed body" in browse(client_alice, profile, "shown", seq="1")
+    both = Job.objects.filter(kind=JobKind.MESSAGE_LIST).latest("pk")
+    assert sequences(browse(client_alice, profile, "shown", seq="2")) == [2]
+    after = Job.objects.filter(kind=JobKind.MESSAGE_LIST).latest("pk")
+    deleted = run(client_alice, "message_delete", profile, "shown", {"seq": "1"})
+    assert deleted.status == JobStatus.SUCCEEDED and deleted.result["deleted"], deleted.error
+    both.refresh_from_db()
+    after.refresh_from_db()
+    assert "doomed body" not in json.dumps(both.result) and "messages" not in both.result
+    assert [message["seq"] for message in after.result["messages"]] == [2]  # not shown there
+    html = client_alice.get(results_url(profile, "shown", both),
+                            HTTP_HX_REQUEST="true").content.decode()
+    assert expired_here(html) and "doomed" not in html
+    # A purge through the dashboard takes every message: pages of them go too.
+    purged = run_post(client_alice, reverse("stream_purge", args=[profile.pk, "shown"]),
+                      {"mode": "all"})
+    assert purged.status == JobStatus.SUCCEEDED, purged.error
+    after.refresh_from_db()
+    assert "messages" not in after.result
 
 
 def test_huge_headers_are_kept_and_shown_in_part(

@@ -73,6 +73,8 @@ class DeleteMessage(Kind):
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
         rows.mark_gone(job, error)
+        if result is not None:  # not in the stream now: pages and downloads holding it drop it
+            Job.objects.forget_messages_of(job.profile_id, job.target, result["seq"])
         if result is not None and not result["deleted"]:
             return []  # nothing changed: the job's own entry says so
         facts = ({key: result[key] for key in ("seq", "subject", "size")} if result

@@ -170,6 +170,7 @@ class DeleteStream(Kind):
             return stream_entry(job, "stream.deleted", error)
         Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
         Consumer.objects.filter(profile_id=job.profile_id, stream_name=job.target).delete()
+        Job.objects.forget_messages_of(job.profile_id, job.target)
         forgotten, _ = rows.forget_definition(job)
         if result["deleted"]:
             return stream_entry(job, "stream.deleted", error, before=result["before"],
@@ -206,6 +207,9 @@ class PurgeStream(Kind):
         _show_what_is_there(job, error)
         if result is not None:
             rows.store_stream(job, result["info"])
+            # Its messages browsed or read for download before go too (a purge by subject or
+            # keep leaves some: those are read again by the next browse).
+            Job.objects.forget_messages_of(job.profile_id, job.target)
         return stream_entry(
             job, "stream.purged", error, before=(result or {}).get("state_before"),
             after=(result or {}).get("info", {}).get("state"), changes=job.public_params or None,
