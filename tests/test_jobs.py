@@ -3,15 +3,12 @@ all, and Redis down when a job is submitted."""
 
 from __future__ import annotations
 
-import http.cookiejar
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -41,10 +38,11 @@ from streams.models import (
 )
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
-from tests.support.network import free_port, wait_for_port
-from tests.support.project import ROOT, subprocess_database_url
+from tests.support.network import free_port
+from tests.support.project import ROOT
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
+from tests.support.web import Web, WebClient
 from tests.support.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -238,49 +236,14 @@ def test_a_profile_deleted_while_its_job_runs(
     assert not Stream.objects.filter(name="orphaned").exists()
 
 
-class WebClient:
-    """A browser-less HTTP client with cookies and CSRF, for the gunicorn process."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies))
-
-    def get(self, path: str) -> tuple[int, str]:
-        with self.opener.open(self.base + path, timeout=10) as response:
-            return response.status, response.read().decode()
-
-    def post(self, path: str, data: dict[str, str], headers: dict[str, str] | None = None
-             ) -> tuple[int, str]:
-        token = next(c.value for c in self.cookies if c.name == "csrftoken")
-        request = urllib.request.Request(
-            self.base + path, data=urllib.parse.urlencode(data).encode(),
-            headers={"X-CSRFToken": token, "Referer": self.base + path, **(headers or {})},
-        )
-        with self.opener.open(request, timeout=10) as response:
-            return response.status, response.read().decode()
-
-
 @pytest.fixture
-def web_without_redis(django_db_setup: Any) -> Iterator[str]:
+def web_without_redis(django_db_setup: Any, tmp_path: Path) -> Iterator[str]:
     """`./dev web` (the command docker-compose runs) with REDIS_URL pointing at a dead port."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "PORT": str(port),
-        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-        "DATABASE_URL": subprocess_database_url(),
-        "WEB_WORKERS": "1",
-    }
-    process = subprocess.Popen([str(ROOT / "dev"), "web"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = Web(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
     try:
-        wait_for_port(port, timeout=20)
-        yield f"http://127.0.0.1:{port}"
+        yield web.url
     finally:
-        process.terminate()
-        process.wait(10)
+        web.stop()
 
 
 def test_redis_down_at_submit_fails_the_job_at_once(
@@ -289,9 +252,7 @@ def test_redis_down_at_submit_fails_the_job_at_once(
     get_user_model().objects.create_superuser("carol", "", "carol-pass-77")
     profile = make_profile(nats_server)
     web = WebClient(web_without_redis)
-    status, _ = web.get("/login/")
-    assert status == 200
-    web.post("/login/", {"username": "carol", "password": "carol-pass-77"})
+    web.log_in("carol", "carol-pass-77")
     assert web.get("/static/css/app.css")[0] == 200  # static files come from gunicorn itself
 
     started = time.monotonic()
