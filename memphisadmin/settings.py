@@ -13,6 +13,8 @@ import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from streams.payloads import MAX_PAYLOAD
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -178,6 +180,11 @@ TEMPLATES = [
 
 FORM_RENDERER = "memphisadmin.renderers.FormRenderer"
 FILE_UPLOAD_HANDLERS = ["streams.uploads.BoundedUpload"]  # nothing an upload sends hits the disk
+# The largest form data is a publish's: a body of up to MAX_PAYLOAD characters (its textarea's
+# maxlength; the form then counts its bytes), at most 3 bytes each in UTF-8, each byte "%XX" in
+# the urlencoded post browsers send, with room for the headers, subject and token. A request
+# over it gets a bare 400, and a browser still sending a dropped connection.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 9 * MAX_PAYLOAD + 256 * 1024
 
 DATABASES = {
     "default": dj_database_url.parse(

@@ -1,5 +1,6 @@
-"""How a message's payload is shown: pretty JSON when it parses, text when it is UTF-8, hex
-otherwise, from the preview the worker kept (never the whole of a large message)."""
+"""A message's payload: its size as the server counts it against max_payload, and how it is
+shown: pretty JSON when it parses, text when it is UTF-8, hex otherwise, from the preview the
+worker kept (never the whole of a large message)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from streams.stream_config import lone_surrogate
+from streams.stream_config import lone_surrogate, utf8_size
 
+# nats-server's default max_payload: the most the dashboard publishes, body and headers (the
+# worker checks the server's own limit too, which may be lower), and what Django's limit on a
+# request's form data is made from (settings.DATA_UPLOAD_MAX_MEMORY_SIZE).
+MAX_PAYLOAD = 1024 * 1024
 HEX_BYTES = 1024  # of a binary payload, shown as hex
 PRETTY_CHARS = 64 * 1024  # of indented JSON; the preview is 16 KiB
 
@@ -20,6 +25,18 @@ class Shown:
     kind: str  # "json", "text", "binary" or "empty"
     text: str
     truncated: bool  # the page shows a part of the payload
+
+
+def published_headers(stream: str, headers: dict[str, str]) -> dict[str, str]:
+    """The headers a publish sends: the user's, and the stream the message must land in."""
+    return {**headers, "Nats-Expected-Stream": stream}
+
+
+def size(data: bytes, headers: dict[str, str]) -> int:
+    """What the server counts against max_payload: the body and the headers block as nats-py
+    writes it."""
+    lines = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
+    return len(data) + utf8_size(f"NATS/1.0\r\n{lines}\r\n")
 
 
 def show(preview: str, size: int) -> Shown:

@@ -329,7 +329,7 @@ def test_message_forms_refuse_bad_values_beside_their_field(field: str, value: s
         assert "seq" in one.errors
     publish = PublishForm({"subject": "fz.a", "headers": "", "payload": "",
                            {"seq": "payload", "at": "headers"}.get(field, field): value},
-                          subjects=["fz.*"])
+                          stream="fz", subjects=["fz.*"])
     if not publish.is_valid():
         assert_refused_beside_a_field(publish)
 

@@ -6,26 +6,34 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import nats
 import pytest
 from django.contrib.auth import get_user_model
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from streams.jobs import reaper
 from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile
+from streams.payloads import MAX_PAYLOAD
 from tests.support.jobs import job_from, wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.proxies import LostReplyProxy
 from tests.support.raw_jetstream import api, create_raw, in_thread
+from tests.support.redis_server import RedisServer
 from tests.support.stream_forms import refresh_stream, run_post
 from tests.support.waiting import wait_until
+from tests.support.web import Web, WebClient
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
@@ -424,23 +432,98 @@ def test_a_published_body_and_headers_are_not_kept_on_the_job(
         base64.b64encode(b"private body").decode())
 
 
-def test_a_message_over_max_payload_with_its_headers_is_refused_with_the_limit(
+# The headers block a publish to stream "wide" adds to its body (Nats-Expected-Stream: wide).
+WIDE_HEADERS = 40
+
+
+def post_as_a_browser(client: Client, url: str, fields: dict[str, str]) -> HttpResponse:
+    """A form posted urlencoded, as a browser and htmx post it: each byte of UTF-8 beyond ASCII
+    takes three ("%E2%82%AC" for "€"). Django's test client posts multipart by default."""
+    return client.post(url, urlencode(fields), content_type="application/x-www-form-urlencoded",
+                       HTTP_HX_REQUEST="true")
+
+
+def field_errors(html: str, field: str) -> list[str]:
+    """The errors shown beside a field."""
+    errors = re.search(rf'<ul class="errorlist" id="id_{field}_error">(.*?)</ul>', html, re.S)
+    return ([unescape(error) for error in re.findall(r"<li>(.*?)</li>", errors.group(1))]
+            if errors else [])
+
+
+def test_a_body_over_max_payload_in_utf8_is_refused_beside_it(
     client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
 ) -> None:
-    # The form takes a megabyte, the server's default max_payload, for the body alone: the
-    # server closed the connection on the headers' extra bytes, and the job timed out.
-    create_raw(nats_server.url, {"name": "full", "subjects": ["full"]})
+    # 600,000 × "é" passed a limit of a million characters, then Django refused its 3.6 MB of
+    # form data with a bare 400; a million "€" (9 MB) dropped the connection under gunicorn.
+    create_raw(nats_server.url, {"name": "wide", "subjects": ["wide"]})
     profile = make_profile(nats_server)
-    refresh_stream(client_alice, profile, "full")
-    job = run(client_alice, "message_publish", profile, "full",
-              {"subject": "full", "payload": "x" * 1024 * 1024})
+    refresh_stream(client_alice, profile, "wide")
+    url = reverse("message_publish", args=[profile.pk, "wide"])
+    for body in ("é" * 600_000, "€" * MAX_PAYLOAD, "x" * MAX_PAYLOAD):
+        response = post_as_a_browser(client_alice, url, {"subject": "wide", "payload": body})
+        assert response.status_code == 200
+        size = len(body.encode()) + WIDE_HEADERS
+        assert field_errors(response.content.decode(), "payload") == [
+            f"The message is {size:,} bytes with its headers: the dashboard publishes at most "
+            f"{MAX_PAYLOAD:,} (nats-server's default max_payload)."], body[0]
+    assert not Job.objects.filter(kind=JobKind.MESSAGE_PUBLISH).exists()
+    # The most that fits, counted in bytes with the headers, is published whole.
+    fits = "é" * ((MAX_PAYLOAD - WIDE_HEADERS) // 2)
+    job = wait_for_job(job_from(post_as_a_browser(
+        client_alice, url, {"subject": "wide", "payload": fits})).pk)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    stored = api(nats_server.url, "STREAM.MSG.GET.wide", {"seq": 1})["message"]
+    assert base64.b64decode(stored["data"]) == fits.encode()
+
+
+def test_a_body_too_large_is_answered_beside_it_by_gunicorn_too(
+    client_alice: Client, make_profile: Callable[..., Profile], nats_server: NatsServer,
+    redis_server: RedisServer, tmp_path: Path,
+) -> None:
+    # A million "€" as a browser posts them, 9 MB: gunicorn dropped the connection while the
+    # browser was still sending, so the page showed nothing at all.
+    create_raw(nats_server.url, {"name": "wide", "subjects": ["wide"]})
+    profile = make_profile(nats_server)
+    refresh_stream(client_alice, profile, "wide")
+    server = Web(tmp_path, redis_server.url)
+    try:
+        web = WebClient(server.url)
+        web.log_in("alice", "s3cret-pass")
+        status, html = web.post(reverse("message_publish", args=[profile.pk, "wide"]),
+                                {"subject": "wide", "payload": "€" * MAX_PAYLOAD},
+                                {"HX-Request": "true"})
+    finally:
+        server.stop()
+    assert status == 200 and field_errors(html, "payload")[0].startswith(
+        f"The message is {3 * MAX_PAYLOAD + WIDE_HEADERS:,} bytes with its headers")
+    assert not Job.objects.filter(kind=JobKind.MESSAGE_PUBLISH).exists()
+
+
+@pytest.fixture
+def small_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A server whose max_payload is below the dashboard's own limit."""
+    server = NatsServer.start(tmp_path / "nats", config="max_payload: 65536")
+    yield server
+    server.stop()
+
+
+def test_a_message_over_the_servers_own_max_payload_is_refused_with_its_limit(
+    client_alice: Client, make_profile: Callable[..., Profile], small_server: NatsServer,
+) -> None:
+    # The server answers a message over its limit by closing the connection, which read as a
+    # lost ack: the worker compares body and headers with the limit the server announced.
+    create_raw(small_server.url, {"name": "wide", "subjects": ["wide"]})
+    profile = make_profile(small_server)
+    refresh_stream(client_alice, profile, "wide")
+    job = run(client_alice, "message_publish", profile, "wide",
+              {"subject": "wide", "payload": "x" * (65536 - WIDE_HEADERS + 1)})
     assert job.status == JobStatus.FAILED and job.error_field == "payload"
-    assert job.error == ("The message is 1,048,616 bytes with its headers: the server takes at "
-                         "most 1,048,576 (its max_payload).")
-    fits = run(client_alice, "message_publish", profile, "full",
-               {"subject": "full", "payload": "x" * (1024 * 1024 - 40)})
+    assert job.error == ("The message is 65,537 bytes with its headers: the server takes at "
+                         "most 65,536 (its max_payload).")
+    fits = run(client_alice, "message_publish", profile, "wide",
+               {"subject": "wide", "payload": "x" * (65536 - WIDE_HEADERS)})
     assert fits.status == JobStatus.SUCCEEDED, fits.error
-    assert api(nats_server.url, "STREAM.INFO.full")["state"]["messages"] == 1
+    assert api(small_server.url, "STREAM.INFO.wide")["state"]["messages"] == 1
 
 
 def test_a_publish_no_worker_ran_keeps_no_body_either(

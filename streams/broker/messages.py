@@ -13,11 +13,11 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from streams import payloads
 from streams.broker.connection import API_TIMEOUT, Connection, api_prefix, request
 from streams.broker.errors import BrokerError
 from streams.broker.server import with_facts
 from streams.broker.streams import read_info
-from streams.stream_config import utf8_size
 
 NO_MESSAGE = 10037  # the server's "no message found"
 PREVIEW_BYTES = 16 * 1024  # of each payload, kept for the page: a large message stays cheap
@@ -194,10 +194,10 @@ def publish(conn: Connection, stream: str, subject: str, data: bytes,
     """Publish one message and wait for the stream's acknowledgement."""
 
     async def operation(nc: Client) -> dict[str, Any]:
-        sent = {**headers, "Nats-Expected-Stream": stream}
+        sent = payloads.published_headers(stream, headers)
         # The server's limit counts the headers too; nats-py checks the body alone, and the
         # server answers a message over it by closing the connection, which reads as a lost ack.
-        size = len(data) + _header_bytes(sent)
+        size = payloads.size(data, sent)
         if size > nc.max_payload:
             raise BrokerError(f"The message is {size:,} bytes with its headers: the server takes "
                               f"at most {nc.max_payload:,} (its max_payload).", field="payload")
@@ -219,9 +219,3 @@ def publish(conn: Connection, stream: str, subject: str, data: bytes,
                 "duplicate": bool(answer.get("duplicate")), "size": len(data)}
 
     return with_facts(conn, operation)
-
-
-def _header_bytes(headers: dict[str, str]) -> int:
-    """The size of the headers block as nats-py writes it."""
-    lines = "".join(f"{key}: {value}\r\n" for key, value in headers.items())
-    return utf8_size(f"NATS/1.0\r\n{lines}\r\n")

@@ -9,10 +9,9 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from streams import stream_config
+from streams import payloads, stream_config
 from streams.forms.streams import CliValueField
 
-MAX_PAYLOAD = 1024 * 1024  # the server's default max_payload: what a test message needs
 MAX_HEADERS = 8 * 1024
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII but ':' (RFC 7230 token, loosely)
 
@@ -68,12 +67,15 @@ class PublishForm(forms.Form):
     headers = forms.CharField(label="Headers", required=False, max_length=MAX_HEADERS,
                               widget=forms.Textarea(attrs={"rows": 3}),
                               help_text="one per line: Name: value")
+    # Limited in bytes, by clean(). A browser sends at most maxlength characters (UTF-16
+    # units), so its post stays within settings.DATA_UPLOAD_MAX_MEMORY_SIZE and gets an answer.
     payload = forms.CharField(label="Payload", required=False, strip=False,
-                              max_length=MAX_PAYLOAD, widget=forms.Textarea(attrs={"rows": 6}))
+                              widget=forms.Textarea(attrs={"rows": 6,
+                                                           "maxlength": payloads.MAX_PAYLOAD}))
 
-    def __init__(self, *args: Any, subjects: list[str], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, stream: str, subjects: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.subjects = subjects
+        self.stream, self.subjects = stream, subjects
 
     def clean_subject(self) -> str:
         subject = self.cleaned_data["subject"].strip()
@@ -106,6 +108,17 @@ class PublishForm(forms.Form):
         if "\x00" in payload:
             raise forms.ValidationError("Null characters are not allowed.")
         return payload
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "payload" in data:  # its size as the server counts it: UTF-8 bytes, headers included
+            size = payloads.size(data["payload"].encode(), payloads.published_headers(
+                self.stream, data.get("headers", {})))
+            if size > payloads.MAX_PAYLOAD:
+                self.add_error("payload", f"The message is {size:,} bytes with its headers: the "
+                               f"dashboard publishes at most {payloads.MAX_PAYLOAD:,} "
+                               "(nats-server's default max_payload).")
+        return data
 
 
 def _matches(pattern: str, subject: str) -> bool:

@@ -162,7 +162,7 @@ def message_publish(request: HtmxHttpRequest, pk: int, name: str) -> HttpRespons
     profile = get_object_or_404(Profile, pk=pk)
     stream = _stream(profile, name)
     _changeable(stream)
-    form = PublishForm(request.POST or None, subjects=stream.subjects)
+    form = PublishForm(request.POST or None, stream=name, subjects=stream.subjects)
     context: dict[str, Any] = {"profile": profile, "stream": stream, "form": form}
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data["payload"].encode()
