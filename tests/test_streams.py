@@ -435,40 +435,41 @@ def test_delete_and_purge_act_only_on_the_stream_their_page_showed(
     """A stream made again under its name, or changed, since its confirm page was read is
     not the one the user confirmed: it and its messages survive."""
     url = profile.server_list[0]
-    create_stream(client_alice, profile, name="shown", subjects="shown.*")
-    pages = {view: reverse(view, args=[profile.pk, "shown"])
+    job = create_stream(client_alice, profile, name="confirmed", subjects="confirmed.*")
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    pages = {view: reverse(view, args=[profile.pk, "confirmed"])
              for view in ("stream_delete", "stream_purge")}
     seen = {view: shown_seen(client_alice.get(page).content.decode())
             for view, page in pages.items()}
-    config = live_config(url, "shown")
-    api(url, "STREAM.DELETE.shown")
+    config = live_config(url, "confirmed")
+    api(url, "STREAM.DELETE.confirmed")
     create_raw(url, config)
-    publish(url, [("shown.new", b"theirs")])
+    publish(url, [("confirmed.new", b"theirs")])
 
     purge = run_post(client_alice, pages["stream_purge"], {"seen": seen["stream_purge"],
                                                           "mode": "all"})
     delete = run_post(client_alice, pages["stream_delete"], {"seen": seen["stream_delete"],
-                                                            "confirm_name": "shown"})
+                                                            "confirm_name": "confirmed"})
     for job in (purge, delete):
         assert job.status == JobStatus.FAILED
-        assert job.error.startswith("shown was deleted and made again since the page was read")
+        assert job.error.startswith("confirmed was deleted and made again since the page was read")
         assert "seen" not in job.params  # what the page saw was for the run only
-    assert api(url, "STREAM.INFO.shown")["state"]["messages"] == 1
+    assert api(url, "STREAM.INFO.confirmed")["state"]["messages"] == 1
 
     # Refused, the page shows the stream there now: confirmed again, that one is deleted.
     confirm = client_alice.get(pages["stream_delete"]).content.decode()
     assert "The stream and its 1 message on" in confirm
-    api(url, "STREAM.UPDATE.shown", {**config, "description": "now billing's"})
+    api(url, "STREAM.UPDATE.confirmed", {**config, "description": "now billing's"})
     job = run_post(client_alice, pages["stream_delete"], {"seen": shown_seen(confirm),
-                                                          "confirm_name": "shown"})
+                                                          "confirm_name": "confirmed"})
     assert job.status == JobStatus.FAILED
-    assert "shown was changed (Description) since the page was read" in job.error
+    assert "confirmed was changed (Description) since the page was read" in job.error
     assert AuditEvent.objects.get(action="stream.deleted", job=job).outcome == "failed"
 
     seen = shown_seen(client_alice.get(pages["stream_delete"]).content.decode())
-    job = run_post(client_alice, pages["stream_delete"], {"seen": seen, "confirm_name": "shown"})
+    job = run_post(client_alice, pages["stream_delete"], {"seen": seen, "confirm_name": "confirmed"})
     assert job.status == JobStatus.SUCCEEDED and job.result["deleted"], job.error
-    assert api(url, "STREAM.INFO.shown")["error"]["err_code"] == 10059
+    assert api(url, "STREAM.INFO.confirmed")["error"]["err_code"] == 10059
 
 
 def test_a_failed_edit_of_a_stream_deleted_outside_marks_it_gone(
