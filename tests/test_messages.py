@@ -29,7 +29,7 @@ from streams.payloads import MAX_PAYLOAD
 from tests.support.jobs import job_from, wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.proxies import LostReplyProxy
-from tests.support.raw_jetstream import api, create_raw, in_thread
+from tests.support.raw_jetstream import api, create_raw, in_thread, publish
 from tests.support.redis_server import RedisServer
 from tests.support.stream_forms import refresh_stream, run_post
 from tests.support.waiting import wait_until
@@ -414,6 +414,31 @@ def test_publish_and_delete_are_audited_without_the_body(
     assert AuditEvent.objects.get(action="message.deleted").after == {
         "seq": 1, "subject": "outbox.test", "size": 11}
     assert api(url, "STREAM.INFO.outbox")["state"]["messages"] == 0
+
+
+@pytest.mark.parametrize("version", ["nats_server", "nats_29_server"])
+def test_a_delete_acts_only_on_the_message_the_page_showed(
+    client_alice: Client, make_profile: Callable[..., Profile], request: pytest.FixtureRequest,
+    version: str,
+) -> None:
+    """Sequences start again in a stream made again: message 1 now is someone else's."""
+    server = request.getfixturevalue(version)
+    url = server.url
+    create_raw(url, {"name": "reborn", "subjects": ["reborn.*"]})
+    publish(url, [("reborn.old", b"ours")])
+    profile = make_profile(server)
+    refresh_stream(client_alice, profile, "reborn")
+    html = browse(client_alice, profile, "reborn", seq="1")
+    shown = html.split('name="time" value="')[1].split('"')[0]
+    api(url, "STREAM.DELETE.reborn")
+    create_raw(url, {"name": "reborn", "subjects": ["reborn.*"]})
+    publish(url, [("reborn.new", b"theirs")])
+
+    job = run(client_alice, "message_delete", profile, "reborn", {"seq": "1", "time": shown})
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("Message 1 is not the one the page showed")
+    assert api(url, "STREAM.MSG.GET.reborn", {"seq": 1})["message"]["subject"] == "reborn.new"
+    assert AuditEvent.objects.get(action="message.deleted", job=job).outcome == "failed"
 
 
 def test_a_published_body_and_headers_are_not_kept_on_the_job(

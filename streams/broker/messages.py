@@ -161,8 +161,11 @@ def get_message(conn: Connection, stream: str, seq: int) -> dict[str, Any]:
     return with_facts(conn, operation)
 
 
-def delete_message(conn: Connection, stream: str, seq: int) -> dict[str, Any]:
-    """Remove one message (its sequence stays a gap); refused when the stream denies it."""
+def delete_message(conn: Connection, stream: str, seq: int,
+                   seen: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Remove one message (its sequence stays a gap); refused when the stream denies it, or
+    when the message is not the one `seen` on the page (stored at another time: its stream
+    was made again since)."""
 
     async def operation(nc: Client) -> dict[str, Any]:
         config = (await read_info(nc, conn, stream))["config"]
@@ -175,6 +178,10 @@ def delete_message(conn: Connection, stream: str, seq: int) -> dict[str, Any]:
         message = await _get(nc, conn, stream, direct, {"seq": seq})
         if message is None or message["seq"] != seq:
             return {"deleted": False, "seq": seq}
+        if seen is not None and message["time"] != seen["time"]:
+            raise BrokerError(f"Message {seq} is not the one the page showed: it was stored at "
+                              f"{message['time']}, after the stream was made again. Browse again.",
+                              field="seq")
         try:
             await request(nc, conn, f"STREAM.MSG.DELETE.{stream}", {"seq": seq})
         except nats.errors.TimeoutError:

@@ -133,6 +133,13 @@ def _matches(pattern: str, subject: str) -> bool:
 
 
 class MessageForm(forms.Form):
-    """One message, by its sequence (to delete or download it)."""
+    """One message, by its sequence (to delete or download it), and when the page showed it
+    stored: the same sequence in a stream made again since is another message."""
 
     seq = _seq_field("Sequence")
+    time = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    @property
+    def seen_params(self) -> dict[str, Any]:
+        time = self.cleaned_data.get("time")
+        return {"seen": {"time": time}} if time else {}

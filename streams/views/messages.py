@@ -114,7 +114,7 @@ def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
         return HttpResponse(f"Not deleted: {form.errors['seq'][0]}", status=400)
     job = wakeup.wait(submit(JobKind.MESSAGE_DELETE, profile,
                              audit.Context.from_request(request), target=name,
-                             params={"seq": form.cleaned_data["seq"]}))
+                             params={"seq": form.cleaned_data["seq"], **form.seen_params}))
     return job_card(request, job)
 
 

@@ -68,7 +68,8 @@ class DeleteMessage(Kind):
     done = "deleted on the broker"
 
     def call(self, job: Job, conn: Connection) -> Result:
-        return broker_messages.delete_message(conn, job.target, job.params["seq"])
+        return broker_messages.delete_message(conn, job.target, job.params["seq"],
+                                              job.params.get("seen"))
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
