@@ -24,6 +24,7 @@ from streams.stream_config import (
     format_size,
     parse_duration,
     subject_error,
+    subjects_overlap,
     user_metadata,
     utf8_size,
 )
@@ -486,7 +487,7 @@ def rule_errors(
             add("deliver_subject", error)
         elif {"*", ">"} & set(config["deliver_subject"].split(".")):
             add("deliver_subject", "A delivery target is one subject, without wildcards.")
-        elif any(_matches(subject, config["deliver_subject"])
+        elif any(subjects_overlap(subject, config["deliver_subject"])
                  for subject in stream.get("subjects") or []):
             add("deliver_subject", "The stream stores this subject: delivering to it would "
                                    "form a cycle.")
@@ -503,7 +504,7 @@ def rule_errors(
     if len(filters) > 1:
         if version < MULTIPLE_FILTERS_SINCE:
             add("filter_subjects", "Several filter subjects need nats-server 2.10 or later.")
-        elif any(_matches(a, b) for i, a in enumerate(filters) for b in filters[i + 1:]):
+        elif any(subjects_overlap(a, b) for i, a in enumerate(filters) for b in filters[i + 1:]):
             add("filter_subjects", "Filter subjects must not overlap.")
     ack = config.get("ack_policy", "explicit")
     if ack == "none":
@@ -582,19 +583,6 @@ def rule_errors(
     for key, message in stream_config.beyond_maximum(config, MAX_VALUE, format_value).items():
         add(FIELD_OF_KEY.get(key, key), message)
     return errors
-
-
-def _matches(a: str, b: str) -> bool:
-    """Whether two subjects (wildcards allowed) can match one same subject."""
-    left, right = a.split("."), b.split(".")
-    for index, (x, y) in enumerate(zip(left, right, strict=False)):
-        if x == ">" or y == ">":
-            return True
-        if x != y and "*" not in (x, y):
-            return False
-        if index == min(len(left), len(right)) - 1 and len(left) != len(right):
-            return False
-    return len(left) == len(right)
 
 
 def pause_refusal(version: Version) -> str:

@@ -10,6 +10,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.http import QueryDict
 
+from streams import stream_config
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamSync
 
 
@@ -58,9 +59,14 @@ MANAGED = "managed"  # any state but unmanaged
 class StreamFilter(ListFilter):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name",
                            widget=forms.TextInput(attrs={"placeholder": "filter by name"}))
+    # As `nats stream find --subject`: the streams that would store a subject, or whose
+    # subjects a wildcard overlaps. Plain text search is the next filter.
     subject = filters.CharFilter(
-        field_name="subjects_text", lookup_expr="icontains", label="Subject",
-        widget=forms.TextInput(attrs={"placeholder": "filter by subject"}))
+        method="filter_subject", label="Subject",
+        widget=forms.TextInput(attrs={"placeholder": "subject they store: orders.*"}))
+    subject_text = filters.CharFilter(
+        field_name="subjects_text", lookup_expr="icontains", label="Subjects contain",
+        widget=forms.TextInput(attrs={"placeholder": "text in their subjects"}))
     sync = filters.ChoiceFilter(
         method="filter_sync", label="Definition", empty_label="any",
         choices=[(MANAGED, "managed"), *StreamSync.choices])
@@ -82,6 +88,14 @@ class StreamFilter(ListFilter):
         if sync == MANAGED:
             return streams.exclude(sync=StreamSync.UNMANAGED)
         return streams.filter(sync=sync)
+
+    def filter_subject(self, streams: QuerySet[Stream], name: str, subject: str
+                       ) -> QuerySet[Stream]:
+        subject = subject.strip()
+        matching = [row for row, subjects in streams.values_list("pk", "subjects")
+                    if any(stream_config.subjects_overlap(subject, taken)
+                           for taken in subjects or [])]
+        return streams.filter(pk__in=matching)
 
     def filter_system(self, streams: QuerySet[Stream], name: str, shown: bool
                       ) -> QuerySet[Stream]:

@@ -388,6 +388,21 @@ CAPTURE_CONFIG: dict[str, Any] = {
 }
 
 
+def subjects_overlap(a: str, b: str) -> bool:
+    """Whether two subjects (wildcards allowed) can match one same subject: a concrete one
+    overlaps the patterns that would take it, as the server decides which stream stores a
+    message (and `nats stream find --subject` which streams to name)."""
+    left, right = a.split("."), b.split(".")
+    for index, (x, y) in enumerate(zip(left, right, strict=False)):
+        if x == ">" or y == ">":
+            return True
+        if x != y and "*" not in (x, y):
+            return False
+        if index == min(len(left), len(right)) - 1 and len(left) != len(right):
+            return False
+    return len(left) == len(right)
+
+
 def system_kind(name: str) -> str:
     """Streams the user did not make: Memphis's own, KV / object store buckets, and the
     advisory capture stream."""

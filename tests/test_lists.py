@@ -161,7 +161,7 @@ def test_streams_filter_hide_system_streams_and_sort_with_ties_by_name(
     assert names() == ["audit", "cache", "orders", "payments"]
     assert names(system="on") == ["KV_cfg", "audit", "cache", "orders", "payments"]
     assert names(q="AY") == ["payments"]
-    assert names(subject="ord") == ["orders"]
+    assert names(subject_text="ord") == ["orders"]
     assert names(sort="-storage") == ["cache", "audit", "orders", "payments"]
     assert names(sort="-name") == ["payments", "orders", "cache", "audit"]
     assert names(sort="-no_such_column") == names()  # a sort it does not know: by name
@@ -172,6 +172,29 @@ def test_streams_filter_hide_system_streams_and_sort_with_ties_by_name(
     assert '<form id="stream-filters"' in html
     assert f'href="{url}?q=a&amp;sort=-storage"' in html  # ascending now: the next is reverse
     assert f'href="{url}?q=a&amp;sort=name"' in html
+
+
+def test_the_subject_filter_finds_the_streams_that_would_store_it(
+    client_alice: Client, profile: Profile,
+) -> None:
+    """As `nats stream find --subject`: wildcards honoured on both sides; plain text apart."""
+    taken = {"orders": ["prod.orders.*"], "payments": ["prod.payments.>"], "everything": [
+        "prod.>"], "created": ["prod.orders.created"], "dev": ["dev.orders.created"],
+        "mirror": []}
+    for name, subjects in taken.items():
+        Stream.objects.create(profile=profile, name=name, subjects=subjects,
+                              subjects_text=" ".join(subjects), read_at=timezone.now())
+    url = reverse("stream_list", args=[profile.pk])
+
+    def names(**params: str) -> list[str]:
+        response = client_alice.get(url, params, headers=HTMX)
+        return [stream.name for stream in response.context["page"].object_list]
+
+    assert names(subject="prod.orders.created") == ["created", "everything", "orders"]
+    assert names(subject="prod.*.created") == ["created", "everything", "orders", "payments"]
+    assert names(subject="dev.>") == ["dev"]
+    assert names(subject="prod") == []  # "prod.>" needs a token after prod
+    assert names(subject_text="orders") == ["created", "dev", "orders"]
 
 
 def test_audit_date_filters_are_sequence_ranges_and_survive_the_last_day(

@@ -467,7 +467,8 @@ def test_delete_and_purge_act_only_on_the_stream_their_page_showed(
     assert AuditEvent.objects.get(action="stream.deleted", job=job).outcome == "failed"
 
     seen = shown_seen(client_alice.get(pages["stream_delete"]).content.decode())
-    job = run_post(client_alice, pages["stream_delete"], {"seen": seen, "confirm_name": "confirmed"})
+    job = run_post(client_alice, pages["stream_delete"],
+                   {"seen": seen, "confirm_name": "confirmed"})
     assert job.status == JobStatus.SUCCEEDED and job.result["deleted"], job.error
     assert api(url, "STREAM.INFO.confirmed")["error"]["err_code"] == 10059
 

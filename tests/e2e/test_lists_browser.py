@@ -1,5 +1,6 @@
 """The lists in a real browser: going back to a filter htmx no longer holds brings back the whole
-page, and a connection's streams keep the order chosen while being filtered."""
+page, a connection's streams keep the order chosen while being filtered, and a subject finds
+the streams that would store it."""
 
 from __future__ import annotations
 
@@ -52,3 +53,18 @@ def test_filtering_streams_keeps_the_order_chosen_in_the_table(page: Page) -> No
     assert [names.nth(i).get_attribute("data-name") for i in range(3)] == [
         "beta", "gamma", "alpha"]
     assert "sort=bytes" in page.url and "q=a" in page.url
+
+
+def test_a_subject_finds_the_streams_that_would_store_it(page: Page) -> None:
+    profile = Profile.objects.create(name="finding", servers="nats://127.0.0.1:4222")
+    for name, subjects in [("orders", ["prod.orders.*"]), ("everything", ["prod.>"]),
+                           ("billing", ["prod.billing.created"])]:
+        Stream.objects.create(profile=profile, name=name, subjects=subjects,
+                              subjects_text=" ".join(subjects), read_at=timezone.now())
+    page.goto(f"/profiles/{profile.pk}/streams/")
+    names = page.locator("#stream-table tr.stream-row")
+    expect(names).to_have_count(3)
+    page.fill("input[name=subject]", "prod.orders.created")
+    expect(names).to_have_count(2)
+    assert {names.nth(i).get_attribute("data-name") for i in range(2)} == {"orders",
+                                                                         "everything"}
