@@ -80,10 +80,7 @@ def record(profile_id: int, change: StreamChange) -> bool:
         audit.record(
             ACTION, _context(change.author), target_type="stream", target_name=change.stream,
             profile=profile, outcome="succeeded", actor_name=actor,
-            before=None if stored is None else {"config": stored},
-            after={"config": live, "author": change.author, "request": change.request,
-                   "subject": change.subject,
-                   "advisory": {"id": change.id, "at": change.at.isoformat()}},
+            before=stored, after=_after(change, live),
             changes=drift or None, message=_message(change, actor, stored, drift),
         )
         _store_row(profile, change, actor, stored)
@@ -150,6 +147,15 @@ def _live_config(change: StreamChange) -> dict[str, Any] | None:
     if change.info is not None:
         return change.info["config"]
     return change.request if isinstance(change.request, dict) else None
+
+
+def _after(change: StreamChange, live: dict[str, Any] | None) -> dict[str, Any]:
+    """The config after the change, as every stream entry holds it (the config before it is
+    the definition, so "Restore this version" plans back to it), and beside it under
+    `advisory` (no stream setting has that name) who asked for it and how."""
+    return {**(live or {}), "advisory": {
+        "id": change.id, "at": change.at.isoformat(), "subject": change.subject,
+        "author": change.author, "request": change.request}}
 
 
 def _actor(author: dict[str, Any], identified: bool) -> str:

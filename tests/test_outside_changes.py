@@ -15,12 +15,21 @@ from django.urls import reverse
 
 from streams import audit, outside, profiles, stream_config
 from streams.broker import advisories
-from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile, Stream
+from streams.models import (
+    AuditEvent,
+    Job,
+    JobKind,
+    JobStatus,
+    Profile,
+    Stream,
+    StreamDefinition,
+)
 from streams.stream_config import NS
 from tests.support.jobs import wait_for_job
 from tests.support.listener import Listener
 from tests.support.nats_server import NatsServer
 from tests.support.network import free_port
+from tests.support.plans import restored
 from tests.support.raw_jetstream import api, in_thread
 from tests.support.stream_forms import create_stream, reviewed_edit, run_post
 from tests.support.waiting import wait_until
@@ -102,20 +111,20 @@ def test_a_stream_changed_outside_is_recorded_with_its_author_and_the_drift(
     assert entry.outcome == "succeeded" and entry.job_id is None
     # The diff is against the definition the dashboard stored: only what bob changed.
     assert entry.changes == {"description": [None, "bob was here"], "max_bytes": [-1, 1 << 20]}
-    assert entry.before["config"]["subjects"] == ["orders.>"]
-    assert entry.after["config"]["max_bytes"] == 1 << 20
-    assert entry.after["request"]["description"] == "bob was here"
-    assert entry.after["subject"] == "$JS.API.STREAM.UPDATE.orders"
+    assert entry.before["subjects"] == ["orders.>"]  # the definition: what a restore plans
+    assert entry.after["max_bytes"] == 1 << 20
+    asked = entry.after["advisory"]
+    assert asked["request"]["description"] == "bob was here"
+    assert asked["subject"] == "$JS.API.STREAM.UPDATE.orders"
     assert "differs from its definition here in Total Stream Size, Description" in entry.message
     if names_users(server):
         assert entry.actor_name == "nats:bob"
-        assert entry.after["author"]["user"] == "bob" and entry.ip == "127.0.0.1"
+        assert asked["author"]["user"] == "bob" and entry.ip == "127.0.0.1"
         assert entry.message.startswith("updated outside the dashboard by bob from 127.0.0.1")
         assert entry.user_agent.startswith("python3 ")  # nats-py's lang and version
     else:
         assert entry.actor_name == "nats:unknown user in account $G"
-        assert entry.after["author"] == {"account": "$G", "server": entry.after["author"][
-            "server"]}
+        assert asked["author"] == {"account": "$G", "server": asked["author"]["server"]}
         assert "(nats-server names the user from 2.11 on)" in entry.message
     assert audit.verify().ok  # chained like every other entry
     row = Stream.objects.get(profile=profile, name="orders")
@@ -133,14 +142,46 @@ def test_a_stream_deleted_outside_is_recorded_and_its_row_marked_gone(
 
     [entry] = wait_for_entries(1, listener)
     assert entry.target_name == "doomed"
-    assert entry.before == {"config": entry.before["config"]}  # the definition, kept
-    assert entry.before["config"]["subjects"] == ["doomed"]
-    assert entry.after["config"] is None and entry.changes is None
+    assert entry.before["subjects"] == ["doomed"]  # the definition, kept
+    assert set(entry.after) == {"advisory"} and entry.changes is None
     assert entry.message.startswith("deleted outside the dashboard by ")
     assert entry.message.endswith("; its definition here remains")
     row = Stream.objects.get(profile=profile, name="doomed")
     assert row.status == "gone"
     assert row.status_reason.startswith(f"deleted outside the dashboard by {entry.actor_name}")
+
+
+def test_a_change_made_outside_offers_to_restore_the_definition(
+    client_alice: Client, profile: Profile, server: NatsServer, listener: Listener,
+) -> None:
+    assert create_stream(client_alice, profile, name="undo", subjects="undo",
+                         max_msgs="10").status == JobStatus.SUCCEEDED
+    as_bob(server, "STREAM.UPDATE.undo", {**as_bob(server, "STREAM.INFO.undo")["config"],
+                                          "max_msgs": 99})
+    [entry] = wait_for_entries(1, listener)
+
+    plan = restored(client_alice, entry.seq)
+    assert plan.desired["undo"]["max_msgs"] == 10
+    assert [(step["name"], step["action"], step["changes"]) for step in plan.steps] == [
+        ("undo", "update", {"max_msgs": [99, 10]})]
+
+
+def test_an_entry_written_by_the_first_listener_still_offers_its_restore(
+    client_alice: Client, profile: Profile, server: NatsServer,
+) -> None:
+    """Its entries held the definition under "config"; the chain keeps them as written."""
+    assert create_stream(client_alice, profile, name="older", subjects="older",
+                         max_msgs="10").status == JobStatus.SUCCEEDED
+    as_bob(server, "STREAM.UPDATE.older", {**as_bob(server, "STREAM.INFO.older")["config"],
+                                           "max_msgs": 99})
+    definition = StreamDefinition.objects.get(profile=profile, name="older").config
+    entry = audit.record(ACTION, audit.Context(), target_type="stream", target_name="older",
+                         profile=profile, outcome="succeeded", actor_name="nats:bob",
+                         before={"config": definition}, after={"config": None})
+
+    plan = restored(client_alice, entry.seq)
+    assert [(step["name"], step["action"], step["changes"]) for step in plan.steps] == [
+        ("older", "update", {"max_msgs": [99, 10]})]
 
 
 def test_the_dashboards_own_changes_are_not_recorded_twice(
@@ -209,7 +250,7 @@ def test_no_advisory_is_lost_while_the_listener_is_down(
         ("s1", "created"), ("s1", "updated"), ("s2", "created"), ("s1", "deleted"),
         ("s3", "created")]
     assert len({e.after["advisory"]["id"] for e in found}) == 5
-    assert found[1].after["config"]["max_msgs"] == 5
+    assert found[1].after["max_msgs"] == 5
     assert Stream.objects.get(profile=profile, name="s2").status == "ok"
 
 

@@ -38,6 +38,7 @@ from streams.uploads import BoundedUpload
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.pages import field_errors
+from tests.support.plans import restored
 from tests.support.raw_jetstream import create_raw, live_config
 from tests.support.stream_forms import create_stream, reviewed_edit, run_post
 
@@ -528,6 +529,24 @@ def test_restoring_an_audited_change_plans_back_exactly_the_fields_it_changed(
     assert "Restore this version" not in client_alice.get(
         reverse("audit_detail", args=[created.seq])).content.decode()
     assert client_alice.post(reverse("audit_restore", args=[created.seq])).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("celery_worker")
+def test_restoring_an_audited_deletion_plans_the_stream_back(
+    client_alice: Client, profile: Profile,
+) -> None:
+    name = f"deleted_{profile.pk}"
+    assert create_stream(client_alice, profile, name=name, subjects=name,
+                         max_msgs="100").status == JobStatus.SUCCEEDED
+    job = run_post(client_alice, reverse("stream_delete", args=[profile.pk, name]),
+                   {"confirm_name": name})
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    entry = AuditEvent.objects.get(action="stream.deleted", target_name=name)
+
+    plan = restored(client_alice, entry.seq)
+    assert steps(plan) == {name: ("create", {}, {})}
+    assert plan.desired[name]["max_msgs"] == 100
 
 
 @pytest.mark.django_db

@@ -253,9 +253,13 @@ RESTORABLE = ("stream.changed", "stream.changed_outside", "stream.deleted")
 
 def _earlier_config(event: AuditEvent) -> dict[str, Any] | None:
     before = event.before
-    if event.action in RESTORABLE and isinstance(before, dict) and before.get("name"):
-        return before
-    return None
+    if event.action not in RESTORABLE or not isinstance(before, dict):
+        return None
+    # The listener wrote its first entries with the config under "config"; the chain keeps
+    # them as they were written.
+    if event.action == "stream.changed_outside" and isinstance(before.get("config"), dict):
+        before = before["config"]
+    return before if before.get("name") else None
 
 
 @permission_required("streams.add_streamdefinition")

@@ -1,0 +1,23 @@
+"""Plans as the audit entry's "Restore this version" button makes them."""
+
+from __future__ import annotations
+
+from django.test import Client
+from django.urls import resolve, reverse
+
+from streams.models import JobStatus, Plan
+from tests.support.jobs import wait_for_job
+
+
+def restored(client: Client, seq: int) -> Plan:
+    """The plan the entry's Restore button makes, once its job has worked out the steps; the
+    entry's page must offer the button."""
+    page = client.get(reverse("audit_detail", args=[seq])).content.decode()
+    assert "Restore this version" in page, f"entry #{seq} offers no restore"
+    response = client.post(reverse("audit_restore", args=[seq]))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    plan = Plan.objects.get(pk=resolve(response["Location"]).kwargs["pk"])
+    job = wait_for_job(plan.plan_job_id)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    plan.refresh_from_db()
+    return plan
