@@ -10,7 +10,7 @@ import hashlib
 import ipaddress
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, close_old_connections, transaction
@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from streams import audit, definitions, stream_config
-from streams.broker.advisories import StreamChange, Watch
+from streams.broker.advisories import API_AUDIT_SUBJECT, StreamChange, Watch
 from streams.broker.connection import Connection
 from streams.jobs import rows
 from streams.models import (
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 ACTION = "stream.changed_outside"
 LOST_ACTION = "advisories.lost"
+REJECTED_ACTION = "advisories.rejected"
 UNKNOWN_AUTHOR = "nats:unknown"
 # Longer than the capture stream keeps an advisory, so none is delivered after its id is gone.
 SEEN_FOR = timedelta(days=8)
@@ -58,10 +59,14 @@ def targets() -> list[Watch]:
             for profile in Profile.objects.filter(record_outside=True)]
 
 
-def record(profile_id: int, change: StreamChange) -> bool:
+def record(profile_id: int, change: StreamChange, current: dict[str, Any] | None,
+           read_at: datetime) -> bool:
     """One audit entry for the change, and its Stream row, unless it is not to be recorded
     (a Memphis system stream, the dashboard's own job, recording turned off) or it was
-    recorded already: its advisory id is stored in the entry's transaction."""
+    recorded already: its advisory id is stored in the entry's transaction. `current`: the
+    stream as the server answered when asked at `read_at`, after the advisory came (None: not
+    there): the row is the server's, never the advisory's, which anyone who may publish on
+    `$JS.EVENT.>` could have written. The entry says what the advisory says."""
     close_old_connections()
     profile = Profile.objects.filter(pk=profile_id, record_outside=True).first()
     if (profile is None or stream_config.system_kind(change.stream) == "memphis"
@@ -73,7 +78,7 @@ def record(profile_id: int, change: StreamChange) -> bool:
             return False
         stored = (StreamDefinition.objects.filter(profile=profile, name=change.stream)
                   .values_list("config", flat=True).first())
-        live = _live_config(change)
+        live = change.config
         drift = (definitions.drift(stored, live)
                  if stored is not None and live is not None else None)
         actor = _actor(change.author, change.identified)
@@ -81,12 +86,32 @@ def record(profile_id: int, change: StreamChange) -> bool:
             ACTION, _context(change.author), target_type="stream", target_name=change.stream,
             profile=profile, outcome="succeeded", actor_name=actor,
             before=stored, after=_after(change, live),
-            changes=drift or None, message=_message(change, actor, stored, drift),
+            changes=drift or None,
+            message=_message(change, actor, stored, current, drift),
         )
-        _store_row(profile, change, actor, stored)
+        _store_row(profile, change, actor, current, read_at, stored)
     log.info("profile %r: %s %s %s by %s (advisory %s)", profile.name, ACTION, change.stream,
              change.action, actor, change.id)
     return True
+
+
+def record_rejected(profile_id: int, count: int, reason: str) -> None:
+    """`count` advisories on the API audit subject were not recorded (malformed, or failing
+    every delivery), the latest for `reason`: the listener writes this at most once an hour
+    per profile, so a flood of forgeries is one line here, not one per forgery."""
+    close_old_connections()
+    profile = Profile.objects.filter(pk=profile_id, record_outside=True).first()
+    if profile is None:
+        return
+    audit.record(
+        REJECTED_ACTION, audit.Context(), target_type="profile", target_name=profile.name,
+        profile=profile, outcome="failed", actor_name=audit.command_actor(),
+        after={"count": count, "reason": reason},
+        message=f"{count} advisories on {API_AUDIT_SUBJECT} not recorded since the previous "
+                f"such entry, the latest: {reason}. Servers send no malformed advisories: "
+                "check who may publish on $JS.EVENT.> in the account.")
+    log.warning("profile %r: %s advisories rejected, the latest: %s", profile.name, count,
+                reason)
 
 
 def record_lost(profile_id: int, first: int, last: int) -> bool:
@@ -140,22 +165,15 @@ def _made_by_a_job(profile: Profile, change: StreamChange) -> bool:
             .exists())
 
 
-def _live_config(change: StreamChange) -> dict[str, Any] | None:
-    """The stream's config after the change: the server's answer, else what was asked."""
-    if change.action == "deleted":
-        return None
-    if change.info is not None:
-        return change.info["config"]
-    return change.request if isinstance(change.request, dict) else None
-
-
 def _after(change: StreamChange, live: dict[str, Any] | None) -> dict[str, Any]:
     """The config after the change, as every stream entry holds it (the config before it is
     the definition, so "Restore this version" plans back to it), and beside it under
     `advisory` (no stream setting has that name) who asked for it and how."""
-    return {**(live or {}), "advisory": {
-        "id": change.id, "at": change.at.isoformat(), "subject": change.subject,
-        "author": change.author, "request": change.request}}
+    asked = {"id": change.id, "at": change.at.isoformat(), "subject": change.subject,
+             "author": change.author, "request": change.request}
+    if change.request_truncated:
+        asked["request_truncated"] = True
+    return {**(live or {}), "advisory": asked}
 
 
 def _actor(author: dict[str, Any], identified: bool) -> str:
@@ -177,7 +195,7 @@ def _context(author: dict[str, Any]) -> audit.Context:
 
 
 def _message(change: StreamChange, actor: str, stored: dict[str, Any] | None,
-             drift: dict[str, Any] | None) -> str:
+             current: dict[str, Any] | None, drift: dict[str, Any] | None) -> str:
     author = change.author
     text = f"{change.action} outside the dashboard by {actor.removeprefix('nats:')}"
     if "host" in author:
@@ -186,12 +204,15 @@ def _message(change: StreamChange, actor: str, stored: dict[str, Any] | None,
         text += f" with {author['client_name']!r}"
     if not change.identified:
         text += " (nats-server names the user from 2.11 on)"
+    # Read after the advisory came: a later change, or a forged advisory.
+    if change.action == "deleted" and current is not None:
+        text += "; the server still has it"
+    elif change.action != "deleted" and current is None:
+        text += "; the server no longer has it"
     if stored is None:
         return f"{text}; no definition here"
     if change.action == "deleted":
         return f"{text}; its definition here remains"
-    if drift is None:
-        return text
     if not drift:
         return f"{text}; it matches its definition here"
     labels = ", ".join(stream_config.label_of_key(key) for key in drift)
@@ -199,18 +220,21 @@ def _message(change: StreamChange, actor: str, stored: dict[str, Any] | None,
 
 
 def _store_row(profile: Profile, change: StreamChange, actor: str,
+               current: dict[str, Any] | None, read_at: datetime,
                definition: dict[str, Any] | None) -> None:
-    """The Stream row as of the change, unless a later read is there already (the capture
-    stream may deliver an advisory long after the list was refreshed)."""
+    """The Stream row as the server answered, unless a later read is there already."""
     if Stream.objects.filter(profile=profile, name=change.stream,
-                             read_at__gte=change.at).exists():
+                             read_at__gte=read_at).exists():
         return
-    if change.action == "deleted":
+    if current is not None:
+        rows.store_streams([rows.stream_row(profile.pk, current, read_at,
+                                            definition=definition)])
+    elif change.action == "deleted":
         rows.mark_stream_gone(profile.pk, change.stream, f"deleted outside the dashboard by "
                               f"{actor} at {change.at:%Y-%m-%d %H:%M:%S} UTC")
-    elif change.info is not None:
-        rows.store_streams([rows.stream_row(profile.pk, change.info, change.at,
-                                            definition=definition)])
+    else:
+        rows.mark_stream_gone(profile.pk, change.stream,
+                              f"not on the server after {change.action} outside the dashboard")
 
 
 def noticed(job: Job, previous: dict[str, tuple[str, Any]],

@@ -4,7 +4,10 @@ user for the dashboard and one for somebody else, on the wheel's 2.15 and Debian
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import nats
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from streams import audit, outside, profiles, stream_config
 from streams.broker import advisories
@@ -340,8 +344,9 @@ def test_the_same_advisory_delivered_twice_writes_one_entry(
 
     change = advisories.parse(in_thread(advisory_of_a_change()))
     assert change is not None and change.stream == "twice"
-    assert outside.record(profile.pk, change) is True
-    assert outside.record(profile.pk, change) is False
+    current, now = as_bob(server, "STREAM.INFO.twice"), timezone.now()
+    assert outside.record(profile.pk, change, current, now) is True
+    assert outside.record(profile.pk, change, current, now) is False
     assert [e.target_name for e in entries()] == ["twice"]
 
 
@@ -469,6 +474,97 @@ def test_the_profile_page_says_when_the_account_cannot_keep_the_capture_stream(
     assert "not kept, the broker refused it or did not answer: maximum number of streams " \
            "reached (error 10027)." in page
     assert "Until it is kept, changes are recorded only while the listener runs." in page
+
+
+def advisory(stream: str, operation: str = "UPDATE", *, response: dict[str, Any] | None = None,
+             **fields: Any) -> bytes:
+    """An api_audit advisory as a server would send it, its fields replaced by `fields`."""
+    if response is None:
+        response = ({"success": True} if operation == "DELETE" else
+                    {"config": {"name": stream, "subjects": [stream]}})
+    return json.dumps({
+        "type": advisories.API_AUDIT_TYPE, "id": uuid.uuid4().hex,
+        "timestamp": datetime.now(UTC).isoformat(), "client": {"acc": "$G"},
+        "subject": f"$JS.API.STREAM.{operation}.{stream}", "request": "",
+        "response": json.dumps(response), **fields}).encode()
+
+
+def publish_as_bob(server: NatsServer, *advisories_sent: bytes) -> None:
+    """Anyone allowed to publish on $JS.EVENT.> can do this."""
+    async def go() -> None:
+        nc = await nats.connect(server.url, user="bob", password="bob-pass")
+        for data in advisories_sent:
+            await nc.publish(advisories.API_AUDIT_SUBJECT, data)
+        await nc.close()
+
+    in_thread(go())
+
+
+def test_a_forged_advisory_changes_nothing_but_adds_its_line(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+    tmp_path: Path,
+) -> None:
+    """The advisory says "look", the server says what is."""
+    profile = make_profile(own_server, auth_method="user_password", username="dash",
+                           password="dash-pass", record_outside=True)
+    assert create_stream(client_alice, profile, name="real",
+                         subjects="real").status == JobStatus.SUCCEEDED
+    listener = Listener(tmp_path)
+    try:
+        listener.wait_following(profile.name)
+        publish_as_bob(
+            own_server, advisory("real", "DELETE"),
+            advisory("real", response={"config": {"name": "phantom", "subjects": ["p"]}}),
+            advisory("real", timestamp="2099-01-01T00:00:00Z"),
+            advisory("real", request=json.dumps({"description": "x" * (900 << 10)})))
+        found = wait_for_entries(3, listener)
+    finally:
+        listener.stop()
+    deleted, dated, large = found
+    assert deleted.message.startswith("deleted outside the dashboard by unknown user")
+    assert deleted.message.endswith("; the server still has it; its definition here remains")
+    row = Stream.objects.get(profile=profile, name="real")
+    assert row.status == "ok" and row.read_at <= timezone.now()
+    assert not Stream.objects.filter(name="phantom").exists()
+    [rejected] = AuditEvent.objects.filter(action=outside.REJECTED_ACTION)
+    assert "names another stream" in rejected.after["reason"] and rejected.outcome == "failed"
+    assert datetime.fromisoformat(dated.after["advisory"]["at"]) <= timezone.now()
+    asked = large.after["advisory"]
+    assert asked["request_truncated"] is True
+    assert len(asked["request"].encode()) == advisories.REQUEST_KEPT
+    assert len(json.dumps(large.after)) < 20 << 10
+
+
+def test_a_flood_of_malformed_advisories_blocks_nothing_and_fills_no_log(
+    profile: Profile, server: NatsServer, tmp_path: Path,
+) -> None:
+    drop_capture_stream(server)
+    assert keep_advisories(profile).status == JobStatus.SUCCEEDED
+    capture, durable = stream_config.CAPTURE_STREAM, advisories.DURABLE
+    # The consumer as the first listener made it: every advisory redelivered for ever.
+    as_bob(server, f"CONSUMER.DURABLE.CREATE.{capture}.{durable}", {
+        "stream_name": capture, "config": {
+            "durable_name": durable, "ack_policy": "explicit", "deliver_policy": "all",
+            "ack_wait": 30 * NS, "max_ack_pending": 1000}})
+    publish_as_bob(server, *(advisory(f"bad{index}", response={"config": {
+        "name": f"bad{index}", "subjects": 5}}) for index in range(1000)))
+
+    listener = Listener(tmp_path)
+    try:
+        listener.wait_following(profile.name, "capture stream")
+        as_bob(server, "STREAM.CREATE.after_flood", {"name": "after_flood",
+                                                     "subjects": ["after_flood"]})
+        [entry] = wait_for_entries(1, listener)
+        consumer = as_bob(server, f"CONSUMER.INFO.{capture}.{durable}")
+    finally:
+        listener.stop()
+    assert entry.target_name == "after_flood"
+    assert consumer["config"]["max_deliver"] == advisories.MAX_DELIVER
+    [rejected] = AuditEvent.objects.filter(action=outside.REJECTED_ACTION)
+    assert rejected.after == {"count": 1, "reason": "a malformed advisory: its response's "
+                              "'subjects': Expected a list."}
+    log = listener.log_text()
+    assert "Traceback" not in log and len(log) < 10_000, log[-3000:]
 
 
 def test_the_listener_survives_bad_messages_and_a_server_restart(

@@ -19,11 +19,12 @@ import concurrent.futures
 import contextlib
 import json
 import logging
+import math
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import nats.errors
@@ -33,9 +34,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from streams import stream_config, stream_json
 from streams.broker.connection import CLIENT_NAME, Connection, connect, host_port
 from streams.broker.errors import NOT_FOUND, translate
-from streams.stream_config import CAPTURE_STREAM
+from streams.broker.streams import info_or_none
+from streams.stream_config import CAPTURE_CONFIG, CAPTURE_STREAM
 
 log = logging.getLogger(__name__)
 
@@ -46,27 +49,38 @@ ACTIONS = {"CREATE": "created", "UPDATE": "updated", "DELETE": "deleted"}
 AUTHOR_FIELDS = {"user": "user", "acc": "account", "host": "host", "name": "client_name",
                  "name_tag": "name_tag", "lang": "lang", "ver": "version", "id": "client_id",
                  "server": "server", "cluster": "cluster"}
+MAX_AUTHOR_FIELD = 256
+MAX_SUBJECT = 512
+REQUEST_KEPT = 16 << 10  # of a request, in its entry: a forged one may be as large as a message
+# The largest config an entry takes from an advisory: the capture stream keeps no larger one.
+CONFIG_KEPT = CAPTURE_CONFIG["max_msg_size"]
 
 DURABLE = "memphisadmin-listener"  # one consumer shared by every listener of the deployment
 BATCH = 64
 WAIT = 1.0  # seconds a read waits for advisories before checking the connection
 PING_EVERY = 15.0  # seconds of quiet before the server is asked whether it is still there
 NAK_DELAY = 5.0  # seconds before an advisory that could not be recorded comes again
+MAX_DELIVER = 5  # deliveries of one advisory before it is rejected as not recordable
+REJECTED_ENTRY_EVERY = 3600.0  # seconds between `advisories.rejected` entries of a profile
+COUNT_LOGGED_EVERY = 60.0  # seconds between log lines counting rejections and repeated failures
 MAX_BACKOFF = 30.0
 
 
 @dataclass(frozen=True)
 class StreamChange:
-    """A stream created, updated or deleted through the JetStream API: one api_audit advisory
-    whose answer was a success."""
+    """A stream created, updated or deleted through the JetStream API, as one api_audit
+    advisory whose answer was a success says. Anyone allowed to publish on `$JS.EVENT.>` can
+    send one: what it says is a claim, to be checked against the server before it changes
+    anything but the audit log."""
 
     id: str  # the advisory's own, unique
-    at: datetime
+    at: datetime  # never later than when it was read
     action: str  # created, updated or deleted
     stream: str
     author: dict[str, Any]  # AUTHOR_FIELDS, as far as the server said
-    request: Any  # what the client sent (JSON), None when the advisory leaves it out
-    info: dict[str, Any] | None  # the stream as the server answered a create or an update
+    config: dict[str, Any] | None  # the stream's config as the server answered, if it did
+    request: Any  # what the client sent (JSON, or its first REQUEST_KEPT bytes), or None
+    request_truncated: bool
     subject: str
 
     @property
@@ -75,39 +89,93 @@ class StreamChange:
         return "host" in self.author or "client_id" in self.author
 
 
+class Malformed(ValueError):
+    """An advisory on the API audit subject that is not what a server sends: rejected."""
+
+
 def parse(data: bytes) -> StreamChange | None:
-    """The stream change an advisory reports; None for any other advisory, a failed request,
-    one made by this dashboard (its connections carry CLIENT_NAME), or a malformed message."""
+    """The stream change an advisory reports; None for any other advisory, a failed request or
+    one made by this dashboard (its connections carry CLIENT_NAME). Raises Malformed for an
+    advisory whose shape or types are not what a server sends."""
     advisory = _json(data)
-    if not isinstance(advisory, dict) or advisory.get("type") != API_AUDIT_TYPE:
+    if not isinstance(advisory, dict):
+        raise Malformed("not a JSON object")
+    if advisory.get("type") != API_AUDIT_TYPE:
         return None
     subject = advisory.get("subject")
-    tokens = subject.split(".") if isinstance(subject, str) else []
+    if not isinstance(subject, str):
+        raise Malformed("no request subject")
+    tokens = subject.split(".")
     # $JS.API.STREAM.<OP>.<name>, or behind a domain's or an import's prefix.
     if len(tokens) < 4 or tokens[-4:-2] != ["API", "STREAM"] or tokens[-2] not in ACTIONS:
         return None
-    client = advisory.get("client") if isinstance(advisory.get("client"), dict) else {}
+    client = advisory.get("client", {})
+    if not isinstance(client, dict):
+        raise Malformed("its client is not an object")
     if client.get("name") == CLIENT_NAME:
         return None
     response = _json(advisory.get("response"))
-    advisory_id, at = advisory.get("id"), _time(advisory.get("timestamp"))
-    if (not isinstance(response, dict) or response.get("error") or not isinstance(
-            advisory_id, str) or not advisory_id or at is None):
+    if not isinstance(response, dict):
+        raise Malformed("its response is not a JSON object")
+    if response.get("error"):
         return None
-    action = ACTIONS[tokens[-2]]
-    info = None
-    if action == "deleted":
-        if response.get("success") is not True:
-            return None
-    elif isinstance(response.get("config"), dict):
-        info = {key: value for key, value in response.items()
-                if key not in {"type", "did_create"}}
+    advisory_id, at = advisory.get("id"), _time(advisory.get("timestamp"))
+    if not isinstance(advisory_id, str) or not 0 < len(advisory_id) <= 64:
+        raise Malformed("no advisory id")
+    if at is None:
+        raise Malformed("no time zone timestamp")
+    action, stream = ACTIONS[tokens[-2]], tokens[-1]
+    if stream_config.name_errors(stream):  # it is read back: `>` would be a wildcard
+        raise Malformed("its subject names no valid stream")
+    if action == "deleted" and response.get("success") is not True:
+        raise Malformed("a deletion's response does not say it succeeded")
+    config = None if action == "deleted" else response.get("config")
+    if action != "deleted" and (problem := _config_problem(config, stream)):
+        raise Malformed(problem)
+    request, truncated = _request(advisory.get("request"))
     return StreamChange(
-        id=advisory_id[:64], at=at, action=action, stream=tokens[-1],
-        author={ours: client[theirs] for theirs, ours in AUTHOR_FIELDS.items()
-                if client.get(theirs) not in (None, "")},
-        request=_json(advisory.get("request")), info=info, subject=subject,
+        id=advisory_id, at=min(at, datetime.now(UTC)), action=action, stream=stream,
+        author=_author(client), config=config, request=request, request_truncated=truncated,
+        subject=subject[:MAX_SUBJECT],
     )
+
+
+def _config_problem(config: Any, stream: str) -> str:
+    """What is wrong with the config a create's or an update's response carries."""
+    if not isinstance(config, dict):
+        return "its response carries no stream configuration"
+    if len(json.dumps(config)) > CONFIG_KEPT:
+        return f"its stream configuration is over {CONFIG_KEPT >> 10} KiB"
+    if config.get("name") != stream:
+        return "its response names another stream than its subject"
+    # Keys a newer server knows and this dashboard does not are no sign of a forgery.
+    errors = stream_json.type_errors({key: value for key, value in config.items()
+                                      if key in stream_json.TYPES and key != "metadata"})
+    if errors:
+        key = next(iter(errors))
+        return f"its response's {key!r}: {errors[key][0]}"
+    return ""
+
+
+def _request(value: Any) -> tuple[Any, bool]:
+    """What the client sent, kept whole up to REQUEST_KEPT bytes, else its beginning."""
+    if not isinstance(value, str) or not value:
+        return None, False
+    if len(value.encode()) > REQUEST_KEPT:
+        return value.encode()[:REQUEST_KEPT].decode(errors="ignore"), True
+    return _json(value), False
+
+
+def _author(client: dict[str, Any]) -> dict[str, Any]:
+    """The client as the server named it: text and numbers only, of a sane length."""
+    author = {}
+    for theirs, ours in AUTHOR_FIELDS.items():
+        value = client.get(theirs)
+        if isinstance(value, str) and value:
+            author[ours] = value[:MAX_AUTHOR_FIELD]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            author[ours] = value
+    return author
 
 
 def _json(value: Any) -> Any:
@@ -120,10 +188,12 @@ def _json(value: Any) -> Any:
 
 
 def _time(value: Any) -> datetime | None:
+    """An aware time: Go's nanoseconds are cut to microseconds."""
     try:
-        return datetime.fromisoformat(value)  # Go's nanoseconds are cut to microseconds
+        at = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return None
+    return at if at.utcoffset() is not None else None
 
 
 @dataclass(frozen=True)
@@ -138,24 +208,70 @@ class Watch:
 
 
 Targets = Callable[[], list[Watch]]
-Recorder = Callable[[int, StreamChange], object]
+# Profile key, the change, and the stream as the server answered after it (None: not there)
+# with when that was read.
+Recorder = Callable[[int, StreamChange, dict[str, Any] | None, datetime], object]
 LossRecorder = Callable[[int, int, int], object]  # profile key, first and last sequence lost
+RejectRecorder = Callable[[int, int, str], object]  # profile key, how many, the first's reason
 
 
-def watch(targets: Targets, record: Recorder, record_lost: LossRecorder, reread: float) -> None:
-    """Follow every profile `targets` names, asking it again every `reread` seconds, until
-    SIGINT or SIGTERM. `targets`, `record` and `record_lost` (advisories the capture stream
-    dropped unread) run on one thread of their own, one at a time."""
+@dataclass(frozen=True)
+class Recorders:
+    """What the listener calls with what it read (database work): `targets` the profiles to
+    follow, `record` a change, `lost` advisories the capture stream dropped unread, `rejected`
+    advisories not recorded (malformed, or failing every delivery)."""
+
+    targets: Targets
+    record: Recorder
+    lost: LossRecorder
+    rejected: RejectRecorder
+
+
+def watch(recorders: Recorders, reread: float) -> None:
+    """Follow every profile `recorders.targets` names, asking it again every `reread` seconds,
+    until SIGINT or SIGTERM. The recorders run on one thread of their own, one at a time."""
     with concurrent.futures.ThreadPoolExecutor(1, "memphisadmin-recorder") as recorder:
-        asyncio.run(_Listener(targets, record, record_lost, reread, recorder).run())
+        asyncio.run(_Listener(recorders, reread, recorder).run())
+
+
+class _Counted:
+    """Something that can happen a thousand times a second (a malformed advisory, the same
+    failure again): told the first time, then counted, and the count told at most every
+    `every` seconds."""
+
+    def __init__(self, every: float) -> None:
+        self.every, self.count, self.told_at = every, 0, -math.inf
+
+    def happened(self) -> int | None:
+        """0: tell it now (the first in a while); None: counted; else how many happened
+        since it was last told, to be told now."""
+        now = time.monotonic()
+        if not self.count and now - self.told_at >= self.every:
+            self.told_at = now
+            return 0
+        self.count += 1
+        return self.due(now)
+
+    def due(self, now: float | None = None) -> int | None:
+        """The count to tell, once `every` seconds have passed since the last telling."""
+        now = time.monotonic() if now is None else now
+        if not self.count or now - self.told_at < self.every:
+            return None
+        count, self.count, self.told_at = self.count, 0, now
+        return count
 
 
 class _Listener:
-    def __init__(self, targets: Targets, record: Recorder, record_lost: LossRecorder,
-                 reread: float, recorder: concurrent.futures.Executor) -> None:
-        self.targets, self.record, self.record_lost = targets, record, record_lost
-        self.reread, self.recorder = reread, recorder
+    def __init__(self, recorders: Recorders, reread: float,
+                 recorder: concurrent.futures.Executor) -> None:
+        self.recorders, self.reread, self.recorder = recorders, reread, recorder
         self.following: dict[int, tuple[Watch, asyncio.Task[None]]] = {}
+        # Per profile: rejected advisories (an entry an hour, a log line a minute) and
+        # failures to record one (a traceback, then a count a minute).
+        self.entries: dict[int, _Counted] = {}
+        self.counts: dict[int, _Counted] = {}
+        self.failures: dict[int, _Counted] = {}
+        self.latest: dict[int, str] = {}  # the latest rejection's reason
 
     async def run(self) -> None:
         stop = asyncio.Event()
@@ -179,7 +295,8 @@ class _Listener:
         """Start following new profiles, stop following removed ones, and start again with
         profiles whose connection or capture setting changed."""
         try:
-            wanted = {target.key: target for target in await self._in_recorder(self.targets)}
+            wanted = {target.key: target
+                      for target in await self._in_recorder(self.recorders.targets)}
         except Exception:
             log.exception("could not read the profiles to follow; trying again later")
             return
@@ -240,9 +357,11 @@ class _Listener:
         """Read the capture stream through the durable consumer: an advisory is acknowledged
         once it is recorded (committed), so one that was not is delivered again, also to a
         listener started later."""
+        # Made, or updated in place when an older listener made it without max_deliver.
         consumer = await js.add_consumer(CAPTURE_STREAM, ConsumerConfig(
             durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_ack_pending=1000))
+            deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_ack_pending=1000,
+            max_deliver=MAX_DELIVER))
         await self._report_dropped(target, js, consumer.ack_floor.stream_seq, where)
         reader = await js.pull_subscribe_bind(DURABLE, CAPTURE_STREAM)
         log.info("%s: following the capture stream %s", where, CAPTURE_STREAM)
@@ -252,9 +371,10 @@ class _Listener:
                 messages = await reader.fetch(BATCH, timeout=WAIT)
             except nats.errors.TimeoutError:
                 quiet_since = await self._check(nc, quiet_since)
+                await self._tell_counts(target, where)
                 continue
             for msg in messages:
-                await self._take(target, msg, where, acknowledge=True)
+                await self._take(target, nc, msg, where, acknowledge=True)
             quiet_since = time.monotonic()
 
     async def _report_dropped(self, target: Watch, js: JetStreamContext, acknowledged: int,
@@ -268,7 +388,7 @@ class _Listener:
             return
         log.warning("%s: %d advisories were dropped from the capture stream before they were "
                     "read", where, first - 1 - acknowledged)
-        await self._in_recorder(self.record_lost, target.key, acknowledged + 1, first - 1)
+        await self._in_recorder(self.recorders.lost, target.key, acknowledged + 1, first - 1)
 
     async def _read_live(self, target: Watch, nc: Client, js: JetStreamContext,
                          where: str) -> None:
@@ -284,36 +404,89 @@ class _Listener:
                 msg = await subscription.next_msg(timeout=WAIT)
             except nats.errors.TimeoutError:
                 quiet_since = await self._check(nc, quiet_since)
+                await self._tell_counts(target, where)
                 if target.capture and time.monotonic() - looked_at > self.reread:
                     looked_at = time.monotonic()
                     if await _stream_exists(js, CAPTURE_STREAM):
                         await subscription.unsubscribe()
                         await self._read_capture(target, nc, js, where)
                 continue
-            await self._take(target, msg, where, acknowledge=False)
+            await self._take(target, nc, msg, where, acknowledge=False)
             quiet_since = time.monotonic()
 
-    async def _take(self, target: Watch, msg: Msg, where: str, *, acknowledge: bool) -> None:
-        """Record one advisory if it is a stream change; a malformed one is skipped. A change
-        that could not be recorded is delivered again later when it came from the capture
-        stream, and lost (with a warning) otherwise."""
+    async def _take(self, target: Watch, nc: Client, msg: Msg, where: str, *,
+                    acknowledge: bool) -> None:
+        """Record one advisory if it is a stream change, with the stream as the server now
+        says it is. A malformed one is rejected. A change that could not be recorded comes
+        again when it came from the capture stream, MAX_DELIVER times in all before it is
+        rejected; it is lost (and logged) otherwise."""
         try:
             change = parse(msg.data)
-        except Exception:  # a bug, not the message: never let one advisory stop the rest
-            log.exception("%s: an advisory could not be read; skipped", where)
+        except Malformed as problem:
+            await self._reject(target, where, f"a malformed advisory: {problem}")
+            change = None
+        except Exception as exc:  # a bug, not the message: never let one stop the rest
+            self._failed(target, where, "an advisory", exc)
             change = None
         if change is not None:
             try:
-                await self._in_recorder(self.record, target.key, change)
-            except Exception:
-                log.exception("%s: advisory %s (%s %s) could not be recorded%s", where,
-                              change.id, change.stream, change.action,
-                              "; it comes again" if acknowledge else "")
-                if acknowledge:
+                read_at = datetime.now(UTC)
+                current = await info_or_none(nc, target.conn, change.stream)
+                await self._in_recorder(self.recorders.record, target.key, change, current,
+                                        read_at)
+            except Exception as exc:
+                failure = f"advisory {change.id} ({change.stream} {change.action})"
+                self._failed(target, where, failure, exc)
+                if not acknowledge:
+                    return
+                if msg.metadata.num_delivered < MAX_DELIVER:
                     await msg.nak(delay=NAK_DELAY)
+                    return
+                await self._reject(target, where, f"{failure} could not be recorded in "
+                                   f"{MAX_DELIVER} attempts: {_reason(exc)}")
+                await msg.term()
                 return
         if acknowledge:
             await msg.ack()
+
+    async def _reject(self, target: Watch, where: str, reason: str) -> None:
+        """An `advisories.rejected` entry for the first rejected advisory in an hour, then one
+        an hour at most with how many came since; a log line for the first in a minute, then
+        one a minute with the count: a flood fills neither the audit log nor the listener's."""
+        self.latest[target.key] = reason
+        counts = self.counts.setdefault(target.key, _Counted(COUNT_LOGGED_EVERY))
+        if (since := counts.happened()) == 0:
+            log.warning("%s: rejected %s", where, reason)
+        elif since:
+            log.warning("%s: %d more advisories rejected, the latest %s", where, since, reason)
+        entries = self.entries.setdefault(target.key, _Counted(REJECTED_ENTRY_EVERY))
+        if (count := entries.happened()) is not None:
+            await self._write_rejected(target, where, count or 1, reason)
+
+    async def _write_rejected(self, target: Watch, where: str, count: int,
+                              reason: str) -> None:
+        try:
+            await self._in_recorder(self.recorders.rejected, target.key, count, reason)
+        except Exception as exc:
+            self._failed(target, where, "an advisories.rejected entry", exc)
+
+    async def _tell_counts(self, target: Watch, where: str) -> None:
+        """When the advisories stop coming, the counts not yet told are told when due."""
+        if counted := self.counts.get(target.key, _Counted(0)).due():
+            log.warning("%s: %d more advisories rejected", where, counted)
+        if failed := self.failures.get(target.key, _Counted(0)).due():
+            log.warning("%s: the same failure to record %d more times", where, failed)
+        if unwritten := self.entries.get(target.key, _Counted(0)).due():
+            await self._write_rejected(target, where, unwritten, self.latest[target.key])
+
+    def _failed(self, target: Watch, where: str, what: str, exc: Exception) -> None:
+        """Log a failure to record with its traceback once, then how often failures came."""
+        failures = self.failures.setdefault(target.key, _Counted(COUNT_LOGGED_EVERY))
+        if (since := failures.happened()) == 0:
+            log.warning("%s: %s could not be recorded", where, what, exc_info=exc)
+        elif since:
+            log.warning("%s: the same failure to record %d more times, the latest with %s: %s",
+                        where, since, what, _reason(exc))
 
     @staticmethod
     async def _check(nc: Client, quiet_since: float) -> float:
@@ -325,6 +498,10 @@ class _Listener:
             return quiet_since
         await nc.flush(timeout=5)
         return time.monotonic()
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 async def _stream_exists(js: JetStreamContext, name: str) -> bool:

@@ -35,7 +35,7 @@ async def read_info(nc: Client, conn: Connection, name: str, **body: Any) -> dic
     return answer
 
 
-async def _info_or_none(nc: Client, conn: Connection, name: str) -> dict[str, Any] | None:
+async def info_or_none(nc: Client, conn: Connection, name: str) -> dict[str, Any] | None:
     try:
         return await read_info(nc, conn, name)
     except BrokerError as error:
@@ -91,7 +91,7 @@ def stream_infos(conn: Connection, names: list[str]) -> dict[str, Any]:
 
         async def one(name: str) -> dict[str, Any] | None:
             async with slots:
-                return await _info_or_none(nc, conn, name)
+                return await info_or_none(nc, conn, name)
 
         infos = await asyncio.gather(*(one(name) for name in names))
         return {"infos": [info for info in infos if info is not None],
@@ -107,7 +107,7 @@ def create_stream(conn: Connection, config: dict[str, Any]) -> dict[str, Any]:
     the stream's info tells."""
 
     async def operation(nc: Client) -> dict[str, Any]:
-        existing = await _info_or_none(nc, conn, config["name"])
+        existing = await info_or_none(nc, conn, config["name"])
         if existing is not None and not _differs(existing["config"], config):
             return {"info": existing, "created": False}
         return {"info": await _create(nc, conn, config), "created": True}
@@ -120,7 +120,7 @@ async def _create(nc: Client, conn: Connection, config: dict[str, Any]) -> dict[
     try:
         answer = await request(nc, conn, f"STREAM.CREATE.{name}", config)
     except nats.errors.TimeoutError:
-        info = await _info_or_none(nc, conn, name)
+        info = await info_or_none(nc, conn, name)
         if info is None or _differs(info["config"], config):
             raise BrokerError("the server did not confirm the create in time",
                               retryable=True) from None
@@ -253,7 +253,7 @@ def delete_stream(conn: Connection, name: str,
 
 async def _delete(nc: Client, conn: Connection, name: str, seen: dict[str, Any] | None,
                   stale: str) -> dict[str, Any]:
-    info = await _info_or_none(nc, conn, name)
+    info = await info_or_none(nc, conn, name)
     if info is None:
         return {"before": None, "deleted": False}
     _refuse_unless_seen(info, seen, stale)
@@ -261,7 +261,7 @@ async def _delete(nc: Client, conn: Connection, name: str, seen: dict[str, Any] 
     try:
         await request(nc, conn, f"STREAM.DELETE.{name}")
     except nats.errors.TimeoutError:
-        if await _info_or_none(nc, conn, name) is not None:
+        if await info_or_none(nc, conn, name) is not None:
             raise BrokerError("the server did not confirm the delete in time",
                               retryable=True) from None
     return {"before": info["config"], "state": info.get("state"), "deleted": True}
