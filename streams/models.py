@@ -588,6 +588,22 @@ class SeenAdvisory(models.Model):
         return self.advisory_id
 
 
+class CaptureMark(models.Model):
+    """How far the advisory listener has recorded a profile's capture stream: the stream (its
+    creation time tells it from one made again under the same name) and the highest sequence
+    recorded, written before the advisories are acknowledged. A purge moves the consumer's
+    ack floor with the stream; this does not move, so what the purge removed unread is seen.
+    A row of its own: the profile form saves every field of the Profile."""
+
+    profile = models.OneToOneField(Profile, on_delete=models.CASCADE, primary_key=True,
+                                   related_name="+")
+    stream_created = models.DateTimeField()
+    seq = UInt64Field()
+
+    def __str__(self) -> str:
+        return f"{self.profile_id}: {self.stream_created:%Y-%m-%d %H:%M:%S} #{self.seq}"
+
+
 class Plan(models.Model):
     """What applying desired stream configs to a profile would do (streams.plans), and then
     what it did. `steps` are worked out by the plan job from the live configs; `outcomes`

@@ -18,11 +18,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from streams import audit, definitions, stream_config
-from streams.broker.advisories import API_AUDIT_SUBJECT, StreamChange, Watch
+from streams.broker.advisories import API_AUDIT_SUBJECT, Gap, Mark, StreamChange, Watch
 from streams.broker.connection import Connection
 from streams.jobs import rows
+from streams.jobs.submit import submit
 from streams.models import (
     AuditEvent,
+    CaptureMark,
     Job,
     JobKind,
     JobStatus,
@@ -54,6 +56,9 @@ def targets() -> list[Watch]:
     also when advisory ids too old to come back are forgotten."""
     close_old_connections()
     SeenAdvisory.objects.filter(seen_at__lt=timezone.now() - SEEN_FOR).delete()
+    # A capture stream no longer kept is removed by its job: a later one starts afresh.
+    CaptureMark.objects.exclude(profile__record_outside=True,
+                                profile__keep_advisories=True).delete()
     return [Watch(profile.pk, profile.name, Connection.from_profile(profile),
                   profile.keeps_advisories)
             for profile in Profile.objects.filter(record_outside=True)]
@@ -114,33 +119,63 @@ def record_rejected(profile_id: int, count: int, reason: str) -> None:
                 reason)
 
 
-def record_lost(profile_id: int, first: int, last: int) -> bool:
-    """Advisories `first` to `last` of the capture stream were dropped before any listener
-    read them: one entry says so, however many listeners find the gap. What they held is not
-    lost for good: the next read of the streams records each one that differs from its
-    definition, author unknown (noticed)."""
+def record_lost(profile_id: int, gap: Gap) -> bool:
+    """Advisories of the capture stream were removed (its limits, a purge) or the stream was
+    deleted before any listener read them: one entry says so, however many listeners find
+    the gap, and a job reads every stream, so each that now differs from its definition is
+    recorded, author unknown (noticed)."""
     close_old_connections()
     profile = Profile.objects.filter(pk=profile_id, record_outside=True).first()
     if profile is None:
         return False
     # The gap's own id, in the advisory ids' table (whose ids are 64 characters at most).
-    gap = hashlib.sha256(f"{profile.pk}:{first}:{last}".encode()).hexdigest()[:48]
-    count = last - first + 1
+    gap_id = hashlib.sha256(f"{profile.pk}:{gap.stream_created.isoformat()}:{gap.first}:"
+                            f"{gap.last}".encode()).hexdigest()[:48]
     with transaction.atomic():
-        if not _first_time(f"lost:{gap}", profile):
+        if gap.last is None:
+            CaptureMark.objects.filter(profile=profile).delete()  # reported once
+            if not profile.keep_advisories:  # consent withdrawn: its job removed the stream
+                return False
+        if not _first_time(f"lost:{gap_id}", profile):
             return False
+        reading = submit(JobKind.STREAM_LIST, profile, audit.Context(), target=profile.name)
+        if gap.last is None:
+            what = (f"The capture stream was deleted after the listener recorded it up to "
+                    f"sequence {gap.first - 1}: advisories after that")
+        else:
+            what = (f"{gap.last - gap.first + 1} advisories (capture stream sequences "
+                    f"{gap.first} to {gap.last}) were removed from it, by its size or age "
+                    "limit or a purge, before the listener read them:")
         audit.record(
             LOST_ACTION, audit.Context(), target_type="profile", target_name=profile.name,
-            profile=profile, outcome="failed", actor_name=audit.command_actor(),
-            after={"stream": stream_config.CAPTURE_STREAM, "first_seq": first,
-                   "last_seq": last, "count": count},
-            message=f"{count} advisories (capture stream sequences {first} to {last}) were "
-                    "dropped by its size or age limit before the listener read them: changes "
-                    "made outside meanwhile are not in this log. Refresh the stream list: "
-                    "streams that now differ from their definitions are recorded, author "
-                    "unknown.")
-    log.warning("profile %r: %s advisories lost (%s to %s)", profile.name, count, first, last)
+            profile=profile, job=reading, outcome="failed", actor_name=audit.command_actor(),
+            after={"stream": stream_config.CAPTURE_STREAM, "first_seq": gap.first,
+                   "last_seq": gap.last,
+                   "count": None if gap.last is None else gap.last - gap.first + 1},
+            message=f"{what} changes made outside meanwhile are not in this log. Job "
+                    f"#{reading.pk} reads every stream: each that now differs from its "
+                    "definition is recorded, author unknown.")
+    log.warning("profile %r: advisories lost (%s to %s); job %s reads every stream",
+                profile.name, gap.first, gap.last or "the stream's deletion", reading.pk)
     return True
+
+
+def read_mark(profile_id: int) -> Mark | None:
+    close_old_connections()
+    row = CaptureMark.objects.filter(profile_id=profile_id).first()
+    return None if row is None else Mark(row.stream_created, row.seq)
+
+
+def mark(profile_id: int, read: Mark) -> None:
+    """How far the capture stream was recorded, never back (two listeners share it), unless
+    it is a stream made since."""
+    close_old_connections()
+    with transaction.atomic():
+        current = CaptureMark.objects.select_for_update().filter(profile_id=profile_id).first()
+        if current is None or current.stream_created != read.stream_created or \
+                current.seq < read.seq:
+            CaptureMark.objects.update_or_create(profile_id=profile_id, defaults={
+                "stream_created": read.stream_created, "seq": read.seq})
 
 
 def _first_time(advisory_id: str, profile: Profile) -> bool:

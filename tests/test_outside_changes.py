@@ -298,9 +298,132 @@ def test_advisories_the_capture_stream_dropped_unread_are_reported_once(
     assert lost.profile_id == profile.pk and lost.outcome == "failed"
     assert lost.after["count"] >= 3  # the three creates, and the requests around them
     assert f"{lost.after['count']} advisories" in lost.message
-    assert "advisories were dropped from the capture stream" in second.log_text()
+    assert "advisories were removed from the capture stream" in second.log_text()
     # Found again (a second listener, a reconnect before reading on): still one entry.
-    assert not outside.record_lost(profile.pk, lost.after["first_seq"], lost.after["last_seq"])
+    gap = advisories.Gap(capture_created(server), lost.after["first_seq"],
+                         lost.after["last_seq"])
+    assert not outside.record_lost(profile.pk, gap)
+    assert AuditEvent.objects.filter(action=outside.LOST_ACTION).count() == 1
+
+
+def capture_created(server: NatsServer) -> datetime:
+    async def created() -> datetime:
+        nc = await nats.connect(server.url, user="bob", password="bob-pass")
+        info = await nc.jetstream().stream_info(stream_config.CAPTURE_STREAM)
+        await nc.close()
+        return info.created
+
+    return in_thread(created())
+
+
+def changes_found_by_a_read(names: set[str], listener: Listener) -> dict[str, AuditEvent]:
+    """Until the job the listener submitted has recorded a change to each of `names`."""
+    def found() -> dict[str, AuditEvent] | None:
+        listener.check_alive()
+        entries = {e.target_name: e for e in AuditEvent.objects.filter(
+            action=ACTION, target_name__in=names, message__endswith="no advisory named who)")}
+        return entries if set(entries) == names else None
+
+    return wait_until(found, 30, lambda: f"{entries()}\n{listener.log_tail()}")
+
+
+def lost_entry(listener: Listener) -> AuditEvent:
+    def written() -> AuditEvent | None:
+        listener.check_alive()
+        return AuditEvent.objects.filter(action=outside.LOST_ACTION).first()
+
+    return wait_until(written, 20, listener.log_tail)
+
+
+def three_defined_streams(client: Client, profile: Profile, prefix: str) -> list[str]:
+    """Streams of the module's server are its tests' to share: each test names its own."""
+    names = [f"{prefix}{index}" for index in range(1, 4)]
+    for name in names:
+        assert create_stream(client, profile, name=name, subjects=name,
+                             max_msgs="10").status == JobStatus.SUCCEEDED
+    return names
+
+
+def three_changes_outside(server: NatsServer, names: list[str]) -> None:
+    changed, deleted, described = names
+    as_bob(server, f"STREAM.UPDATE.{changed}", {
+        **as_bob(server, f"STREAM.INFO.{changed}")["config"], "max_msgs": 5})
+    as_bob(server, f"STREAM.DELETE.{deleted}")
+    as_bob(server, f"STREAM.UPDATE.{described}", {
+        **as_bob(server, f"STREAM.INFO.{described}")["config"], "description": "bob"})
+
+
+def assert_the_three_changes_recorded(names: list[str], found: dict[str, AuditEvent]) -> None:
+    changed, deleted, described = names
+    assert {name: (entry.actor_name, entry.message.split(":")[0].split(";")[0])
+            for name, entry in found.items()} == {
+        changed: ("nats:unknown", "changed outside the dashboard"),
+        deleted: ("nats:unknown", "deleted outside the dashboard"),
+        described: ("nats:unknown", "changed outside the dashboard")}
+    assert found[changed].changes == {"max_msgs": [10, 5]}
+    assert found[described].changes == {"description": [None, "bob"]}
+
+
+def test_a_purged_capture_stream_is_reported_and_every_stream_read_again(
+    client_alice: Client, profile: Profile, server: NatsServer, tmp_path: Path,
+) -> None:
+    drop_capture_stream(server)
+    assert keep_advisories(profile).status == JobStatus.SUCCEEDED
+    names = three_defined_streams(client_alice, profile, "purged")
+    first = Listener(tmp_path, "first")
+    try:
+        first.wait_following(profile.name, "capture stream")
+        as_bob(server, "STREAM.CREATE.marker1", {"name": "marker1", "subjects": ["marker1"]})
+        entry_for("marker1", first)  # everything before it was read
+    finally:
+        first.stop()
+
+    three_changes_outside(server, names)
+    as_bob(server, f"STREAM.PURGE.{stream_config.CAPTURE_STREAM}")
+
+    second = Listener(tmp_path, "second")
+    try:
+        second.wait_following(profile.name, "capture stream")
+        lost = lost_entry(second)
+        found = changes_found_by_a_read(set(names), second)
+    finally:
+        second.stop()
+    assert lost.after["count"] >= 3  # the three changes, and the requests around them
+    assert "by its size or age limit or a purge" in lost.message
+    assert lost.job_id is not None and f"Job #{lost.job_id} reads every stream" in lost.message
+    assert_the_three_changes_recorded(names, found)
+    assert Stream.objects.get(profile=profile, name=names[1]).sync == "missing"
+    assert AuditEvent.objects.filter(action=ACTION).count() == 4  # marker's and these
+
+
+def test_a_deleted_capture_stream_is_reported_and_every_stream_read_again(
+    client_alice: Client, profile: Profile, server: NatsServer, tmp_path: Path,
+) -> None:
+    drop_capture_stream(server)
+    assert keep_advisories(profile).status == JobStatus.SUCCEEDED
+    names = three_defined_streams(client_alice, profile, "unread")
+    first = Listener(tmp_path, "first")
+    try:
+        first.wait_following(profile.name, "capture stream")
+        as_bob(server, "STREAM.CREATE.marker2", {"name": "marker2", "subjects": ["marker2"]})
+        entry_for("marker2", first)
+    finally:
+        first.stop()
+
+    three_changes_outside(server, names)
+    drop_capture_stream(server)
+
+    second = Listener(tmp_path, "second")
+    try:
+        second.wait_following(profile.name)  # the live advisories, until it is made again
+        lost = lost_entry(second)
+        found = changes_found_by_a_read(set(names), second)
+    finally:
+        second.stop()
+    assert lost.after["count"] is None
+    assert lost.message.startswith("The capture stream was deleted after the listener "
+                                   "recorded it up to sequence ")
+    assert_the_three_changes_recorded(names, found)
     assert AuditEvent.objects.filter(action=outside.LOST_ACTION).count() == 1
 
 

@@ -22,7 +22,7 @@ import logging
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -207,24 +207,47 @@ class Watch:
     capture: bool
 
 
+@dataclass(frozen=True)
+class Mark:
+    """How far a profile's capture stream was recorded: the stream, by its creation time, and
+    the highest sequence recorded."""
+
+    stream_created: datetime
+    seq: int
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Advisories of the capture stream made at `stream_created` that were never read:
+    sequences `first` to `last`, or, with `last` None, every one from `first` on, because the
+    stream was deleted."""
+
+    stream_created: datetime
+    first: int
+    last: int | None
+
+
 Targets = Callable[[], list[Watch]]
 # Profile key, the change, and the stream as the server answered after it (None: not there)
 # with when that was read.
 Recorder = Callable[[int, StreamChange, dict[str, Any] | None, datetime], object]
-LossRecorder = Callable[[int, int, int], object]  # profile key, first and last sequence lost
-RejectRecorder = Callable[[int, int, str], object]  # profile key, how many, the first's reason
+LossRecorder = Callable[[int, Gap], object]
+RejectRecorder = Callable[[int, int, str], object]  # profile key, how many, the latest reason
 
 
 @dataclass(frozen=True)
 class Recorders:
     """What the listener calls with what it read (database work): `targets` the profiles to
-    follow, `record` a change, `lost` advisories the capture stream dropped unread, `rejected`
-    advisories not recorded (malformed, or failing every delivery)."""
+    follow, `record` a change, `lost` advisories the capture stream lost unread, `rejected`
+    advisories not recorded (malformed, or failing every delivery), `mark` and `read_mark`
+    how far a profile's capture stream was recorded."""
 
     targets: Targets
     record: Recorder
     lost: LossRecorder
     rejected: RejectRecorder
+    mark: Callable[[int, Mark], object]
+    read_mark: Callable[[int], Mark | None]
 
 
 def watch(recorders: Recorders, reread: float) -> None:
@@ -350,6 +373,7 @@ class _Listener:
             except nats.js.errors.NotFoundError:
                 log.warning("%s: the capture stream %s is missing; following the live "
                             "advisories until it is there", where, CAPTURE_STREAM)
+                await self._report_deleted(target, where)
         await self._read_live(target, nc, js, where)
 
     async def _read_capture(self, target: Watch, nc: Client, js: JetStreamContext,
@@ -362,7 +386,7 @@ class _Listener:
             durable_name=DURABLE, ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_ack_pending=1000,
             max_deliver=MAX_DELIVER))
-        await self._report_dropped(target, js, consumer.ack_floor.stream_seq, where)
+        created = await self._report_lost(target, js, consumer.ack_floor.stream_seq, where)
         reader = await js.pull_subscribe_bind(DURABLE, CAPTURE_STREAM)
         log.info("%s: following the capture stream %s", where, CAPTURE_STREAM)
         quiet_since = time.monotonic()
@@ -373,22 +397,50 @@ class _Listener:
                 quiet_since = await self._check(nc, quiet_since)
                 await self._tell_counts(target, where)
                 continue
-            for msg in messages:
-                await self._take(target, nc, msg, where, acknowledge=True)
+            taken = [(msg, await self._take(target, nc, msg, where, acknowledge=True))
+                     for msg in messages]
+            # The mark first: an advisory acknowledged is one the mark has passed.
+            settled = [msg.metadata.sequence.stream for msg, ack in taken if ack is not None]
+            if settled:
+                await self._in_recorder(self.recorders.mark, target.key,
+                                        Mark(created, max(settled)))
+            for msg, ack in taken:
+                await (msg.nak(delay=NAK_DELAY) if ack is None else ack())
             quiet_since = time.monotonic()
 
-    async def _report_dropped(self, target: Watch, js: JetStreamContext, acknowledged: int,
-                              where: str) -> None:
-        """Advisories the capture stream dropped (its size or age limit: a busy account, a
-        listener down for long) before they were acknowledged: those between the consumer's
-        ack floor and the stream's first message. The server moves the floor past them only
-        with the next delivery, so this is seen here, as the listener (re)connects."""
-        first = (await js.stream_info(CAPTURE_STREAM)).state.first_seq
-        if first <= acknowledged + 1:
+    async def _report_lost(self, target: Watch, js: JetStreamContext, ack_floor: int,
+                           where: str) -> datetime:
+        """Advisories removed from the capture stream before they were recorded, found as the
+        listener (re)connects: those between the last one recorded and the stream's first.
+        Its size or age limit drops them (a busy account, a listener down for long) and a
+        purge removes them, which moves the consumer's ack floor with it; so the mark (how far
+        this stream was recorded) counts, and the ack floor only where there is no mark yet.
+        A stream made again since the mark was written means the old one was deleted.
+        Returns the stream's creation time, which the marks written from now on name."""
+        info = await js.stream_info(CAPTURE_STREAM)
+        first, created = info.state.first_seq, info.created or datetime.min.replace(tzinfo=UTC)
+        mark = await self._in_recorder(self.recorders.read_mark, target.key)
+        recorded = ack_floor
+        if mark is not None and mark.stream_created == created:
+            recorded = mark.seq
+        elif mark is not None:
+            await self._report_deleted(target, where)
+        if first > recorded + 1:
+            log.warning("%s: %d advisories were removed from the capture stream before they "
+                        "were read", where, first - 1 - recorded)
+            await self._in_recorder(self.recorders.lost, target.key,
+                                    Gap(created, recorded + 1, first - 1))
+        return created
+
+    async def _report_deleted(self, target: Watch, where: str) -> None:
+        """The capture stream read so far is gone: whatever came after its mark is lost."""
+        mark = await self._in_recorder(self.recorders.read_mark, target.key)
+        if mark is None:  # never read, or reported already
             return
-        log.warning("%s: %d advisories were dropped from the capture stream before they were "
-                    "read", where, first - 1 - acknowledged)
-        await self._in_recorder(self.recorders.lost, target.key, acknowledged + 1, first - 1)
+        log.warning("%s: the capture stream %s was deleted after the listener recorded it up "
+                    "to sequence %d", where, CAPTURE_STREAM, mark.seq)
+        await self._in_recorder(self.recorders.lost, target.key,
+                                Gap(mark.stream_created, mark.seq + 1, None))
 
     async def _read_live(self, target: Watch, nc: Client, js: JetStreamContext,
                          where: str) -> None:
@@ -415,39 +467,36 @@ class _Listener:
             quiet_since = time.monotonic()
 
     async def _take(self, target: Watch, nc: Client, msg: Msg, where: str, *,
-                    acknowledge: bool) -> None:
+                    acknowledge: bool) -> Callable[[], Awaitable[None]] | None:
         """Record one advisory if it is a stream change, with the stream as the server now
-        says it is. A malformed one is rejected. A change that could not be recorded comes
+        says it is, and say how to settle it: acknowledge it, terminate it, or (None) have it
+        come again. A malformed one is rejected. A change that could not be recorded comes
         again when it came from the capture stream, MAX_DELIVER times in all before it is
         rejected; it is lost (and logged) otherwise."""
         try:
             change = parse(msg.data)
         except Malformed as problem:
             await self._reject(target, where, f"a malformed advisory: {problem}")
-            change = None
+            return msg.ack
         except Exception as exc:  # a bug, not the message: never let one stop the rest
             self._failed(target, where, "an advisory", exc)
-            change = None
-        if change is not None:
-            try:
-                read_at = datetime.now(UTC)
-                current = await info_or_none(nc, target.conn, change.stream)
-                await self._in_recorder(self.recorders.record, target.key, change, current,
-                                        read_at)
-            except Exception as exc:
-                failure = f"advisory {change.id} ({change.stream} {change.action})"
-                self._failed(target, where, failure, exc)
-                if not acknowledge:
-                    return
-                if msg.metadata.num_delivered < MAX_DELIVER:
-                    await msg.nak(delay=NAK_DELAY)
-                    return
-                await self._reject(target, where, f"{failure} could not be recorded in "
-                                   f"{MAX_DELIVER} attempts: {_reason(exc)}")
-                await msg.term()
-                return
-        if acknowledge:
-            await msg.ack()
+            return msg.ack
+        if change is None:
+            return msg.ack
+        try:
+            read_at = datetime.now(UTC)
+            current = await info_or_none(nc, target.conn, change.stream)
+            await self._in_recorder(self.recorders.record, target.key, change, current,
+                                    read_at)
+        except Exception as exc:
+            failure = f"advisory {change.id} ({change.stream} {change.action})"
+            self._failed(target, where, failure, exc)
+            if not acknowledge or msg.metadata.num_delivered < MAX_DELIVER:
+                return None
+            await self._reject(target, where, f"{failure} could not be recorded in "
+                               f"{MAX_DELIVER} attempts: {_reason(exc)}")
+            return msg.term
+        return msg.ack
 
     async def _reject(self, target: Watch, where: str, reason: str) -> None:
         """An `advisories.rejected` entry for the first rejected advisory in an hour, then one

@@ -1,5 +1,6 @@
 """The advisory listener as production runs it: `./dev watch` (which docker-compose runs too)
-on the test database, re-reading the profiles five times a second."""
+on the test database and the test Redis (it submits jobs), re-reading the profiles five times
+a second."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from memphisadmin.celery import app as celery_app
 from tests.support.process import ServerProcess
 from tests.support.project import ROOT, subprocess_database_url
 from tests.support.waiting import wait_until
@@ -23,6 +25,7 @@ class Listener(ServerProcess):
             **os.environ,
             "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
             "DATABASE_URL": subprocess_database_url(),
+            "REDIS_URL": celery_app.conf.broker_url,  # the test Redis, once it runs
             "PYTHONUNBUFFERED": "1",
             "ADVISORY_REREAD_INTERVAL": "0.2",
         }

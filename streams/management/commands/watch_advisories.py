@@ -15,6 +15,6 @@ class Command(BaseCommand):
             "until SIGINT or SIGTERM.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        advisories.watch(advisories.Recorders(outside.targets, outside.record,
-                                              outside.record_lost, outside.record_rejected),
-                         settings.ADVISORY_REREAD_INTERVAL)
+        advisories.watch(advisories.Recorders(
+            outside.targets, outside.record, outside.record_lost, outside.record_rejected,
+            outside.mark, outside.read_mark), settings.ADVISORY_REREAD_INTERVAL)
