@@ -44,6 +44,7 @@ DEBIAN_NATS_SERVER = "/usr/sbin/nats-server"  # 2.9.10, the oldest server we sup
 USERS = ('authorization { users: [{user: dash, password: "dash-pass"}, '
          '{user: bob, password: "bob-pass"}] }')
 ACTION = "stream.changed_outside"
+REJECTED = "advisories.rejected"
 
 
 @pytest.fixture(scope="module", params=["2.15", "2.9"])
@@ -649,7 +650,7 @@ def test_a_forged_advisory_changes_nothing_but_adds_its_line(
     row = Stream.objects.get(profile=profile, name="real")
     assert row.status == "ok" and row.read_at <= timezone.now()
     assert not Stream.objects.filter(name="phantom").exists()
-    [rejected] = AuditEvent.objects.filter(action=outside.REJECTED_ACTION)
+    [rejected] = AuditEvent.objects.filter(action=REJECTED)
     assert "names another stream" in rejected.after["reason"] and rejected.outcome == "failed"
     assert datetime.fromisoformat(dated.after["advisory"]["at"]) <= timezone.now()
     asked = large.after["advisory"]
@@ -683,11 +684,50 @@ def test_a_flood_of_malformed_advisories_blocks_nothing_and_fills_no_log(
         listener.stop()
     assert entry.target_name == "after_flood"
     assert consumer["config"]["max_deliver"] == advisories.MAX_DELIVER
-    [rejected] = AuditEvent.objects.filter(action=outside.REJECTED_ACTION)
+    [rejected] = AuditEvent.objects.filter(action=REJECTED)
     assert rejected.after == {"count": 1, "reason": "a malformed advisory: its response's "
                               "'subjects': Expected a list."}
     log = listener.log_text()
     assert "Traceback" not in log and len(log) < 10_000, log[-3000:]
+
+
+def test_a_change_that_cannot_be_recorded_is_rejected_after_its_last_delivery(
+    make_profile: Callable[..., Profile], tmp_path: Path,
+) -> None:
+    """The dashboard's user may not read one stream back: each delivery of its change fails
+    (the read times out), MAX_DELIVER times, logged in full once, then it is let go."""
+    server = NatsServer.start(tmp_path / "nats", config=(
+        'authorization { users: [{user: dash, password: "dash-pass", permissions: {publish: '
+        '{deny: ["$JS.API.STREAM.INFO.hidden"]}}}, {user: bob, password: "bob-pass"}] }'))
+    try:
+        profile = make_profile(server, auth_method="user_password", username="dash",
+                               password="dash-pass", record_outside=True)
+        assert keep_advisories(profile).status == JobStatus.SUCCEEDED
+        listener = Listener(tmp_path)
+        try:
+            listener.wait_following(profile.name, "capture stream")
+            as_bob(server, "STREAM.CREATE.hidden", {"name": "hidden", "subjects": ["hidden"]})
+
+            def rejected() -> AuditEvent | None:
+                listener.check_alive()
+                return AuditEvent.objects.filter(action=REJECTED).first()
+
+            entry = wait_until(rejected, 90, listener.log_tail)
+            as_bob(server, "STREAM.CREATE.seen", {"name": "seen", "subjects": ["seen"]})
+            [recorded] = wait_for_entries(1, listener)
+            consumer = as_bob(server, f"CONSUMER.INFO.{stream_config.CAPTURE_STREAM}."
+                                      f"{advisories.DURABLE}")
+        finally:
+            listener.stop()
+    finally:
+        server.stop()
+    assert recorded.target_name == "seen"
+    assert entry.after["count"] == 1 and entry.after["reason"].endswith(
+        f"(hidden created) could not be recorded in {advisories.MAX_DELIVER} attempts: "
+        "TimeoutError: nats: timeout")
+    assert consumer["num_ack_pending"] == 0 and consumer["num_redelivered"] == 0
+    # One traceback, not one a delivery.
+    assert listener.log_text().count("nats.errors.TimeoutError: nats: timeout") == 1
 
 
 def test_the_listener_survives_bad_messages_and_a_server_restart(
