@@ -38,10 +38,10 @@ ACTIONS = (
     "login", "login.locked_out", "logout", "permission.denied", "profile.created",
     "profile.changed", "profile.deleted", "job.requested", "job.finished", "stream.created",
     "stream.changed", "stream.deleted", "stream.purged", "stream.adopted",
-    "stream.changed_outside", "advisories.lost", "consumer.created", "consumer.changed",
-    "consumer.deleted", "consumer.paused", "consumer.resumed", "message.published",
-    "message.deleted", "secrets.rotated", "definitions.exported", "audit.exported",
-    "audit.verified", "audit.pruned", "audit.head_rebuilt",
+    "stream.changed_outside", "advisories.lost", "advisories.rejected", "consumer.created",
+    "consumer.changed", "consumer.deleted", "consumer.paused", "consumer.resumed",
+    "message.published", "message.deleted", "secrets.rotated", "definitions.exported",
+    "audit.exported", "audit.verified", "audit.pruned", "audit.head_rebuilt",
 )
 TARGET_TYPES = ("profile", "stream", "user", "view", "audit")
 # The screen's columns, in order; the exports carry exactly these.
