@@ -640,11 +640,12 @@ def test_a_forged_advisory_changes_nothing_but_adds_its_line(
             own_server, advisory("real", "DELETE"),
             advisory("real", response={"config": {"name": "phantom", "subjects": ["p"]}}),
             advisory("real", timestamp="2099-01-01T00:00:00Z"),
-            advisory("real", request=json.dumps({"description": "x" * (900 << 10)})))
-        found = wait_for_entries(3, listener)
+            advisory("real", request=json.dumps({"description": "x" * (900 << 10)})),
+            advisory("real", request=json.dumps({"description": "half a pair: \ud800"})))
+        found = wait_for_entries(4, listener)
     finally:
         listener.stop()
-    deleted, dated, large = found
+    deleted, dated, large, half = found
     assert deleted.message.startswith("deleted outside the dashboard by unknown user")
     assert deleted.message.endswith("; the server still has it; its definition here remains")
     row = Stream.objects.get(profile=profile, name="real")
@@ -657,6 +658,7 @@ def test_a_forged_advisory_changes_nothing_but_adds_its_line(
     assert asked["request_truncated"] is True
     assert len(asked["request"].encode()) == advisories.REQUEST_KEPT
     assert len(json.dumps(large.after)) < 20 << 10
+    assert half.after["advisory"]["request"]["description"].startswith("half a pair: \ufffd")
 
 
 def test_a_flood_of_malformed_advisories_blocks_nothing_and_fills_no_log(

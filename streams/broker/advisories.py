@@ -182,9 +182,15 @@ def _json(value: Any) -> Any:
     if not value:
         return None
     try:
-        return json.loads(value)
+        loaded = json.loads(value)
     except (TypeError, ValueError):
         return None
+    # A client may send half a UTF-16 pair (`"\ud800"`) in its request. The server reads it
+    # as U+FFFD, and so does this: neither the audit chain's hash nor PostgreSQL takes one.
+    text = json.dumps(loaded, ensure_ascii=False)
+    if stream_config.lone_surrogate(text):
+        return json.loads(text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
+    return loaded
 
 
 def _time(value: Any) -> datetime | None:
