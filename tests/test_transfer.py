@@ -19,6 +19,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import resolve, reverse
+from django.utils import timezone
 from nats.js.api import (
     DiscardPolicy,
     RePublish,
@@ -32,7 +33,7 @@ from nats.js.api import (
 from streams import stream_json
 from streams.definitions import normalise
 from streams.forms.transfer import ImportForm
-from streams.models import AuditEvent, JobStatus, Plan, Profile, StreamDefinition
+from streams.models import AuditEvent, JobStatus, Plan, Profile, Stream, StreamDefinition
 from streams.stream_config import parse_version
 from streams.uploads import BoundedUpload
 from tests.support.jobs import wait_for_job
@@ -410,8 +411,35 @@ def test_export_leaves_out_what_only_the_server_writes_and_is_audited(
     assert [(e.actor_name, e.profile_name, e.after) for e in entries] == [
         ("alice", "production", {"streams": ["a"]}),
         ("alice", "production", {"streams": ["a", "b"]})]
-    nothing = export(client_alice, target, name="unmanaged")
+    nothing = export(client_alice, target, name="nowhere")
     assert (nothing.status_code, entries.count()) == (400, 2)
+
+
+@pytest.mark.django_db
+def test_an_unmanaged_stream_exports_its_live_config_as_last_read(
+    client_alice: Client, target: Profile,
+) -> None:
+    """As `nats stream info -j` shows it, without what only the server writes; a managed
+    stream is its definition, whatever is live; system streams only when ticked."""
+    live = {"name": "theirs", "subjects": ["theirs.>"], "max_msgs": -1,
+            "metadata": {"_nats.ver": "2.15.1"}}
+    for name, config, kind in [("theirs", live, ""), ("ours", {"name": "ours", "max_msgs": 9},
+                                                      ""), ("KV_cfg", {"name": "KV_cfg"}, "kv")]:
+        Stream.objects.create(profile=target, name=name, system_kind=kind, read_at=timezone.now(),
+                              info={"config": config, "created": "2026-01-01T00:00:00Z"})
+    StreamDefinition.objects.create(profile=target, name="ours",
+                                    config={"name": "ours", "max_msgs": 5})
+    one = export(client_alice, target, name="theirs")
+    assert json.loads(one.content) == {"name": "theirs", "subjects": ["theirs.>"],
+                                       "max_msgs": -1}
+    every = export(client_alice, target, all="1")
+    with zipfile.ZipFile(io.BytesIO(every.content)) as archive:
+        files = {name: json.loads(archive.read(name)) for name in archive.namelist()}
+    assert files == {"ours.json": {"name": "ours", "max_msgs": 5},
+                     "theirs.json": json.loads(one.content)}
+    assert export(client_alice, target, name="KV_cfg").status_code == 200
+    entry = AuditEvent.objects.filter(action="definitions.exported").order_by("seq").last()
+    assert entry.after == {"streams": ["KV_cfg"], "live": ["KV_cfg"]}
 
 
 @pytest.mark.django_db(transaction=True)

@@ -18,20 +18,31 @@ from streams.views.http import permission_required
 @permission_required("streams.view_streamdefinition")
 @require_POST
 def definitions_export(request: HttpRequest, pk: int) -> HttpResponse:
-    """The ticked definitions (`name`), or with `all` every one of the profile: one stream's
-    as its JSON file, several as a .zip of them."""
+    """The ticked streams (`name`), or with `all` every stream of the profile but the system
+    ones: one as its JSON file, several as a .zip of them. A managed stream is its definition;
+    any other its live config as last read, as `nats stream info -j` shows it (stream_json
+    leaves out what only the server writes)."""
     profile = get_object_or_404(Profile, pk=pk)
-    chosen = profile.stream_definitions.order_by("name")
-    if not request.POST.get("all"):
-        chosen = chosen.filter(name__in=request.POST.getlist("name"))
-    configs = dict(chosen.values_list("name", "config"))
+    defined, live = profile.stream_definitions.all(), profile.streams.exclude(info=None)
+    if request.POST.get("all"):
+        live = live.filter(system_kind="")
+    else:
+        names = request.POST.getlist("name")
+        defined, live = defined.filter(name__in=names), live.filter(name__in=names)
+    definitions = dict(defined.values_list("name", "config"))
+    unmanaged = {name: info["config"] for name, info in live.values_list("name", "info")
+                 if name not in definitions and isinstance(info.get("config"), dict)}
+    configs = dict(sorted({**definitions, **unmanaged}.items()))
     if not configs:
-        return HttpResponse("Nothing to export: no stream with a definition was chosen.",
-                            status=400)
+        return HttpResponse("Nothing to export: no stream was chosen.", status=400)
     audit.record("definitions.exported", audit.Context.from_request(request),
                  target_type="profile", target_name=profile.name, profile=profile,
-                 outcome="succeeded", after={"streams": list(configs)},
-                 message=f"exported {len(configs)} definition(s)")
+                 outcome="succeeded",
+                 after={"streams": list(configs), **({"live": list(unmanaged)} if unmanaged
+                                                     else {})},
+                 message=f"exported {len(configs)} stream configuration(s)"
+                         + (f", {len(unmanaged)} of them unmanaged, as last read"
+                            if unmanaged else ""))
     if len(configs) == 1:
         [(name, config)] = configs.items()
         response = HttpResponse(stream_json.dumps(config), content_type="application/json")
