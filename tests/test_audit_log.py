@@ -282,12 +282,59 @@ def test_export_equals_the_filtered_screen(client_alice: Client) -> None:
     jsonl = client_alice.get("/audit/export.jsonl", params)
     assert jsonl.streaming and jsonl["Content-Type"].startswith("application/x-ndjson")
     lines = jsonl.getvalue().decode().splitlines()
-    assert [json.loads(line) for line in lines] == screen
+    # The screen's rows, and what each changed: none of these changed anything.
+    assert [json.loads(line) for line in lines] == [
+        {**row, "changes": None, "before": None, "after": None} for row in screen]
     response = client_alice.get("/audit/export.csv", params)
     assert response.streaming and "attachment;" in response["Content-Disposition"]
     reader = csv.reader(io.StringIO(response.getvalue().decode()))
-    assert next(reader) == [header for _, header in audit_views.COLUMNS]
-    assert list(reader) == [[str(row[key]) for key, _ in audit_views.COLUMNS] for row in screen]
+    assert next(reader) == [header for _, header in audit_views.COLUMNS] + [
+        "Job", "Changed", "Before", "After"]
+    assert list(reader) == [[str(row[key]) for key, _ in audit_views.COLUMNS] + [""] * 4
+                            for row in screen]
+
+
+def test_a_change_is_one_row_saying_what_changed_and_its_job_entries_fold_under_it(
+    client_alice: Client,
+) -> None:
+    """One edit writes job.requested, stream.changed and job.finished: the reviewer reads one
+    row, the change, with its values; the job's own entries are a link away and exported."""
+    edit = Job.objects.create(kind="stream_update", profile_name="prod", target="orders")
+    refused = Job.objects.create(kind="stream_delete", profile_name="prod", target="orders")
+    common = {"target_type": "stream", "target_name": "orders", "profile_name": "prod"}
+    _entries([
+        {**common, "action": "job.requested", "job": edit, "outcome": "requested"},
+        {**common, "action": "stream.changed", "job": edit, "outcome": "succeeded",
+         "message": "changed", "changes": {"max_msgs": [-1, 5000]},
+         "before": {"name": "orders", "max_msgs": -1},
+         "after": {"name": "orders", "max_msgs": 5000}},
+        {**common, "action": "job.finished", "job": edit, "outcome": "succeeded"},
+        {**common, "action": "job.requested", "job": refused, "outcome": "requested"},
+        {**common, "action": "job.finished", "job": refused, "outcome": "failed",
+         "message": "task queue unreachable"},
+    ])
+
+    def actions(**params: str) -> list[str]:
+        return [row["action"] for row in _screen(client_alice, target="orders", **params)]
+
+    assert actions() == ["job.finished", "stream.changed"]  # the refused attempt, the change
+    [change] = [row for row in _screen(client_alice, target="orders")
+                if row["action"] == "stream.changed"]
+    assert change["changed"] == "Stream Messages Limit -1 → 5000"
+    html = client_alice.get("/audit/", {"target": "orders"}).content.decode()
+    assert "Stream Messages Limit -1 → 5000" in html
+    assert f'href="/audit/?job={edit.pk}"' in html
+    assert actions(job=str(edit.pk)) == ["job.finished", "stream.changed", "job.requested"]
+    assert len(actions(lifecycle="on")) == 5
+    assert actions(action="stream") == ["stream.changed"]  # a family
+    assert actions(action="job") == ["job.finished", "job.requested", "job.finished",
+                                     "job.requested"]
+    exported = [json.loads(line) for line in client_alice.get(
+        "/audit/export.jsonl", {"target": "orders"}).getvalue().decode().splitlines()]
+    assert len(exported) == 5  # every entry of the chain, folded or not
+    [changed] = [row for row in exported if row["action"] == "stream.changed"]
+    assert (changed["before"]["max_msgs"], changed["after"]["max_msgs"]) == (-1, 5000)
+    assert changed["changes"] == {"max_msgs": [-1, 5000]} and changed["job"] == edit.pk
 
 
 def test_csv_export_defuses_spreadsheet_formulas(client_alice: Client) -> None:

@@ -9,13 +9,27 @@ from typing import Any
 
 import django_filters as filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from streams.filters import ListFilter
 from streams.models import AuditEvent
 
 OUTCOMES = ("succeeded", "failed", "denied", "requested")
+# Known values, offered as suggestions; the filters accept any value (an action's family or
+# prefix too).
+ACTIONS = (
+    "login", "login.locked_out", "logout", "permission.denied", "profile.created",
+    "profile.changed", "profile.deleted", "job.requested", "job.finished", "stream.created",
+    "stream.changed", "stream.deleted", "stream.purged", "stream.adopted",
+    "stream.changed_outside", "advisories.lost", "advisories.rejected", "consumer.created",
+    "consumer.changed", "consumer.deleted", "consumer.paused", "consumer.resumed",
+    "message.published", "message.deleted", "secrets.rotated", "definitions.exported",
+    "audit.exported", "audit.verified", "audit.pruned", "audit.head_rebuilt",
+)
+# A job's own entries: what was asked and how the job ended. They fold under the entry that
+# says more (AuditFilter's `fold`): the change the job wrote (stream.changed, …), or its end.
+LIFECYCLE = ("job.requested", "job.finished")
 
 
 def _suggested(datalist: str) -> forms.TextInput:
@@ -30,7 +44,9 @@ def _midnight(day: date) -> datetime:
 class AuditFilter(ListFilter):
     actor = filters.CharFilter(field_name="actor_name", label="Actor",
                                widget=_suggested("audit-actors"))
-    action = filters.CharFilter(label="Action", widget=_suggested("audit-actions"))
+    # An action, a family (`stream`: stream.created, stream.changed, …) or a prefix.
+    action = filters.CharFilter(method="filter_action", label="Action",
+                                widget=_suggested("audit-actions"))
     target_type = filters.CharFilter(label="Target type", widget=_suggested("audit-target-types"))
     target = filters.CharFilter(field_name="target_name", label="Target")
     profile = filters.CharFilter(field_name="profile_name", label="Profile",
@@ -42,16 +58,50 @@ class AuditFilter(ListFilter):
     until = filters.DateFilter(method="filter_until", label="To",
                                widget=forms.DateInput(attrs={"type": "date"}))
     q = filters.CharFilter(method="filter_text", label="Text", widget=forms.SearchInput)
+    job = filters.NumberFilter(field_name="job_id", label="Job", min_value=1,
+                               widget=forms.HiddenInput)
+    # Unticked (absent): a job's requested/finished entries fold under the change it wrote.
+    lifecycle = filters.BooleanFilter(method="filter_lifecycle", label="show job entries",
+                                      widget=forms.CheckboxInput)
 
     class Meta:
         model = AuditEvent
         fields: list[str] = []
 
-    def __init__(self, *args: Any, fixed: Iterable[str] = (), **kwargs: Any) -> None:
-        """`fixed`: filters the screen already decides (a profile's tab has no profile box)."""
+    def __init__(self, *args: Any, fixed: Iterable[str] = (), fold: bool = True,
+                 **kwargs: Any) -> None:
+        """`fixed`: filters the screen already decides (a profile's tab has no profile box).
+        `fold`: hide job entries that fold under a change, unless an action, a job or "show
+        job entries" is asked for (the exports carry every entry)."""
         super().__init__(*args, **kwargs)
         for name in fixed:
             del self.filters[name]
+        self.fold = fold
+
+    def filter_queryset(self, queryset: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
+        events = super().filter_queryset(queryset)
+        asked = self.form.cleaned_data
+        if not self.fold or any(asked.get(name) for name in ("action", "job", "lifecycle")):
+            return events
+        # A request folds under its job's end or change; an end under the change. A job
+        # that changed nothing shows as its end: a refused attempt, or a read.
+        later = AuditEvent.objects.filter(job_id=OuterRef("job_id")).exclude(
+            action="job.requested")
+        change = later.exclude(action="job.finished")
+        return events.exclude(Q(action="job.requested") & Exists(later)).exclude(
+            Q(action="job.finished") & Exists(change))
+
+    def filter_action(self, events: QuerySet[AuditEvent], name: str, action: str
+                      ) -> QuerySet[AuditEvent]:
+        # A whole action is an equality, one range scan of its index; a family or a prefix
+        # reads newest first until a page is found.
+        if action in ACTIONS:
+            return events.filter(action=action)
+        return events.filter(action__startswith=action)
+
+    def filter_lifecycle(self, events: QuerySet[AuditEvent], name: str, shown: bool
+                         ) -> QuerySet[AuditEvent]:
+        return events  # what it changes is the fold, in filter_queryset
 
     # Entries are in time order (audit.record never dates one before its predecessor), so a date
     # range is a seq range: two probes of the (at, seq) index, then the same range scan as every

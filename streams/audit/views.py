@@ -26,23 +26,13 @@ from django_htmx.http import push_url
 
 from streams import audit, consumer_config, plans, stream_config
 from streams.audit.chain import SECRET_CHANGED
-from streams.audit.filters import AuditFilter
+from streams.audit.filters import ACTIONS, LIFECYCLE, AuditFilter
 from streams.forms import transfer
 from streams.models import AuditEvent, Job, Profile
 from streams.views.http import HtmxHttpRequest, page_or_partial, permission_required
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
-# Known values, offered as suggestions; the filters accept any value.
-ACTIONS = (
-    "login", "login.locked_out", "logout", "permission.denied", "profile.created",
-    "profile.changed", "profile.deleted", "job.requested", "job.finished", "stream.created",
-    "stream.changed", "stream.deleted", "stream.purged", "stream.adopted",
-    "stream.changed_outside", "advisories.lost", "advisories.rejected", "consumer.created",
-    "consumer.changed", "consumer.deleted", "consumer.paused", "consumer.resumed",
-    "message.published", "message.deleted", "secrets.rotated", "definitions.exported",
-    "audit.exported", "audit.verified", "audit.pruned", "audit.head_rebuilt",
-)
 TARGET_TYPES = ("profile", "stream", "user", "view", "audit")
 # The screen's columns, in order; the exports carry exactly these.
 COLUMNS = (
@@ -51,7 +41,9 @@ COLUMNS = (
     ("outcome", "Outcome"), ("message", "Message"),
 )
 ROW_FIELDS = ("seq", "at", "actor_name", "ip", "action", "target_type", "target_name",
-              "profile_name", "outcome", "message")
+              "profile_name", "outcome", "message", "job_id", "changes")
+# What the exports carry beside the columns: the whole change.
+EXPORT_FIELDS = ("changes", "before", "after")
 
 
 @dataclass(frozen=True)
@@ -95,7 +87,8 @@ def keyset_page(events: QuerySet[AuditEvent], before: int | None, after: int | N
 
 
 def _cells(row: dict[str, Any]) -> dict[str, Any]:
-    """One entry as the screen and the exports show it, keyed like COLUMNS."""
+    """One entry as the screen and the exports show it, keyed like COLUMNS, with its job and
+    what it changed in one line."""
     return {
         "seq": row["seq"],
         "at": row["at"].astimezone(UTC).isoformat(timespec="seconds"),
@@ -107,6 +100,8 @@ def _cells(row: dict[str, Any]) -> dict[str, Any]:
         "profile": row["profile_name"],
         "outcome": row["outcome"],
         "message": row["message"],
+        "job": row["job_id"],
+        "changed": change_summary(row["action"], row["target_type"], row["changes"]),
     }
 
 
@@ -123,6 +118,9 @@ def _list(
         "columns": COLUMNS,
         # An entry's address is this plus its seq: one reverse() per page, not one per row.
         "detail_url": reverse("audit_detail", args=[0]).removesuffix("0/"),
+        # A change's job entries, folded under it, are a link away.
+        "job_url": f"{request.path}?job=" if filters.fold else "",
+        "lifecycle": LIFECYCLE,
     }
     context = {
         "page": page,
@@ -183,17 +181,34 @@ class ChangeRow:
     secret: bool = False
 
 
-def field_label(event: AuditEvent, key: str) -> str:
+def field_label(action: str, target_type: str, key: str) -> str:
     """A changed key as the form that changes it labels it: the profile form's, the consumer
     form's (consumer entries name their stream as target) or the stream form's."""
-    if event.target_type == "profile":
+    if target_type == "profile":
         try:
             return capfirst(Profile._meta.get_field(key).verbose_name)
         except FieldDoesNotExist:
             return key
-    if event.action.startswith("consumer."):
+    if action.startswith("consumer."):
         return consumer_config.label_of_key(key)
     return stream_config.label_of_key(key)
+
+
+def change_summary(action: str, target_type: str, changes: Any) -> str:
+    """What an entry changed, in one line of form labels: `Stream Messages Limit -1 → 5000`
+    (a secret only that it changed)."""
+    if not isinstance(changes, dict):
+        return ""
+    parts = []
+    for key, value in changes.items():
+        label = field_label(action, target_type, key)
+        if key in Profile.SECRET_FIELDS or value == SECRET_CHANGED:
+            parts.append(f"{label} changed")
+        elif isinstance(value, list) and len(value) == 2:
+            parts.append(f"{label} {_show(value[0]) or '—'} → {_show(value[1]) or '—'}")
+        else:
+            parts.append(f"{label} {_show(value)}")
+    return "; ".join(parts)
 
 
 def _show(value: Any) -> str:
@@ -211,7 +226,7 @@ def change_rows(event: AuditEvent) -> list[ChangeRow]:
     before, after, changes = event.before or {}, event.after or {}, event.changes or {}
     rows = []
     for key in sorted(before.keys() | after.keys() | changes.keys()):
-        label = field_label(event, key)
+        label = field_label(event.action, event.target_type, key)
         if key in Profile.SECRET_FIELDS or changes.get(key) == SECRET_CHANGED:
             if key in changes or bool(before.get(key)) != bool(after.get(key)):
                 rows.append(ChangeRow(label, "changed", secret=True))
@@ -295,9 +310,10 @@ def _export_rows(events: QuerySet[AuditEvent], up_to: int) -> Iterator[dict[str,
     """Newest first, in keyset chunks: memory stays flat and no cursor is held open between
     chunks (a long export does not pin a database snapshot)."""
     while True:
-        chunk = list(events.filter(seq__lte=up_to).order_by("-seq").values(*ROW_FIELDS)
-                     [:EXPORT_CHUNK])
-        yield from (_cells(row) for row in chunk)
+        chunk = list(events.filter(seq__lte=up_to).order_by("-seq")
+                     .values(*ROW_FIELDS, *EXPORT_FIELDS)[:EXPORT_CHUNK])
+        yield from ({**_cells(row), **{key: row[key] for key in EXPORT_FIELDS}}
+                    for row in chunk)
         if len(chunk) < EXPORT_CHUNK:
             return
         up_to = chunk[-1]["seq"] - 1
@@ -311,10 +327,16 @@ def _csv_safe(value: Any) -> Any:
 
 
 def _csv_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """The screen's columns, then the change: its summary and before / after as JSON."""
     writer = csv.writer(_Echo())
-    yield writer.writerow([header for _, header in COLUMNS])
+    yield writer.writerow([header for _, header in COLUMNS] + ["Job", "Changed", "Before",
+                                                               "After"])
     for row in rows:
-        yield writer.writerow([_csv_safe(row[key]) for key, _ in COLUMNS])
+        change = [row["job"] or "", row["changed"]] + [
+            "" if row[key] is None else json.dumps(row[key], ensure_ascii=False)
+            for key in ("before", "after")]
+        yield writer.writerow([_csv_safe(value) for value in
+                               [row[key] for key, _ in COLUMNS] + change])
 
 
 def _json_lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
@@ -331,7 +353,7 @@ EXPORT_FORMATS = {
 @permission_required("streams.view_auditevent")
 def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
     content_type, extension, lines = EXPORT_FORMATS[fmt]
-    filters = AuditFilter(request.GET, queryset=AuditEvent.objects.all())
+    filters = AuditFilter(request.GET, queryset=AuditEvent.objects.all(), fold=False)
     events = filters.qs
     # The export shows the log as it was when asked for, without its own entry.
     up_to = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0

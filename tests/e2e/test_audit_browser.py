@@ -42,6 +42,20 @@ def test_filters_update_the_table_in_place_and_the_url(page: Page) -> None:
     assert "before=" in page.url and page.evaluate("window.notReloaded") is True
 
 
+def test_a_family_of_actions_is_one_filter(page: Page) -> None:
+    for action in ("stream.created", "stream.changed", "consumer.created", "login"):
+        audit.record(action, audit.Context(), target_type="stream", target_name="family",
+                     outcome="succeeded", actor_name="ops")
+    page.goto("/audit/?target=family")
+    rows = page.locator("#audit-table tbody tr")
+    expect(rows).to_have_count(4)
+    page.fill("input[name=action]", "stream")
+    page.press("input[name=action]", "Enter")
+    expect(rows).to_have_count(2)
+    for i in range(2):
+        expect(rows.nth(i)).to_contain_text("stream.")
+
+
 def test_review_works_without_javascript(browser: Browser, live_server: Any,
                                          page: Page) -> None:
     _seed()
