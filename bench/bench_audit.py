@@ -67,7 +67,9 @@ def seed(rows: int) -> float:
                 "request_id": f"{i:032x}", "action": action,
                 "target_type": "profile" if action.startswith("profile") else "stream",
                 "target_name": f"stream-{rng.randrange(2000)}", "profile_id": None,
-                "profile_name": f"profile-{rng.randrange(20)}", "job_id": None,
+                "profile_name": f"profile-{rng.randrange(20)}",
+                # Jobs of about three entries each, so the unfiltered page folds job entries.
+                "job_id": i // 3 + 1 if action.startswith(("job.", "stream.")) else None,
                 "outcome": rng.choice(OUTCOMES),
                 "before": {"max_msgs": -1} if changed else None,
                 "after": {"max_msgs": rng.randrange(10_000)} if changed else None,
