@@ -301,6 +301,9 @@ JOB_BROKER_TIMEOUT = env_float("JOB_BROKER_TIMEOUT", 60.0, minimum=1)
 # The worker's main process, which jobs never occupy, reaps and says it is alive this often.
 JOB_REAP_INTERVAL = env_float("JOB_REAP_INTERVAL", 15.0, minimum=0.1)
 WORKER_HEARTBEAT_INTERVAL = env_float("WORKER_HEARTBEAT_INTERVAL", 5.0, minimum=0.1)
+# Reads change nothing and stay out of the audit log; with this on, each browse, download and
+# single-message read writes one entry `messages.read` (who, which stream, which sequences).
+AUDIT_MESSAGE_READS = env_bool("AUDIT_MESSAGE_READS", False)
 # The advisory listener (manage.py watch_advisories) reads which profiles record changes made
 # outside this often, and a profile waiting for its capture stream looks for it as often.
 ADVISORY_REREAD_INTERVAL = env_float("ADVISORY_REREAD_INTERVAL", 30.0, minimum=0.1)

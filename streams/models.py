@@ -138,6 +138,7 @@ class JobKind(models.TextChoices):
     MESSAGE_DELETE = "message_delete", "Delete message"
     MESSAGE_PUBLISH = "message_publish", "Publish message"
     MESSAGE_GET = "message_get", "Download message"
+    MESSAGE_READ = "message_read", "Read message"
     ADVISORY_CAPTURE = "advisory_capture", "Advisory capture stream"
     # A consumer job's target is its stream; the consumer's name is in its params.
     CONSUMER_CREATE = "consumer_create", "Create consumer"
@@ -154,6 +155,15 @@ class JobKind(models.TextChoices):
         return ("profile" if self in {JobKind.TEST_CONNECTION, JobKind.STREAM_LIST,
                                       JobKind.STREAM_ADOPT, JobKind.STREAM_PLAN,
                                       JobKind.STREAM_APPLY} else "stream")
+
+    @property
+    def reads(self) -> bool:
+        """Whether a job of this kind only reads what a page shows. It changes nothing, so it
+        writes no entry of its own to the audit log, which records changes and security events
+        (who read which messages is recorded with settings.AUDIT_MESSAGE_READS). A connection
+        test stays recorded: it is someone trying the profile's credentials."""
+        return self in {JobKind.STREAM_LIST, JobKind.STREAM_INFO, JobKind.MESSAGE_LIST,
+                        JobKind.MESSAGE_GET, JobKind.MESSAGE_READ}
 
 
 class JobStatus(models.TextChoices):
@@ -228,8 +238,10 @@ class Job(models.Model):
     # and what a page showed of the object it acts on (compared with the live one, then moot).
     PRIVATE_PARAMS = frozenset({"data", "headers", "seen"})
     # Where a job's result holds the messages it read, for the user who asked and for minutes
-    # (streams.jobs.reaper.forget_messages): a browse's page, a download's whole message.
-    MESSAGE_RESULTS = {JobKind.MESSAGE_LIST: "messages", JobKind.MESSAGE_GET: "data"}
+    # (streams.jobs.reaper.forget_messages): a browse's page, a download's whole message, one
+    # message read for its own page.
+    MESSAGE_RESULTS = {JobKind.MESSAGE_LIST: "messages", JobKind.MESSAGE_GET: "data",
+                       JobKind.MESSAGE_READ: "message"}
 
     kind = models.CharField(max_length=32, choices=JobKind.choices)
     profile = models.ForeignKey(Profile, null=True, on_delete=models.SET_NULL, related_name="jobs")
@@ -307,7 +319,7 @@ class Job(models.Model):
         """The sequences of the messages its result holds."""
         if self.kind == JobKind.MESSAGE_LIST:
             return [message["seq"] for message in self.result.get("messages", [])]
-        return [self.result["seq"]] if "data" in self.result else []
+        return [self.result["seq"]] if self.MESSAGE_RESULTS[self.kind] in self.result else []
 
     def forget_messages(self) -> bool:
         """Drop the messages its result holds; the rest (the stream's range, a download's

@@ -24,12 +24,16 @@ ACTIONS = (
     "stream.changed", "stream.deleted", "stream.purged", "stream.adopted",
     "stream.changed_outside", "advisories.lost", "advisories.rejected", "consumer.created",
     "consumer.changed", "consumer.deleted", "consumer.paused", "consumer.resumed",
-    "message.published", "message.deleted", "secrets.rotated", "definitions.exported",
-    "audit.exported", "audit.verified", "audit.pruned", "audit.head_rebuilt",
+    "message.published", "message.deleted", "messages.read", "secrets.rotated",
+    "definitions.exported", "audit.exported", "audit.verified", "audit.pruned",
+    "audit.head_rebuilt",
 )
 # A job's own entries: what was asked and how the job ended. They fold under the entry that
 # says more (AuditFilter's `fold`): the change the job wrote (stream.changed, …), or its end.
 LIFECYCLE = ("job.requested", "job.finished")
+# Who read which messages (settings.AUDIT_MESSAGE_READS): data access, not a change, so the log
+# shows these entries only when its action filter names them.
+DATA_ACCESS = ("messages.read",)
 
 
 def _suggested(datalist: str) -> forms.TextInput:
@@ -81,6 +85,8 @@ class AuditFilter(ListFilter):
     def filter_queryset(self, queryset: QuerySet[AuditEvent]) -> QuerySet[AuditEvent]:
         events = super().filter_queryset(queryset)
         asked = self.form.cleaned_data
+        if not asked.get("action"):
+            events = events.exclude(action__in=DATA_ACCESS)
         if not self.fold or any(asked.get(name) for name in ("action", "job", "lifecycle")):
             return events
         # A request folds under its job's end or change; an end under the change. A job

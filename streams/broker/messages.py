@@ -20,8 +20,9 @@ from streams.broker.server import with_facts
 from streams.broker.streams import read_info
 
 NO_MESSAGE = 10037  # the server's "no message found"
-PREVIEW_BYTES = 16 * 1024  # of each payload, kept for the page: a large message stays cheap
+PREVIEW_BYTES = 1024  # of each payload, kept for its line in a list: a page stays cheap
 DOWNLOAD_BYTES = 8 * 1024 * 1024  # a whole message, passed through the job's row once
+VIEW_BYTES = 64 * 1024  # of a payload, for its own page (the rest is a download away)
 HEADER_CHARS = 8 * 1024  # of each message's headers kept for the page (JetStream takes 64 KiB)
 
 
@@ -143,17 +144,19 @@ async def _first_at(nc: Client, conn: Connection, stream: str, direct: bool, fir
     return low
 
 
-def get_message(conn: Connection, stream: str, seq: int) -> dict[str, Any]:
-    """One whole message, for a download: at most DOWNLOAD_BYTES of it."""
+def get_message(conn: Connection, stream: str, seq: int, *,
+                keep: int = DOWNLOAD_BYTES) -> dict[str, Any]:
+    """One message: whole for a download (at most DOWNLOAD_BYTES), or the first `keep` bytes of
+    its payload for its page."""
 
     async def operation(nc: Client) -> dict[str, Any]:
         config = (await read_info(nc, conn, stream))["config"]
         message = await _get(nc, conn, stream, bool(config.get("allow_direct")), {"seq": seq},
-                             keep=DOWNLOAD_BYTES)
+                             keep=keep)
         if message is None or message["seq"] != seq:
             raise BrokerError(f"No message {seq} in the stream (deleted, or purged).",
                               err_code=NO_MESSAGE)
-        if message["size"] > DOWNLOAD_BYTES:
+        if keep == DOWNLOAD_BYTES and message["size"] > DOWNLOAD_BYTES:
             raise BrokerError(f"Message {seq} is {message['size']:,} bytes: the dashboard "
                               f"downloads at most {DOWNLOAD_BYTES:,} (use `nats stream get`).")
         return message

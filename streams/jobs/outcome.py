@@ -56,6 +56,9 @@ def end(
         transaction.on_commit(partial(wakeup.notify, job.pk))  # a request may be waiting
         recorded = kind is not None and job.profile is not None  # a deleted profile: nothing
         entries = kind.record(job, result, error) if recorded else []
+        if JobKind(job.kind).reads:  # what it found may be a change (made outside): recorded
+            audit.append(entries)
+            return
         if error:
             message = error.message
         elif kind and result is not None:

@@ -40,12 +40,13 @@ def submit(
             user_agent=context.user_agent,
             request_id=context.request_id,
         )
-        audit.record(
-            "job.requested", context, target_type=JobKind(kind).target_type,
-            target_name=job.target, profile=profile, job=job, outcome="requested",
-            after=(job.public_params if audited is None else audited) or None,
-            message=job.get_kind_display(),
-        )
+        if not JobKind(kind).reads:  # a read is on the Job row alone
+            audit.record(
+                "job.requested", context, target_type=JobKind(kind).target_type,
+                target_name=job.target, profile=profile, job=job, outcome="requested",
+                after=(job.public_params if audited is None else audited) or None,
+                message=job.get_kind_display(),
+            )
         transaction.on_commit(partial(enqueue, job))
     return job
 

@@ -19,6 +19,7 @@ from streams.jobs.kinds.messages import (
     DeleteMessage,
     DownloadMessage,
     PublishMessage,
+    ReadMessage,
 )
 from streams.jobs.kinds.plans import ApplyPlan, PlanChanges
 from streams.jobs.kinds.streams import (
@@ -33,8 +34,8 @@ from streams.jobs.kinds.streams import (
 
 KINDS: dict[str, Kind] = {kind.kind: kind() for kind in (
     TestConnection, ListStreams, ReadStream, CreateStream, UpdateStream, DeleteStream,
-    PurgeStream, AdoptStreams, BrowseMessages, DownloadMessage, DeleteMessage, PublishMessage,
-    KeepAdvisories, CreateConsumer, UpdateConsumer, DeleteConsumer, PauseConsumer,
+    PurgeStream, AdoptStreams, BrowseMessages, ReadMessage, DownloadMessage, DeleteMessage,
+    PublishMessage, KeepAdvisories, CreateConsumer, UpdateConsumer, DeleteConsumer, PauseConsumer,
     ResumeConsumer, PlanChanges, ApplyPlan)}
 
 __all__ = ["KINDS", "Kind", "Result"]

@@ -1,10 +1,14 @@
-"""Message jobs: browse (never through a consumer), download one, delete one, publish one."""
+"""Message jobs: browse (never through a consumer), read one for its page, download one, delete
+one, publish one. The reads write no audit entry but, with settings.AUDIT_MESSAGE_READS,
+`messages.read`: who read which sequences of which stream, never what they hold."""
 
 from __future__ import annotations
 
 import base64
 from datetime import datetime
 from typing import Any
+
+from django.conf import settings
 
 from streams import audit
 from streams.broker import messages as broker_messages
@@ -29,7 +33,8 @@ class BrowseMessages(Kind):
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
         rows.mark_gone(job, error)
-        return []
+        return _read_entry(job, [message["seq"] for message in result["messages"]]
+                           if result else [])
 
     def describe(self, job: Job, result: Result) -> str:
         return f"read {len(result['messages'])} message(s)"
@@ -48,10 +53,47 @@ class DownloadMessage(Kind):
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
         rows.mark_gone(job, error)
-        return []
+        return _read_entry(job, [result["seq"]] if result else [])
+
+    def summary(self, result: Result) -> Result:
+        # The body alone is taken by the download; its headers are as private and not needed.
+        return {key: result[key] for key in ("seq", "size", "data")}
 
     def describe(self, job: Job, result: Result) -> str:
         return f"read message {result['seq']} ({result['size']} bytes)"
+
+
+class ReadMessage(Kind):
+    """One message for its own page: its headers and the first VIEW_BYTES of its payload, kept
+    under "message" for its reader until forgotten (Job.MESSAGE_RESULTS)."""
+
+    kind = JobKind.MESSAGE_READ
+    done = "read from the broker"
+
+    def call(self, job: Job, conn: Connection) -> Result:
+        return broker_messages.get_message(conn, job.target, job.params["seq"],
+                                           keep=broker_messages.VIEW_BYTES)
+
+    def record(self, job: Job, result: Result | None,
+               error: OperationError | None) -> list[AuditEvent]:
+        rows.mark_gone(job, error)
+        return _read_entry(job, [result["seq"]] if result else [])
+
+    def summary(self, result: Result) -> Result:
+        return {"seq": result["seq"], "size": result["size"], "message": result}
+
+    def describe(self, job: Job, result: Result) -> str:
+        return f"read message {result['seq']} ({result['size']} bytes)"
+
+
+def _read_entry(job: Job, seqs: list[int]) -> list[AuditEvent]:
+    """Data access, when the deployment records it: the sequences, never a payload."""
+    if not settings.AUDIT_MESSAGE_READS or not seqs:
+        return []
+    return [audit.entry(
+        "messages.read", audit.Context.of_job(job), target_type="stream",
+        target_name=job.target, profile=job.profile, job=job, outcome="succeeded",
+        after={"seqs": seqs}, message=f"{job.get_kind_display()}: {len(seqs)} message(s)")]
 
 
 def _message_entry(job: Job, action: str, error: OperationError | None,
