@@ -40,6 +40,8 @@ urlpatterns = [
     path("profiles/<int:pk>/stream/<str:name>/purge/", streams.stream_purge, name="stream_purge"),
     path("profiles/<int:pk>/stream/<str:name>/messages/", messages.message_list,
          name="message_list"),
+    path("profiles/<int:pk>/stream/<str:name>/messages/<int:seq>/", messages.message_detail,
+         name="message_detail"),
     path("profiles/<int:pk>/stream/<str:name>/messages/browse/", messages.message_browse,
          name="message_browse"),
     path("profiles/<int:pk>/stream/<str:name>/messages/results/", messages.message_results,

@@ -1,5 +1,6 @@
 """A stream's messages: browse them by sequence, time and subject (jobs that read with the
-message get API, never through a consumer), delete one, publish one."""
+message get API, never through a consumer), one on its own page, download, delete or publish
+one."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import push_url
 
-from streams import audit, payloads
+from streams import audit, payloads, stream_config
 from streams.forms.messages import BrowseForm, MessageForm, PublishForm
 from streams.jobs import wakeup
 from streams.jobs.submit import submit
@@ -79,7 +80,7 @@ def _results(request: HttpRequest, profile: Profile, stream: Stream, job: Job) -
     if result and "messages" not in result:  # forgotten (reaper.forget_messages)
         context["expired"] = True
     elif result:
-        messages = [{**message, "shown": payloads.show(message["data"], message["size"])}
+        messages = [{**message, "shown": payloads.line(message["data"], message["size"])}
                     for message in result["messages"]]
         first, last = result["first_seq"], result["last_seq"]
         subject = job.params.get("subject", "")
@@ -97,6 +98,36 @@ def _results(request: HttpRequest, profile: Profile, stream: Stream, job: Job) -
                        and not stream.config.get("deny_delete")
                        and not stream.config.get("sealed"))
     return render(request, "streams/messages.html#results", context)
+
+
+@permission_required("streams.view_stream")
+@require_http_methods(["GET", "POST"])
+def message_detail(request: HtmxHttpRequest, pk: int, name: str, seq: int) -> HttpResponse:
+    """One message, as `nats stream get` shows it. The page (GET) loads its region by POST,
+    which reads the message in a job; the region polls that job with `?job=` while it runs.
+    The message read is its reader's alone and forgotten like a browse's."""
+    profile = get_object_or_404(Profile, pk=pk)
+    stream = _stream(profile, name)
+    if not 1 <= seq <= stream_config.UINT64_MAX:
+        raise Http404("no such sequence")
+    context: dict[str, Any] = {"profile": profile, "stream": stream, "seq": seq}
+    if request.method == "POST":
+        job = wakeup.wait(submit(JobKind.MESSAGE_READ, profile,
+                                 audit.Context.from_request(request), target=name,
+                                 params={"seq": seq}))
+    elif request.htmx and not request.htmx.history_restore_request and "job" in request.GET:
+        job = addressed_job(profile, JobKind.MESSAGE_READ, request, target=name,
+                            actor=request.user, params__seq=seq)
+    else:
+        return render(request, "streams/message_detail.html", context)
+    context["job"] = job
+    if job.status == JobStatus.SUCCEEDED:
+        if message := job.result.get("message"):
+            context.update(message=message, hex_bytes=payloads.HEX_BYTES,
+                           shown=payloads.show(message["data"], job.result["size"]))
+        else:  # forgotten (reaper.forget_messages), or deleted through the dashboard since
+            context["expired"] = True
+    return render(request, "streams/message_detail.html#message", context)
 
 
 def _changeable(stream: Stream) -> None:
