@@ -113,9 +113,14 @@ def test_filters_live_in_the_url_and_htmx_gets_only_the_table(
     assert body.lstrip().startswith('<div id="audit-table">') and "<html" not in body
     assert all(row["actor"] == "bob" for row in fragment.context["page"].rows)
     # htmx sends every field, empty ones too; the address bar gets only those in use.
+    on_its_page = {"HX-Request": "true", "HX-Current-URL": "http://testserver/audit/"}
     pushed = client_alice.get("/audit/", {"actor": "bob", "action": "", "before": "20"},
-                              headers={"HX-Request": "true"})
+                              headers=on_its_page)
     assert pushed["HX-Push-Url"] == "/audit/?actor=bob&before=20"
+    # Loaded as a section of another page, the log never moves that page's address.
+    in_a_profile = client_alice.get("/audit/", {"actor": "bob"}, headers={
+        **on_its_page, "HX-Current-URL": "http://testserver/profiles/1/"})
+    assert in_a_profile["HX-Push-Url"] == "false"
 
 
 def test_date_range_outside_the_log_is_empty(client_alice: Client,

@@ -22,14 +22,18 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
-from django_htmx.http import push_url
 
 from streams import audit, consumer_config, plans, stream_config
 from streams.audit.chain import SECRET_CHANGED
 from streams.audit.filters import ACTIONS, LIFECYCLE, AuditFilter
 from streams.forms import transfer
 from streams.models import AuditEvent, Job, Profile
-from streams.views.http import HtmxHttpRequest, page_or_partial, permission_required
+from streams.views.http import (
+    HtmxHttpRequest,
+    follow_address,
+    page_or_partial,
+    permission_required,
+)
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
@@ -143,8 +147,7 @@ def _list(
             shown["after"] = str(after)
         elif before is not None:
             shown["before"] = str(before)
-        response = push_url(response, f"{request.path}?{shown.urlencode()}" if shown
-                            else request.path)
+        response = follow_address(request, response, request.path, shown.urlencode())
     return response
 
 

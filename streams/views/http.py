@@ -9,11 +9,13 @@ import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
 from streams import audit
@@ -54,6 +56,19 @@ def page_or_partial(request: HtmxHttpRequest, template: str, partial: str) -> st
     htmx = request.htmx
     wants_fragment = bool(htmx) and not htmx.boosted and not htmx.history_restore_request
     return f"{template}#{partial}" if wants_fragment else template
+
+
+def follow_address(request: HtmxHttpRequest, response: HttpResponse, path: str,
+                   query: str) -> HttpResponse:
+    """Push `path?query` (what an htmx request to a page's region asked, without empty fields)
+    when it is another view of the page the browser shows, so that reload, bookmarks and Back
+    show it. A URL belongs to the page: a section loaded into another page (the audit entries
+    on a profile's) never moves the address, nor does a request asking what the address says
+    already (a region's own first read, its reload after a job), which would leave Back
+    landing on the same view. Either way it overrules the region's links' hx-push-url."""
+    here = urlsplit(request.htmx.current_url_abs_path or "")
+    moved = here.path == path and sorted(parse_qsl(here.query)) != sorted(parse_qsl(query))
+    return push_url(response, (f"{path}?{query}" if query else path) if moved else False)
 
 
 def job_context(job: Job) -> dict[str, Any]:

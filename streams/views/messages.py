@@ -14,14 +14,19 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import push_url
 
 from streams import audit, payloads, stream_config
 from streams.forms.messages import BrowseForm, MessageForm, PublishForm
 from streams.jobs import wakeup
 from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
-from streams.views.http import HtmxHttpRequest, addressed_job, job_card, permission_required
+from streams.views.http import (
+    HtmxHttpRequest,
+    addressed_job,
+    follow_address,
+    job_card,
+    permission_required,
+)
 
 PAGE = 50  # messages a page
 
@@ -61,8 +66,7 @@ def message_browse(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
     # The address bar gets what was asked, so a reload or a shared link shows this page.
     query = urlencode({key: value for key, value in request.POST.items()
                        if key in form.fields and value})
-    page = reverse("message_list", args=[pk, name])
-    return push_url(response, f"{page}?{query}" if query else page)
+    return follow_address(request, response, reverse("message_list", args=[pk, name]), query)
 
 
 @permission_required("streams.view_stream")
