@@ -1,6 +1,6 @@
 """The lists in a real browser: going back to a filter htmx no longer holds brings back the whole
-page, a connection's streams keep the order chosen while being filtered, and a subject finds
-the streams that would store it."""
+page, a connection's streams keep the order chosen while being filtered, a subject finds the
+streams that would store it, and the ticks a person made survive the table's reloads."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from streams import audit
-from streams.models import Profile, Stream
+from streams.models import Profile, Stream, StreamDefinition
+from tests.support.nats_server import NatsServer
+from tests.support.raw_jetstream import create_raw
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,3 +70,27 @@ def test_a_subject_finds_the_streams_that_would_store_it(page: Page) -> None:
     expect(names).to_have_count(2)
     assert {names.nth(i).get_attribute("data-name") for i in range(2)} == {"orders",
                                                                          "everything"}
+
+
+def test_ticks_survive_the_tables_reloads_and_adopt_what_was_ticked(
+    page: Page, nats_server: NatsServer,
+) -> None:
+    for name in ("ticked_alpha", "ticked_beta"):
+        create_raw(nats_server.url, {"name": name, "subjects": [f"{name}.>"]})
+    profile = Profile.objects.create(name="ticking", servers=nats_server.url,
+                                     last_server_version=nats_server.version)
+    page.goto(f"/profiles/{profile.pk}/streams/")
+    page.click("text=Refresh")
+    page.locator("input[name=q]").press_sequentially("ticked_alpha", delay=40)
+    tick = page.locator("tr[data-name=ticked_alpha] input[type=checkbox]")
+    tick.check()  # leaving the filter field: its change reloads the table too
+    # The list job's reload and the filter's delayed one have both come and gone.
+    expect(page.locator("#list-job section.job")).to_have_attribute("data-status", "succeeded")
+    expect(page.locator("#stream-table tr.stream-row")).to_have_count(1)
+    page.wait_for_timeout(1000)
+    expect(tick).to_be_checked()
+    page.click("text=Adopt ticked")
+    expect(page.locator("tr[data-name=ticked_alpha] .badge")).to_have_text("in sync")
+    assert StreamDefinition.objects.filter(profile=profile, name="ticked_alpha").exists()
+    assert not StreamDefinition.objects.filter(profile=profile, name="ticked_beta").exists()
+    expect(page.locator("header.topbar")).to_be_visible()
