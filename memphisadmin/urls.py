@@ -6,7 +6,9 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from streams.audit import views as audit_views
-from streams.views import consumers, jobs, messages, plans, profiles, streams, transfer
+from streams.views import consumers, http, jobs, messages, plans, profiles, streams, transfer
+
+handler403 = http.permission_denied
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="profile_list"), name="home"),

@@ -15,6 +15,8 @@ from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
@@ -69,6 +71,22 @@ def follow_address(request: HtmxHttpRequest, response: HttpResponse, path: str,
     here = urlsplit(request.htmx.current_url_abs_path or "")
     moved = here.path == path and sorted(parse_qsl(here.query)) != sorted(parse_qsl(query))
     return push_url(response, (f"{path}?{query}" if query else path) if moved else False)
+
+
+def refused(request: HtmxHttpRequest, reason: str, status: int = 400) -> HttpResponse:
+    """A request refused, saying why: with htmx the reason alone, which the page's htmx config
+    swaps into the region that asked (base.html, responseHandling); without, a whole page
+    with the way back."""
+    back = request.headers.get("Referer", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse("home")
+    return render(request, page_or_partial(request, "streams/refused.html", "reason"),
+                  {"reason": reason, "back": back}, status=status)
+
+
+def permission_denied(request: HtmxHttpRequest, exception: Exception) -> HttpResponse:
+    """The project's 403 (handler403): a refusal like any other, with the reason raised."""
+    return refused(request, str(exception) or "You may not do this.", status=403)
 
 
 def job_context(job: Job) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from streams.views.http import (
     follow_address,
     job_card,
     permission_required,
+    refused,
 )
 
 PAGE = 50  # messages a page
@@ -146,7 +147,7 @@ def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
     _changeable(_stream(profile, name))
     form = MessageForm(request.POST)
     if not form.is_valid():
-        return HttpResponse(f"Not deleted: {form.errors['seq'][0]}", status=400)
+        return refused(request, f"Not deleted: {form.errors['seq'][0]}")
     job = wakeup.wait(submit(JobKind.MESSAGE_DELETE, profile,
                              audit.Context.from_request(request), target=name,
                              params={"seq": form.cleaned_data["seq"], **form.seen_params}))
@@ -155,7 +156,7 @@ def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
 
 @permission_required("streams.view_stream")
 @require_POST
-def message_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+def message_download(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
     """A whole message as a file, read by a job; the job's row does not keep it afterwards. A
     job that fails or is slow shows on its own page, which offers the file once it is read
     (`?job=`) to the user who asked for it."""
@@ -167,16 +168,16 @@ def message_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     else:
         form = MessageForm(request.POST)
         if not form.is_valid():
-            return HttpResponse(f"Not downloaded: {form.errors['seq'][0]}", status=400)
+            return refused(request, f"Not downloaded: {form.errors['seq'][0]}")
         job = wakeup.wait(submit(JobKind.MESSAGE_GET, profile,
                                  audit.Context.from_request(request), target=name,
                                  params={"seq": form.cleaned_data["seq"]}))
         if job.status != JobStatus.SUCCEEDED:
             return redirect("job_detail", pk=job.pk)
     if "data" not in job.result:
-        return HttpResponse("Downloaded already, not taken in time, or deleted since: the "
-                            "dashboard keeps a message only until then. Download it again from "
-                            "the stream's messages.", status=410)
+        return refused(request, "Downloaded already, not taken in time, or deleted since: the "
+                       "dashboard keeps a message only until then. Download it again from the "
+                       "stream's messages.", status=410)
     data = base64.b64decode(job.result["data"])
     job.forget_messages()
     response = HttpResponse(data, content_type="application/octet-stream")

@@ -38,6 +38,7 @@ from streams.views.http import (
     job_context,
     page_or_partial,
     permission_required,
+    refused,
     with_broker_error,
 )
 
@@ -147,7 +148,7 @@ def stream_adopt(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         unmanaged = unmanaged.filter(name__in=request.POST.getlist("name"))
     names = list(unmanaged.order_by("name").values_list("name", flat=True))
     if not names:
-        return HttpResponse("Nothing to adopt: no unmanaged stream was chosen.", status=400)
+        return refused(request, "Nothing to adopt: no unmanaged stream was chosen.")
     job = submit(JobKind.STREAM_ADOPT, profile, audit.Context.from_request(request),
                  params={"names": names})
     if not request.htmx:

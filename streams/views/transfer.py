@@ -12,12 +12,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from streams import audit, plans, stream_json
 from streams.forms.transfer import CopyForm, ImportForm
 from streams.models import Profile
-from streams.views.http import permission_required
+from streams.views.http import HtmxHttpRequest, permission_required, refused
 
 
 @permission_required("streams.view_streamdefinition")
 @require_POST
-def definitions_export(request: HttpRequest, pk: int) -> HttpResponse:
+def definitions_export(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The ticked streams (`name`), or with `all` every stream of the profile but the system
     ones: one as its JSON file, several as a .zip of them. A managed stream is its definition;
     any other its live config as last read, as `nats stream info -j` shows it (stream_json
@@ -34,7 +34,7 @@ def definitions_export(request: HttpRequest, pk: int) -> HttpResponse:
                  if name not in definitions and isinstance(info.get("config"), dict)}
     configs = dict(sorted({**definitions, **unmanaged}.items()))
     if not configs:
-        return HttpResponse("Nothing to export: no stream was chosen.", status=400)
+        return refused(request, "Nothing to export: no stream was chosen.")
     audit.record("definitions.exported", audit.Context.from_request(request),
                  target_type="profile", target_name=profile.name, profile=profile,
                  outcome="succeeded",

@@ -1,6 +1,7 @@
 """The lists in a real browser: going back to a filter htmx no longer holds brings back the whole
 page, a connection's streams keep the order chosen while being filtered, a subject finds the
-streams that would store it, and the ticks a person made survive the table's reloads."""
+streams that would store it, the ticks a person made survive the table's reloads, and a
+refusal says why in place."""
 
 from __future__ import annotations
 
@@ -94,3 +95,13 @@ def test_ticks_survive_the_tables_reloads_and_adopt_what_was_ticked(
     assert StreamDefinition.objects.filter(profile=profile, name="ticked_alpha").exists()
     assert not StreamDefinition.objects.filter(profile=profile, name="ticked_beta").exists()
     expect(page.locator("header.topbar")).to_be_visible()
+
+
+def test_adopt_with_nothing_ticked_says_why_in_place(page: Page) -> None:
+    profile = Profile.objects.create(name="unticked", servers="nats://127.0.0.1:4222")
+    page.goto(f"/profiles/{profile.pk}/streams/")
+    page.click("text=Adopt ticked")
+    expect(page.locator("#list-job [role=alert]")).to_have_text(
+        "Nothing to adopt: no unmanaged stream was chosen.")
+    expect(page.locator("header.topbar")).to_be_visible()
+    expect(page.locator("#stream-table")).to_be_visible()
