@@ -190,7 +190,7 @@ def test_streams_made_elsewhere_are_adopted_one_ticked_or_all_matching(
     for name in ("def_app_a", "def_app_b", "def_other"):
         create_raw(url, {"name": name, "subjects": [f"{name}.>"], "max_msgs": 7})
     refresh_list(client_alice, profile)
-    assert 'name="name" value="def_app_a" form="adopt-form"' in page(client_alice, profile)
+    assert 'name="name" value="def_app_a" form="plan-form"' in page(client_alice, profile)
     # Changed since the listing: adoption takes the config as it is now.
     api(url, "STREAM.UPDATE.def_other", {**live_config(url, "def_other"), "max_msgs": 8})
     job = adopt(client_alice, profile, {"name": ["def_other"]})

@@ -34,7 +34,7 @@ def refusals(client_alice: Client, user: Any) -> list[tuple[str, dict[str, str],
     return [
         (at("stream_adopt"), {}, 400, "Nothing to adopt: no unmanaged stream was chosen."),
         (at("definitions_export"), {}, 400,
-         "Nothing to export: no stream with a definition was chosen."),
+         "Nothing to export: no stream was chosen."),
         (at("message_delete", "orders"), {"seq": "first"}, 400, "Not deleted: "),
         (at("message_download", "orders"), {"seq": "first"}, 400, "Not downloaded: "),
         (at("message_download", "orders") + f"?job={taken.pk}", {}, 410,

@@ -5,6 +5,9 @@ refusal says why in place."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -105,3 +108,18 @@ def test_adopt_with_nothing_ticked_says_why_in_place(page: Page) -> None:
         "Nothing to adopt: no unmanaged stream was chosen.")
     expect(page.locator("header.topbar")).to_be_visible()
     expect(page.locator("#stream-table")).to_be_visible()
+
+
+def test_a_ticked_unmanaged_stream_exports_its_live_config(page: Page) -> None:
+    profile = Profile.objects.create(name="exporting", servers="nats://127.0.0.1:4222")
+    Stream.objects.create(profile=profile, name="theirs", subjects=["theirs.>"],
+                          subjects_text="theirs.>", read_at=timezone.now(),
+                          info={"config": {"name": "theirs", "subjects": ["theirs.>"]},
+                                "created": "2026-01-01T00:00:00Z"})
+    page.goto(f"/profiles/{profile.pk}/streams/")
+    page.locator("tr[data-name=theirs] input[type=checkbox]").check()
+    with page.expect_download() as download:
+        page.click("text=Export ticked")
+    assert download.value.suggested_filename == "theirs.json"
+    assert json.loads(Path(download.value.path()).read_text()) == {
+        "name": "theirs", "subjects": ["theirs.>"]}
