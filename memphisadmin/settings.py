@@ -150,6 +150,7 @@ MIDDLEWARE = [
     "streams.middleware.VaryOnHtmxMiddleware",
     "streams.middleware.RequestIdMiddleware",
     "streams.middleware.ContentSecurityPolicyMiddleware",
+    "streams.middleware.GoneMiddleware",
     # Turns a refused login into the lockout page; inside RequestIdMiddleware so that page
     # carries X-Request-ID like any other.
     "axes.middleware.AxesMiddleware",
@@ -296,6 +297,9 @@ JOB_RUN_TIMEOUT = env_float("JOB_RUN_TIMEOUT", 120.0, minimum=1)
 JOB_MAX_ATTEMPTS = 3
 # How long a request that submits a job waits for its end before handing over to polling.
 JOB_WAIT = env_float("JOB_WAIT", 3.0, minimum=0)
+# A page whose rows were read longer ago than this (or never) reads them again as it opens: a
+# job, whose end swaps the fresh rows in (streams.jobs.submit.read_again).
+READ_AGAIN_AFTER = env_float("READ_AGAIN_AFTER", 5.0, minimum=1)
 # No broker call takes longer than this, whatever a profile's servers and timeouts add up to.
 JOB_BROKER_TIMEOUT = env_float("JOB_BROKER_TIMEOUT", 60.0, minimum=1)
 # The worker's main process, which jobs never occupy, reaps and says it is alive this often.

@@ -5,7 +5,10 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
+
+from streams.views.http import Gone
 
 
 class RequestIdMiddleware:
@@ -47,3 +50,18 @@ class VaryOnHtmxMiddleware:
         response = self.get_response(request)
         patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
         return response
+
+
+class GoneMiddleware:
+    """A page whose object is gone (views.http.Gone) says so, with a link back, status 404."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, Gone):
+            return None
+        return render(request, "streams/gone.html", exception.context, status=404)

@@ -372,6 +372,16 @@ def subject_error(subject: str) -> str:
 
 SYSTEM_LABELS = {"memphis": "Memphis system", "kv": "key-value bucket",
                  "objectstore": "object store", "capture": "advisory capture"}
+# What such streams are called when a list says how many it hides: (one, several).
+SYSTEM_NOUNS = {"memphis": ("Memphis system stream", "Memphis system streams"),
+                "kv": ("key-value bucket", "key-value buckets"),
+                "objectstore": ("object store", "object stores"),
+                "capture": ("advisory capture stream", "advisory capture streams")}
+
+
+def system_noun(kind: str, count: int) -> str:
+    one, several = SYSTEM_NOUNS.get(kind, ("system stream", "system streams"))
+    return one if count == 1 else several
 
 # The stream a profile keeps JetStream's API advisories in while the listener is down, made
 # and removed by a job with the user's consent: small and bounded, whatever the account's

@@ -4,17 +4,21 @@ handed to a worker only once both are committed."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from memphisadmin.celery import app
 from streams import audit
 from streams.errors import OperationError
 from streams.jobs import outcome
-from streams.models import Job, JobKind, JobStatus, Profile
+from streams.models import Job, JobKind, JobQuerySet, JobStatus, Profile
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +64,36 @@ def enqueue(job: Job) -> None:
         outcome.fail(job, OperationError("task queue unreachable: the job could not be handed "
                                          "to a worker (is Redis running?)"),
                      expected=JobStatus.QUEUED)
+
+
+def _reads(kind: str, profile: Profile, target: str) -> JobQuerySet:
+    reads = Job.objects.filter(profile=profile, kind=kind)
+    return reads.filter(target=target) if target else reads
+
+
+def read_due(kind: str, profile: Profile, target: str = "") -> bool:
+    """Whether the rows a read of this kind stores (a profile's streams, one stream's) are
+    older than READ_AGAIN_AFTER, or were never read, with no such read queued or running. A
+    read that failed counts as one: its page shows the error rather than asking at once again."""
+    recent = timezone.now() - timedelta(seconds=settings.READ_AGAIN_AFTER)
+    return not _reads(kind, profile, target).filter(
+        Q(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)) | Q(finished_at__gte=recent)
+    ).exists()
+
+
+def read_again(kind: str, profile: Profile, context: audit.Context, *,
+               target: str = "") -> Job | None:
+    """The read a page asks for as it opens: the one queued or running already, else a new one
+    when the rows are due (read_due), else None (read meanwhile). Submitted under a lock on
+    the profile's row on PostgreSQL (SQLite's IMMEDIATE transactions take turns), so pages
+    opened together share one read."""
+    with transaction.atomic():
+        if connection.features.has_select_for_update:
+            list(Profile.objects.select_for_update().filter(pk=profile.pk).only("pk"))
+        ongoing = _reads(kind, profile, target).filter(
+            status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).order_by("-pk").first()
+        if ongoing is not None:
+            return ongoing
+        if not read_due(kind, profile, target):
+            return None
+        return submit(kind, profile, context, target=target)

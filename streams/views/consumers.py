@@ -19,22 +19,18 @@ from streams.views.http import (
     HtmxHttpRequest,
     addressed_job,
     confirmed,
+    consumer_or_gone,
     form_response,
     job_context,
     page_or_partial,
     permission_required,
+    stream_or_gone,
     with_broker_error,
 )
 
 FORM_TEMPLATE = "streams/consumer_form.html"
 
 
-def _stream(profile: Profile, name: str) -> Stream:
-    return get_object_or_404(Stream, profile=profile, name=name)
-
-
-def _consumer(profile: Profile, stream: str, name: str) -> Consumer:
-    return get_object_or_404(Consumer, profile=profile, stream_name=stream, name=name)
 
 
 def _refusal(stream: Stream, consumer: Consumer | None = None) -> str:
@@ -60,7 +56,7 @@ def _render(request: HttpRequest, form: ConsumerForm, context: dict[str, Any]) -
 @require_http_methods(["GET", "POST"])
 def consumer_create(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    stream = stream_or_gone(profile, name)
     if "job" in request.GET:
         return _create_outcome(request, profile, stream,
                                addressed_job(profile, JobKind.CONSUMER_CREATE, request,
@@ -94,12 +90,12 @@ def _create_outcome(request: HttpRequest, profile: Profile, stream: Stream,
 @require_http_methods(["GET", "POST"])
 def consumer_edit(request: HttpRequest, pk: int, name: str, consumer: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    stream = stream_or_gone(profile, name)
     if "job" in request.GET:
         return _edit_outcome(request, profile, stream, consumer,
                              addressed_job(profile, JobKind.CONSUMER_UPDATE, request,
                                            target=name, params__consumer=consumer))
-    row = _consumer(profile, name, consumer)
+    row = consumer_or_gone(profile, name, consumer)
     if refusal := _refusal(stream, row):
         raise PermissionDenied(refusal)
     form = ConsumerForm(request.POST or None, profile=profile, stream=stream.config,
@@ -145,8 +141,14 @@ def _diff_rows(changes: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
 @require_http_methods(["GET", "POST"])
 def consumer_delete(request: HttpRequest, pk: int, name: str, consumer: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
-    row = _consumer(profile, name, consumer)
+    stream = stream_or_gone(profile, name)
+    if "job" in request.GET:  # its card ended: the outcome, the consumer's row likely gone
+        job = addressed_job(profile, JobKind.CONSUMER_DELETE, request, target=name,
+                            params__consumer=consumer)
+        return render(request, page_or_partial(request, "streams/consumer_delete.html",
+                                               "delete_region"),
+                      _context(profile, stream, consumer=Consumer(name=consumer), job=job))
+    row = consumer_or_gone(profile, name, consumer)
     form = DeleteConsumerForm(request.POST or None, consumer_name=consumer, info=row.info)
     context = _context(profile, stream, consumer=row, form=form, refusal=_refusal(stream))
     if request.method == "POST" and not context["refusal"] and form.is_valid():
@@ -167,8 +169,8 @@ def _pause_refusal(profile: Profile, stream: Stream, consumer: Consumer) -> str:
 def consumer_pause(request: HttpRequest, pk: int, name: str, consumer: str) -> HttpResponse:
     """`nats consumer pause`: no deliveries until a time (2.11+)."""
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
-    row = _consumer(profile, name, consumer)
+    stream = stream_or_gone(profile, name)
+    row = consumer_or_gone(profile, name, consumer)
     form = PauseConsumerForm(request.POST or None)
     context = _context(profile, stream, consumer=row, form=form,
                        refusal=_pause_refusal(profile, stream, row))
@@ -186,8 +188,8 @@ def consumer_pause(request: HttpRequest, pk: int, name: str, consumer: str) -> H
 def consumer_resume(request: HtmxHttpRequest, pk: int, name: str, consumer: str) -> HttpResponse:
     """`nats consumer resume`: deliver again now."""
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
-    row = _consumer(profile, name, consumer)
+    stream = stream_or_gone(profile, name)
+    row = consumer_or_gone(profile, name, consumer)
     context = _context(profile, stream, consumer=row, form=PauseConsumerForm(),
                        refusal=_pause_refusal(profile, stream, row))
     if not context["refusal"]:

@@ -22,15 +22,43 @@ from django_htmx.middleware import HtmxDetails
 
 from streams import audit
 from streams.jobs import reaper
-from streams.models import Job, JobStatus, Profile
+from streams.models import Consumer, Job, JobStatus, Profile, Stream
 
 View = Callable[..., HttpResponse]
+# The one event saying "a job ended", raised by the response that shows the end; every section
+# showing what a job changes reloads on it (`hx-trigger="job-finished from:body"`).
+JOB_FINISHED = "job-finished"
 
 
 class HtmxHttpRequest(HttpRequest):
     """A request as django-htmx's middleware leaves it: what htmx said about it in `htmx`."""
 
     htmx: HtmxDetails
+
+
+class Gone(Http404):
+    """What a page is about is not among the rows (deleted, or not read yet): instead of a bare
+    404 the page says so and links back (streams.middleware.GoneMiddleware shows it)."""
+
+    def __init__(self, what: str, name: str, back: str, back_label: str) -> None:
+        super().__init__(f"no {what} {name}")
+        self.context = {"what": what, "name": name, "back": back, "back_label": back_label}
+
+
+def stream_or_gone(profile: Profile, name: str) -> Stream:
+    stream = Stream.objects.filter(profile=profile, name=name).first()
+    if stream is None:
+        raise Gone("stream", name, reverse("stream_list", args=[profile.pk]),
+                   f"the streams of {profile.name}")
+    return stream
+
+
+def consumer_or_gone(profile: Profile, stream: str, name: str) -> Consumer:
+    consumer = Consumer.objects.filter(profile=profile, stream_name=stream, name=name).first()
+    if consumer is None:
+        raise Gone("consumer", f"{name} of {stream}",
+                   reverse("stream_detail", args=[profile.pk, stream]), stream)
+    return consumer
 
 
 def permission_required(perm: str) -> Callable[[View], View]:
@@ -98,8 +126,17 @@ def job_card(request: HtmxHttpRequest, job: Job) -> HttpResponse:
     """The card of a job a POST submitted and waited for (wakeup.wait): its outcome, or still
     running and polling."""
     response = render(request, "streams/job_detail.html#job_card", job_context(job))
-    if job.is_finished:  # regions showing what the job changes reload on this event
-        response["HX-Trigger"] = "job-finished"
+    if job.is_finished:
+        response["HX-Trigger"] = JOB_FINISHED
+    return response
+
+
+def reading(request: HttpRequest, job: Job | None) -> HttpResponse:
+    """The answer to a page's read (jobs.submit.read_again): a poll of the read, whose end
+    reloads the sections showing its rows; or, when they were read meanwhile, that at once."""
+    response = render(request, "streams/_reading.html", {"job": job})
+    if job is None:
+        response["HX-Trigger"] = JOB_FINISHED
     return response
 
 

@@ -9,7 +9,13 @@ from django_htmx.http import HttpResponseStopPolling
 
 from streams.filters import JobFilter
 from streams.models import Job
-from streams.views.http import HtmxHttpRequest, job_context, page_or_partial, permission_required
+from streams.views.http import (
+    JOB_FINISHED,
+    HtmxHttpRequest,
+    job_context,
+    page_or_partial,
+    permission_required,
+)
 
 
 @permission_required("streams.view_job")
@@ -31,8 +37,8 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     response = render(request, "streams/job_detail.html#job_card", context)
     if job.is_finished or context["stalled"]:
         response.status_code = HttpResponseStopPolling.status_code
-    if job.is_finished:  # regions showing what the job changes reload on this event
-        response["HX-Trigger"] = "job-finished"
+    if job.is_finished:
+        response["HX-Trigger"] = JOB_FINISHED
     return response
 
 

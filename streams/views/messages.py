@@ -27,20 +27,18 @@ from streams.views.http import (
     job_card,
     permission_required,
     refused,
+    stream_or_gone,
 )
 
 PAGE = 50  # messages a page
 
-
-def _stream(profile: Profile, name: str) -> Stream:
-    return get_object_or_404(Stream, profile=profile, name=name)
 
 
 @permission_required("streams.view_stream")
 def message_list(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     """The page: the browse form as the address asks, its results loaded by the form."""
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    stream = stream_or_gone(profile, name)
     state = (stream.info or {}).get("state") or {}
     return render(request, "streams/messages.html", {
         "profile": profile, "stream": stream, "form": BrowseForm(request.GET or None),
@@ -56,7 +54,7 @@ def message_list(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 @require_POST
 def message_browse(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    stream = stream_or_gone(profile, name)
     form = BrowseForm(request.POST)
     if not form.is_valid():
         return render(request, "streams/messages.html#results", {
@@ -76,7 +74,7 @@ def message_results(request: HtmxHttpRequest, pk: int, name: str) -> HttpRespons
     the user who browsed: anyone else gets what a missing job gets."""
     profile = get_object_or_404(Profile, pk=pk)
     job = addressed_job(profile, JobKind.MESSAGE_LIST, request, target=name, actor=request.user)
-    return _results(request, profile, _stream(profile, name), job)
+    return _results(request, profile, stream_or_gone(profile, name), job)
 
 
 def _results(request: HttpRequest, profile: Profile, stream: Stream, job: Job) -> HttpResponse:
@@ -112,7 +110,7 @@ def message_detail(request: HtmxHttpRequest, pk: int, name: str, seq: int) -> Ht
     which reads the message in a job; the region polls that job with `?job=` while it runs.
     The message read is its reader's alone and forgotten like a browse's."""
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    stream = stream_or_gone(profile, name)
     if not 1 <= seq <= stream_config.UINT64_MAX:
         raise Http404("no such sequence")
     context: dict[str, Any] = {"profile": profile, "stream": stream, "seq": seq}
@@ -144,7 +142,7 @@ def _changeable(stream: Stream) -> None:
 @require_POST
 def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    _changeable(_stream(profile, name))
+    _changeable(stream_or_gone(profile, name))
     form = MessageForm(request.POST)
     if not form.is_valid():
         return refused(request, f"Not deleted: {form.errors['seq'][0]}")
@@ -161,7 +159,7 @@ def message_download(request: HtmxHttpRequest, pk: int, name: str) -> HttpRespon
     job that fails or is slow shows on its own page, which offers the file once it is read
     (`?job=`) to the user who asked for it."""
     profile = get_object_or_404(Profile, pk=pk)
-    _stream(profile, name)
+    stream_or_gone(profile, name)
     if "job" in request.GET:
         job = addressed_job(profile, JobKind.MESSAGE_GET, request, target=name,
                             status=JobStatus.SUCCEEDED, actor=request.user)
@@ -196,7 +194,7 @@ def _safe(name: str) -> str:
 @require_http_methods(["GET", "POST"])
 def message_publish(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    stream = stream_or_gone(profile, name)
     _changeable(stream)
     form = PublishForm(request.POST or None, stream=name, subjects=stream.subjects)
     context: dict[str, Any] = {"profile": profile, "stream": stream, "form": form}

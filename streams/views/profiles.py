@@ -13,7 +13,7 @@ from streams.forms.profiles import ProfileForm
 from streams.jobs import wakeup
 from streams.jobs.submit import submit
 from streams.models import JobKind, Profile
-from streams.views.http import job_card, permission_required
+from streams.views.http import HtmxHttpRequest, job_card, page_or_partial, permission_required
 
 
 @permission_required("streams.view_profile")
@@ -22,10 +22,11 @@ def profile_list(request: HttpRequest) -> HttpResponse:
 
 
 @permission_required("streams.view_profile")
-def profile_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def profile_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     jobs = profile.jobs.select_related("actor")[:10]
-    return render(request, "streams/profile_detail.html", {
+    template = page_or_partial(request, "streams/profile_detail.html", "profile_body")
+    return render(request, template, {
         "profile": profile, "jobs": jobs, "capture": stream_config.CAPTURE_CONFIG})
 
 

@@ -17,7 +17,7 @@ from streams import audit, definitions, stream_config
 from streams.filters import STREAM_COLUMNS, StreamFilter
 from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
 from streams.jobs import wakeup
-from streams.jobs.submit import submit
+from streams.jobs.submit import read_again, read_due, submit
 from streams.models import (
     BrokerKind,
     Job,
@@ -38,7 +38,9 @@ from streams.views.http import (
     job_context,
     page_or_partial,
     permission_required,
+    reading,
     refused,
+    stream_or_gone,
     with_broker_error,
 )
 
@@ -48,9 +50,6 @@ STREAM_JOB_KINDS = [JobKind.STREAM_INFO, JobKind.STREAM_CREATE, JobKind.STREAM_U
                     JobKind.CONSUMER_UPDATE, JobKind.CONSUMER_DELETE, JobKind.CONSUMER_PAUSE,
                     JobKind.CONSUMER_RESUME]
 
-
-def _stream(profile: Profile, name: str) -> Stream:
-    return get_object_or_404(Stream, profile=profile, name=name)
 
 
 def _changeable(stream: Stream, verb: str) -> str:
@@ -77,9 +76,18 @@ def _cluster_size(profile: Profile) -> int:
     return 1
 
 
-def _last_listing(profile: Profile) -> Job | None:
-    return profile.jobs.filter(kind=JobKind.STREAM_LIST, status=JobStatus.SUCCEEDED).order_by(
-        "-finished_at").first()
+def _last_read(profile: Profile, kind: str, target: str = "") -> tuple[Job | None, Job | None]:
+    """The last read of these rows that succeeded, and the last one if it failed since."""
+    reads = profile.jobs.filter(kind=kind, status__in=Job.FINISHED).order_by("-finished_at")
+    last = (reads.filter(target=target) if target else reads).first()
+    if last is None or last.status == JobStatus.SUCCEEDED:
+        return last, None
+    return (reads.filter(target=target) if target else reads).filter(
+        status=JobStatus.SUCCEEDED).first(), last
+
+
+def _seconds_since(job: Job | None) -> int | None:
+    return int((timezone.now() - job.finished_at).total_seconds()) if job else None
 
 
 @permission_required("streams.view_stream")
@@ -94,7 +102,8 @@ def listing(profile: Profile, data: QueryDict) -> dict[str, Any]:
     filters = StreamFilter(data, queryset=profile.streams.defer("info").order_by("name"))
     page = Paginator(filters.qs, STREAM_PAGE).get_page(data.get("page"))
     shown = filters.form.cleaned_data
-    last_listing = _last_listing(profile)
+    last_listing, failed_read = _last_read(profile, JobKind.STREAM_LIST)
+    hidden = [] if shown.get("system") else _hidden(profile, data)
     return {
         "profile": profile,
         "filters": filters,
@@ -104,12 +113,23 @@ def listing(profile: Profile, data: QueryDict) -> dict[str, Any]:
         "columns": STREAM_COLUMNS,
         "narrowed": bool(shown.get("q") or shown.get("subject")),
         "last_listing": last_listing,
-        "read_seconds": int((timezone.now() - last_listing.finished_at).total_seconds())
-        if last_listing else None,
-        "hidden_system": 0 if shown.get("system") else
-        profile.streams.exclude(system_kind="").count(),
+        "failed_read": failed_read,
+        "read_seconds": _seconds_since(last_listing),
+        "read_due": read_due(JobKind.STREAM_LIST, profile),
+        "hidden": hidden,
+        "hidden_count": sum(count for count, _ in hidden),
         "sync_counts": _sync_counts(profile),
     }
+
+
+def _hidden(profile: Profile, data: QueryDict) -> list[tuple[int, str]]:
+    """The system streams the other filters would show, counted by kind (KV buckets, object
+    stores, Memphis's own…), each with its name in the singular or plural."""
+    everything = data.copy()
+    everything["system"] = "on"
+    system = StreamFilter(everything, queryset=profile.streams.exclude(system_kind="")).qs
+    counts = system.order_by().values_list("system_kind").annotate(n=Count("pk"))
+    return [(n, stream_config.system_noun(kind, n)) for kind, n in sorted(counts)]
 
 
 def _sync_counts(profile: Profile) -> list[tuple[str, str, int]]:
@@ -133,6 +153,15 @@ def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         return job_card(request, job)
     return render(request, "streams/stream_list.html#refreshed",
                   {**listing(profile, request.POST), "job": job})
+
+
+@permission_required("streams.view_stream")
+@require_POST
+def stream_list_read(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Asked by the table as it loads when its rows are due: see jobs.submit.read_again."""
+    profile = get_object_or_404(Profile, pk=pk)
+    return reading(request, read_again(JobKind.STREAM_LIST, profile,
+                                       audit.Context.from_request(request)))
 
 
 @permission_required("streams.add_streamdefinition")
@@ -164,12 +193,13 @@ def stream_adopt(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def stream_detail(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     return render(request, page_or_partial(request, "streams/stream_detail.html", "stream_body"),
-                  _detail(profile, _stream(profile, name)))
+                  _detail(profile, stream_or_gone(profile, name)))
 
 
 def _detail(profile: Profile, stream: Stream) -> dict[str, Any]:
     config = stream.config
     consumers = list(profile.consumers.filter(stream_name=stream.name).defer("info"))
+    last_read, failed_read = _last_read(profile, JobKind.STREAM_INFO, stream.name)
     return {
         "profile": profile,
         "stream": stream,
@@ -183,6 +213,11 @@ def _detail(profile: Profile, stream: Stream) -> dict[str, Any]:
         "refusal": stream_config.destruction_refusal(config, "purged"),
         "consumers": consumers,
         "lag": sum(consumer.pending or 0 for consumer in consumers),
+        # Consumers are read with the stream (a listing reads only their count), so they are
+        # as old as its last read; the page counts them once, by their rows.
+        "consumers_read_seconds": _seconds_since(last_read),
+        "failed_read": failed_read,
+        "read_due": read_due(JobKind.STREAM_INFO, profile, stream.name),
         "memphis": profile.broker_kind == BrokerKind.MEMPHIS and not stream.system_kind,
         "station": stream.name.replace("#", "."),  # Memphis turns a station's dots into #
         "definition": StreamDefinition.objects.filter(profile=profile, name=stream.name).first(),
@@ -198,6 +233,15 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any]]:
     known = [(key, config.get(key)) for key in keys if key in config or key in
              stream_config.BASIC_API_KEYS]
     return known + [(key, value) for key, value in config.items() if key not in keys]
+
+
+@permission_required("streams.view_stream")
+@require_POST
+def stream_read(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+    """Asked by the stream's page as it loads when its rows are due (jobs.submit.read_again)."""
+    profile = get_object_or_404(Profile, pk=pk)
+    return reading(request, read_again(JobKind.STREAM_INFO, profile,
+                                       audit.Context.from_request(request), target=name))
 
 
 @permission_required("streams.view_stream")
@@ -259,7 +303,7 @@ def _create_outcome(request: HttpRequest, profile: Profile, job: Job) -> HttpRes
 @require_http_methods(["GET", "POST"])
 def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    stream = stream_or_gone(profile, name)
     if "job" in request.GET:  # the job ended (perhaps finding the stream gone)
         return _edit_outcome(request, profile, stream,
                              addressed_job(profile, JobKind.STREAM_UPDATE, request,
@@ -277,7 +321,7 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
                 JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
                 target=name, params={"changes": form.changes, "config": form.config},
             ))
-            return _edit_outcome(request, profile, _stream(profile, name), job)
+            return _edit_outcome(request, profile, stream_or_gone(profile, name), job)
     return _render_form(request, form, context)
 
 
@@ -306,7 +350,12 @@ def _diff_rows(changes: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
 @require_http_methods(["GET", "POST"])
 def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    if "job" in request.GET:  # its card ended: the outcome, the stream's row likely gone
+        job = addressed_job(profile, JobKind.STREAM_DELETE, request, target=name)
+        return render(request, page_or_partial(request, "streams/stream_delete.html",
+                                               "delete_region"),
+                      {"profile": profile, "stream": Stream(name=name), "job": job})
+    stream = stream_or_gone(profile, name)
     form = DeleteStreamForm(request.POST or None, stream_name=name, info=stream.info)
     context: dict[str, Any] = {
         "profile": profile, "stream": stream, "form": form,
@@ -324,12 +373,14 @@ def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def stream_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    stream = _stream(profile, name)
+    stream = stream_or_gone(profile, name)
     form = PurgeForm(request.POST or None, info=stream.info)
     context: dict[str, Any] = {
         "profile": profile, "stream": stream, "form": form,
         "refusal": _changeable(stream, "purged"),
     }
+    if "job" in request.GET:  # its card ended: the outcome
+        context["job"] = addressed_job(profile, JobKind.STREAM_PURGE, request, target=name)
     if request.method == "POST" and not context["refusal"] and form.is_valid():
         context["job"] = wakeup.wait(submit(JobKind.STREAM_PURGE, profile,
                                             audit.Context.from_request(request), target=name,

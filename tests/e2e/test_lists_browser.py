@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from streams import audit
-from streams.models import Profile, Stream, StreamDefinition
+from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamDefinition
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import create_raw
 
@@ -43,8 +44,13 @@ def test_back_to_a_filter_htmx_no_longer_holds_brings_back_the_whole_page(page: 
     expect(page.locator("#audit-table")).to_have_count(1)
 
 
-def test_filtering_streams_keeps_the_order_chosen_in_the_table(page: Page) -> None:
+def test_filtering_streams_keeps_the_order_chosen_in_the_table(page: Page, settings: Any) -> None:
     profile = Profile.objects.create(name="sorted", servers="nats://127.0.0.1:4222")
+    # The rows below as a listing just stored them: the page has no reason to read again.
+    settings.READ_AGAIN_AFTER = 600
+    Job.objects.create(kind=JobKind.STREAM_LIST, profile=profile, profile_name=profile.name,
+                       target=profile.name, status=JobStatus.SUCCEEDED,
+                       finished_at=timezone.now())
     for name, size in [("alpha", 30), ("beta", 10), ("gamma", 20), ("other", 40)]:
         Stream.objects.create(profile=profile, name=name, subjects=[name], subjects_text=name,
                               bytes=size, read_at=timezone.now())
