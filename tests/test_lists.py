@@ -227,3 +227,28 @@ def test_audit_rows_escape_what_entries_hold_and_shorten_long_messages(
     assert "<td>&lt;b&gt;eve&lt;/b&gt;</td>" in html
     shown = "&lt;script&gt;alert(1)&lt;/script&gt;" + "x" * (119 - 25) + "…</td>"
     assert shown in html
+
+
+def test_a_page_asks_for_one_read_of_its_rows_at_a_time(
+    client_alice: Client, profile: Profile, settings: Any,
+) -> None:
+    """Pages opened together share the read queued for them; rows read within
+    READ_AGAIN_AFTER are not read again, and the page is told to show them."""
+    client = client_alice
+    settings.READ_AGAIN_AFTER = 60
+    read = reverse("stream_list_read", args=[profile.pk])
+    first, second = client.post(read, headers=HTMX), client.post(read, headers=HTMX)
+    reads = Job.objects.filter(profile=profile, kind=JobKind.STREAM_LIST)
+    assert reads.count() == 1  # still queued: no worker here
+    polled = f'hx-get="{reverse("job_detail", args=[reads.get().pk])}"'
+    assert polled in first.content.decode() and polled in second.content.decode()
+    reads.update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    fresh = client.post(read, headers=HTMX)
+    assert reads.count() == 1 and fresh["HX-Trigger"] == "job-finished"
+    assert 'hx-post="' + read not in client.get(
+        reverse("stream_list", args=[profile.pk])).content.decode()
+    reads.update(finished_at=timezone.now() - timedelta(seconds=61))
+    assert 'hx-post="' + read in client.get(
+        reverse("stream_list", args=[profile.pk])).content.decode()
+    client.post(read, headers=HTMX)
+    assert reads.count() == 2
