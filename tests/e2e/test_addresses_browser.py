@@ -6,13 +6,15 @@ can miss a `pushState`."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from streams import audit
-from streams.models import Profile, Stream
+from streams.models import JobKind, Profile, Stream
+from tests.support.jobs import read_just_now
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import create_raw, publish
 from tests.support.waiting import wait_until
@@ -38,11 +40,13 @@ def back_to(page: Page, url: str) -> None:
 
 
 def test_a_profile_and_a_stream_page_keep_their_address_while_their_audit_loads(
-    page: Page, live_server: object,
+    page: Page, live_server: object, settings: Any,
 ) -> None:
     profile = Profile.objects.create(name="addressed", servers="nats://127.0.0.1:4222")
     Stream.objects.create(profile=profile, name="orders", subjects=["orders"],
                           subjects_text="orders", read_at=timezone.now())
+    settings.READ_AGAIN_AFTER = 600
+    read_just_now(profile, JobKind.STREAM_INFO, "orders")  # the row above, as if read
     for i in range(60):  # more than a page, so the section has a pager
         audit.record("stream.changed", audit.Context(), target_type="stream",
                      target_name="orders", profile=profile, outcome="succeeded",

@@ -14,7 +14,8 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from streams import audit
-from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamDefinition
+from streams.models import Profile, Stream, StreamDefinition
+from tests.support.jobs import read_just_now
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import create_raw
 
@@ -46,11 +47,8 @@ def test_back_to_a_filter_htmx_no_longer_holds_brings_back_the_whole_page(page: 
 
 def test_filtering_streams_keeps_the_order_chosen_in_the_table(page: Page, settings: Any) -> None:
     profile = Profile.objects.create(name="sorted", servers="nats://127.0.0.1:4222")
-    # The rows below as a listing just stored them: the page has no reason to read again.
     settings.READ_AGAIN_AFTER = 600
-    Job.objects.create(kind=JobKind.STREAM_LIST, profile=profile, profile_name=profile.name,
-                       target=profile.name, status=JobStatus.SUCCEEDED,
-                       finished_at=timezone.now())
+    read_just_now(profile)  # the rows below, as if read: the page does not read them again
     for name, size in [("alpha", 30), ("beta", 10), ("gamma", 20), ("other", 40)]:
         Stream.objects.create(profile=profile, name=name, subjects=[name], subjects_text=name,
                               bytes=size, read_at=timezone.now())
@@ -67,8 +65,10 @@ def test_filtering_streams_keeps_the_order_chosen_in_the_table(page: Page, setti
     assert "sort=bytes" in page.url and "q=a" in page.url
 
 
-def test_a_subject_finds_the_streams_that_would_store_it(page: Page) -> None:
+def test_a_subject_finds_the_streams_that_would_store_it(page: Page, settings: Any) -> None:
     profile = Profile.objects.create(name="finding", servers="nats://127.0.0.1:4222")
+    settings.READ_AGAIN_AFTER = 600
+    read_just_now(profile)
     for name, subjects in [("orders", ["prod.orders.*"]), ("everything", ["prod.>"]),
                            ("billing", ["prod.billing.created"])]:
         Stream.objects.create(profile=profile, name=name, subjects=subjects,
@@ -106,8 +106,10 @@ def test_ticks_survive_the_tables_reloads_and_adopt_what_was_ticked(
     expect(page.locator("header.topbar")).to_be_visible()
 
 
-def test_adopt_with_nothing_ticked_says_why_in_place(page: Page) -> None:
+def test_adopt_with_nothing_ticked_says_why_in_place(page: Page, settings: Any) -> None:
     profile = Profile.objects.create(name="unticked", servers="nats://127.0.0.1:4222")
+    settings.READ_AGAIN_AFTER = 600
+    read_just_now(profile)
     page.goto(f"/profiles/{profile.pk}/streams/")
     page.click("text=Adopt ticked")
     expect(page.locator("#list-job [role=alert]")).to_have_text(
@@ -116,8 +118,10 @@ def test_adopt_with_nothing_ticked_says_why_in_place(page: Page) -> None:
     expect(page.locator("#stream-table")).to_be_visible()
 
 
-def test_a_ticked_unmanaged_stream_exports_its_live_config(page: Page) -> None:
+def test_a_ticked_unmanaged_stream_exports_its_live_config(page: Page, settings: Any) -> None:
     profile = Profile.objects.create(name="exporting", servers="nats://127.0.0.1:4222")
+    settings.READ_AGAIN_AFTER = 600
+    read_just_now(profile)
     Stream.objects.create(profile=profile, name="theirs", subjects=["theirs.>"],
                           subjects_text="theirs.>", read_at=timezone.now(),
                           info={"config": {"name": "theirs", "subjects": ["theirs.>"]},

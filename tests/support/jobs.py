@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from streams.models import Job
+from django.utils import timezone
+
+from streams.models import Job, JobKind, JobStatus, Profile
 from tests.support.waiting import wait_until
 
 
@@ -25,3 +27,12 @@ def job_from(response: Any) -> Job:
     match = re.search(r'id="job-(\d+)"', response.content.decode())
     assert match, response.content.decode()[:2000]
     return Job.objects.get(pk=int(match.group(1)))
+
+
+def read_just_now(profile: Profile, kind: str = JobKind.STREAM_LIST, target: str = "") -> Job:
+    """A read of `profile`'s streams (or of the stream `target`) that has just ended, as if it
+    had stored the rows a test made itself: with READ_AGAIN_AFTER longer than the test, their
+    pages do not read them again."""
+    return Job.objects.create(kind=kind, profile=profile, profile_name=profile.name,
+                              target=target or profile.name, status=JobStatus.SUCCEEDED,
+                              finished_at=timezone.now())
