@@ -148,6 +148,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "streams.middleware.VaryOnHtmxMiddleware",
+    "streams.middleware.NotKeptMiddleware",
     "streams.middleware.RequestIdMiddleware",
     "streams.middleware.ContentSecurityPolicyMiddleware",
     "streams.middleware.GoneMiddleware",

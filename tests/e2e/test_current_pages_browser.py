@@ -155,3 +155,23 @@ def test_a_consumer_delete_says_it_is_done_and_its_page_then_says_it_is_gone(
     page.locator("main a", has_text="followed").first.click()
     expect(page.locator("h1")).to_contain_text("followed")
     expect(page.locator("tr.consumer-row[data-name=audit]")).to_have_count(0)
+
+
+def test_back_to_a_page_shows_what_is_there_now(page: Page, own_server: NatsServer) -> None:
+    """Back restores a page from the browser's memory as it was: it is read again."""
+    url = own_server.url
+    create_raw(url, {"name": "returned", "subjects": ["returned.>"], "storage": "memory"})
+    api(url, "CONSUMER.DURABLE.CREATE.returned.gone_soon",
+        {"stream_name": "returned", "config": {"durable_name": "gone_soon",
+                                               "ack_policy": "explicit"}})
+    profile = _profile(own_server, "current-back")
+    _read(profile, JobKind.STREAM_INFO, "returned")
+    page.goto(f"/profiles/{profile.pk}/stream/returned/")
+    rows = page.locator("tr.consumer-row[data-name=gone_soon]")
+    expect(rows).to_have_count(1)
+    page.goto(f"/profiles/{profile.pk}/stream/returned/consumers/gone_soon/delete/")
+    page.get_by_label("Type the consumer name to confirm").fill("gone_soon")
+    page.click("button:has-text('Delete')")
+    expect(page.locator(".consumer-outcome")).to_contain_text("was deleted")
+    page.go_back()
+    expect(rows).to_have_count(0)
