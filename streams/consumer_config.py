@@ -13,21 +13,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streams import stream_config
-from streams.stream_config import (
+from streams.cli_values import (
     INT64_MAX,
+    MAX_TYPED,
     UINT64_MAX,
     ParseError,
-    Version,
+    beyond_maximum,
     format_duration,
     format_limit,
-    format_metadata,
     format_size,
     parse_duration,
-    subject_error,
-    subjects_overlap,
-    user_metadata,
-    utf8_size,
+    parse_limit,
+    parse_size,
 )
+from streams.naming import name_errors, subject_error, subjects_overlap, utf8_size
+from streams.stream_config import Version, format_metadata, user_metadata
 
 # The prompts of `nats consumer add`, in its order, then the options it takes as flags only.
 LABELS: dict[str, str] = {
@@ -202,8 +202,8 @@ def parse_start_policy(text: str, *, now: datetime | None = None) -> dict[str, A
     from now (1h: the messages of the last hour); also a time, which is how an existing
     consumer's start time is shown."""
     value = text.strip().lower()
-    if len(value) > stream_config.MAX_TYPED:
-        raise ParseError(f"At most {stream_config.MAX_TYPED} characters.")
+    if len(value) > MAX_TYPED:
+        raise ParseError(f"At most {MAX_TYPED} characters.")
     if value in _POLICY_WORDS:
         return {"deliver_policy": _POLICY_WORDS[value]}
     if re.fullmatch(r"[0-9]+", value):
@@ -254,7 +254,7 @@ def parse_groups(text: str) -> list[str]:
 
 def parse_count(text: str) -> int:
     """A count with no "unlimited": a whole number."""
-    value = stream_config.parse_limit(text)
+    value = parse_limit(text)
     if value < 0:
         raise ParseError("A whole number, 0 or more.")
     return value
@@ -262,7 +262,7 @@ def parse_count(text: str) -> int:
 
 def parse_optional_size(text: str) -> int:
     """A size where the server has no "unlimited" but leaving it out: -1 means not set."""
-    return max(stream_config.parse_size(text), 0)
+    return max(parse_size(text), 0)
 
 
 def format_optional_duration(ns: int | None) -> str:
@@ -478,8 +478,7 @@ def rule_errors(
         errors.setdefault(field, []).append(message)
 
     if current is None:
-        for message in stream_config.name_errors(config.get("durable_name", ""),
-                                                 kind="consumer"):
+        for message in name_errors(config.get("durable_name", ""), kind="consumer"):
             add("durable_name", message)
     push = bool(config.get("deliver_subject"))
     if push:
@@ -580,7 +579,7 @@ def rule_errors(
             add("priority_groups", "Choose a priority policy for these groups.")
         if config.get("priority_timeout"):
             add("priority_timeout", "Only the pinned_client policy pins clients.")
-    for key, message in stream_config.beyond_maximum(config, MAX_VALUE, format_value).items():
+    for key, message in beyond_maximum(config, MAX_VALUE, format_value).items():
         add(FIELD_OF_KEY.get(key, key), message)
     return errors
 

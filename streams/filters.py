@@ -10,7 +10,7 @@ from django import forms
 from django.db.models import QuerySet
 from django.http import QueryDict
 
-from streams import stream_config
+from streams import naming
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamSync
 
 
@@ -93,7 +93,7 @@ class StreamFilter(ListFilter):
                        ) -> QuerySet[Stream]:
         subject = subject.strip()
         matching = [row for row, subjects in streams.values_list("pk", "subjects")
-                    if any(stream_config.subjects_overlap(subject, taken)
+                    if any(naming.subjects_overlap(subject, taken)
                            for taken in subjects or [])]
         return streams.filter(pk__in=matching)
 

@@ -10,7 +10,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from streams import stream_config
+from streams import system_streams
 from streams.crypto import EncryptedTextField
 
 
@@ -526,7 +526,7 @@ class Stream(models.Model):
 
     @property
     def system_label(self) -> str:
-        return stream_config.SYSTEM_LABELS.get(self.system_kind, "")
+        return system_streams.SYSTEM_LABELS.get(self.system_kind, "")
 
 
 class StreamDefinition(models.Model):

@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 
-from streams import consumer_config, stream_config
+from streams import cli_values, consumer_config, naming, stream_config
 from streams.consumer_config import LABELS
 from streams.forms.fields import YES_NO, CliValueField, EditsLiveConfig
 from streams.forms.streams import DeleteStreamForm
@@ -21,7 +21,7 @@ def _cli(name: str, parse: Callable[[str], Any], show: Callable[[Any], str], *,
 
 
 def _duration(name: str, **kwargs: Any) -> CliValueField:
-    return _cli(name, stream_config.parse_duration,
+    return _cli(name, cli_values.parse_duration,
                 consumer_config.format_optional_duration, **kwargs)
 
 
@@ -31,7 +31,7 @@ def _count(name: str, **kwargs: Any) -> CliValueField:
 
 def _text(name: str, **kwargs: Any) -> forms.CharField:
     return forms.CharField(label=LABELS[name], required=False,
-                           max_length=stream_config.MAX_SUBJECT_BYTES, **kwargs)
+                           max_length=naming.MAX_SUBJECT_BYTES, **kwargs)
 
 
 def _yes_no(name: str) -> forms.TypedChoiceField:
@@ -60,16 +60,16 @@ class ConsumerForm(EditsLiveConfig):
                                    help_text="The CLI suggests none for push consumers.")
     replay_policy = forms.ChoiceField(label=LABELS["replay_policy"],
                                       choices=consumer_config.REPLAY_CHOICES)
-    filter_subjects = _cli("filter_subjects", stream_config.parse_subjects, ", ".join,
+    filter_subjects = _cli("filter_subjects", naming.parse_subjects, ", ".join,
                            max_chars=100_000,
                            help_text="Comma or space separated, wildcards * and > allowed.")
-    max_deliver = _cli("max_deliver", stream_config.parse_limit, stream_config.format_limit,
+    max_deliver = _cli("max_deliver", cli_values.parse_limit, cli_values.format_limit,
                        required=True)
-    max_ack_pending = _cli("max_ack_pending", stream_config.parse_limit,
-                           stream_config.format_limit, required=True,
+    max_ack_pending = _cli("max_ack_pending", cli_values.parse_limit,
+                           cli_values.format_limit, required=True,
                            help_text="0: the server's default; -1: unlimited.")
-    idle_heartbeat = _cli("idle_heartbeat", stream_config.parse_duration,
-                          stream_config.format_duration, required=True,
+    idle_heartbeat = _cli("idle_heartbeat", cli_values.parse_duration,
+                          cli_values.format_duration, required=True,
                           help_text="Push consumers only; 0s or -1 for none.")
     flow_control = _yes_no("flow_control")
     headers_only = _yes_no("headers_only")
@@ -83,7 +83,7 @@ class ConsumerForm(EditsLiveConfig):
     max_waiting = _count("max_waiting", help_text="Pull consumers only; empty: 512.")
     max_batch = _count("max_batch")
     max_expires = _duration("max_expires")
-    max_bytes = _cli("max_bytes", consumer_config.parse_optional_size, stream_config.format_size)
+    max_bytes = _cli("max_bytes", consumer_config.parse_optional_size, cli_values.format_size)
     inactive_threshold = _duration("inactive_threshold",
                                    help_text="How long the consumer may stay unused before "
                                              "the server removes it; empty: never.")

@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.core import signing
 
-from streams import stream_config
+from streams import cli_values, naming, stream_config
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
@@ -35,7 +35,7 @@ class CliValueField(forms.CharField):
             raise forms.ValidationError("Null characters are not allowed.")
         try:
             return self.parse(text)
-        except stream_config.ParseError as exc:
+        except cli_values.ParseError as exc:
             raise forms.ValidationError(str(exc)) from None
 
 
@@ -124,7 +124,7 @@ class EditsLiveConfig(forms.Form):
         values = {name: data[name] for name in self.fields if name in data and name != "loaded"}
         for name in self.TEXT_OPTIONS:
             # "".join: a text, or a list of names (sources, tags)
-            if hidden := stream_config.hidden_characters("".join(values.get(name) or "")):
+            if hidden := naming.hidden_characters("".join(values.get(name) or "")):
                 self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
         return None if self.errors else values
 

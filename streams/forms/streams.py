@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 
-from streams import stream_config
+from streams import cli_values, naming, stream_config
 from streams.forms.fields import YES_NO, ActsOnWhatItSaw, CliValueField, EditsLiveConfig
 from streams.models import BrokerKind, Profile
 
@@ -21,15 +21,15 @@ def _cli(name: str, parse: Callable[[str], Any], show: Callable[[Any], str],
 
 
 def _limit(name: str, **kwargs: Any) -> CliValueField:
-    return _cli(name, stream_config.parse_limit, stream_config.format_limit, **kwargs)
+    return _cli(name, cli_values.parse_limit, cli_values.format_limit, **kwargs)
 
 
 def _size(name: str, **kwargs: Any) -> CliValueField:
-    return _cli(name, stream_config.parse_size, stream_config.format_size, **kwargs)
+    return _cli(name, cli_values.parse_size, cli_values.format_size, **kwargs)
 
 
 def _duration(name: str, **kwargs: Any) -> CliValueField:
-    return _cli(name, stream_config.parse_duration, stream_config.format_duration, **kwargs)
+    return _cli(name, cli_values.parse_duration, cli_values.format_duration, **kwargs)
 
 
 def _choice(name: str, choices: list[tuple[str, str]], **kwargs: Any) -> forms.ChoiceField:
@@ -38,7 +38,7 @@ def _choice(name: str, choices: list[tuple[str, str]], **kwargs: Any) -> forms.C
 
 def _text(name: str, **kwargs: Any) -> forms.CharField:
     return forms.CharField(label=LABELS[name], required=False,
-                           max_length=stream_config.MAX_SUBJECT_BYTES, **kwargs)
+                           max_length=naming.MAX_SUBJECT_BYTES, **kwargs)
 
 
 def _yes_no(name: str) -> forms.TypedChoiceField:
@@ -64,7 +64,7 @@ class StreamForm(EditsLiveConfig):
     loaded_salt = "streams.StreamForm.loaded"
 
     name = forms.CharField(label=LABELS["name"], max_length=255, strip=True)
-    subjects = _cli("subjects", stream_config.parse_subjects, ", ".join, required=False,
+    subjects = _cli("subjects", naming.parse_subjects, ", ".join, required=False,
                     max_chars=100_000,
                     help_text="Comma or space separated, wildcards * and > allowed. "
                               "Empty: the stream name.")
@@ -76,7 +76,7 @@ class StreamForm(EditsLiveConfig):
     max_msgs = _limit("max_msgs")
     max_msgs_per_subject = _limit("max_msgs_per_subject")
     max_bytes = _size("max_bytes", help_text="Bytes or 512MiB, 1GB; -1 for unlimited.")
-    max_age = _cli("max_age", stream_config.parse_duration, stream_config.format_limit_duration,
+    max_age = _cli("max_age", cli_values.parse_duration, cli_values.format_limit_duration,
                    help_text="Like 1h30m, 7d, 500ms; -1 for unlimited.")
     max_msg_size = _size("max_msg_size")
     duplicate_window = _duration("duplicate_window")
@@ -91,7 +91,7 @@ class StreamForm(EditsLiveConfig):
     mirror_direct = _check("mirror_direct")
     compression = _choice("compression", stream_config.COMPRESSION_CHOICES, required=False)
     first_seq = forms.IntegerField(label=LABELS["first_seq"], min_value=0,
-                                   max_value=stream_config.UINT64_MAX, required=False)
+                                   max_value=cli_values.UINT64_MAX, required=False)
     subject_transform_src = _text("subject_transform_src")
     subject_transform_dest = _text("subject_transform_dest")
     republish_src = _text("republish_src")
@@ -172,16 +172,16 @@ class PurgeForm(ActsOnWhatItSaw):
                              widget=forms.RadioSelect)
     subject = forms.CharField(label="Subject", required=False)
     keep = forms.IntegerField(label="Keep the last", min_value=1,
-                              max_value=stream_config.UINT64_MAX, required=False)
+                              max_value=cli_values.UINT64_MAX, required=False)
     seq = forms.IntegerField(label="Up to (not including) sequence", min_value=1,
-                             max_value=stream_config.UINT64_MAX, required=False)
+                             max_value=cli_values.UINT64_MAX, required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         mode = data.get("mode")
         if mode == "subject":
             subject = data.get("subject", "")
-            error = stream_config.subject_error(subject) if subject else "Give a subject."
+            error = naming.subject_error(subject) if subject else "Give a subject."
             if error:
                 self.add_error("subject", error)
         for name in ("keep", "seq"):

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Case, Exists, OuterRef, Value, When
 from django.utils import timezone
 
-from streams import definitions, sql, stream_config
+from streams import definitions, sql, system_streams
 from streams.broker.errors import CONSUMER_NOT_FOUND, NOT_FOUND
 from streams.errors import OperationError
 from streams.models import (
@@ -51,7 +51,7 @@ def stream_row(profile_id: int, info: dict[str, Any], read_at: datetime,
         state = dict.fromkeys(("messages", "bytes", "consumer_count", "first_seq", "last_seq"))
     return {
         "profile_id": profile_id, "name": config["name"], "status": status,
-        "status_reason": reason[:255], "system_kind": stream_config.system_kind(config["name"]),
+        "status_reason": reason[:255], "system_kind": system_streams.system_kind(config["name"]),
         "subjects": subjects, "subjects_text": " ".join(subjects),
         "storage": config.get("storage", ""), "replicas": config.get("num_replicas") or 1,
         "retention": config.get("retention", ""), "messages": state.get("messages", 0),
