@@ -1,5 +1,6 @@
-"""What the stream and consumer forms share: values typed the way the nats CLI takes them, and
-editing a live config against the one the form was filled from."""
+"""What the stream and consumer forms share: values typed the way the nats CLI takes them, the
+fields that ask a translator's questions under its labels (Questions), and editing a live
+config against the one the form was filled from."""
 
 from __future__ import annotations
 
@@ -37,6 +38,50 @@ class CliValueField(forms.CharField):
             return self.parse(text)
         except cli_values.ParseError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+
+class Questions:
+    """The fields of a form asking a translator's questions, each labelled with its prompt
+    (`labels`: the translator's LABELS). `required`: whether a value typed the CLI's way must
+    be given unless a field says otherwise (every `nats stream add` question; few consumer
+    options)."""
+
+    def __init__(self, labels: dict[str, str], *, required: bool = True) -> None:
+        self.labels, self.required = labels, required
+
+    def cli(self, name: str, parse: Callable[[str], Any], show: Callable[[Any], str],
+            **kwargs: Any) -> CliValueField:
+        kwargs.setdefault("required", self.required)
+        return CliValueField(parse, show, label=self.labels[name], **kwargs)
+
+    def limit(self, name: str, **kwargs: Any) -> CliValueField:
+        """A count, or -1 for unlimited."""
+        return self.cli(name, cli_values.parse_limit, cli_values.format_limit, **kwargs)
+
+    def size(self, name: str, **kwargs: Any) -> CliValueField:
+        return self.cli(name, cli_values.parse_size, cli_values.format_size, **kwargs)
+
+    def duration(self, name: str, show: Callable[[int], str] = cli_values.format_duration,
+                 **kwargs: Any) -> CliValueField:
+        return self.cli(name, cli_values.parse_duration, show, **kwargs)
+
+    def choice(self, name: str, choices: list[tuple[str, str]],
+               **kwargs: Any) -> forms.ChoiceField:
+        return forms.ChoiceField(label=self.labels[name], choices=choices, **kwargs)
+
+    def text(self, name: str, **kwargs: Any) -> forms.CharField:
+        """An optional subject or name."""
+        return forms.CharField(label=self.labels[name], required=False,
+                               max_length=naming.MAX_SUBJECT_BYTES, **kwargs)
+
+    def yes_no(self, name: str) -> forms.TypedChoiceField:
+        """The CLI's yes/no question, cleaned to a bool."""
+        return forms.TypedChoiceField(label=self.labels[name], choices=YES_NO,
+                                      coerce=lambda value: value == "yes")
+
+    def check(self, name: str) -> forms.BooleanField:
+        """A flag: unticked is off."""
+        return forms.BooleanField(label=self.labels[name], required=False)
 
 
 class SeenField(forms.CharField):

@@ -10,7 +10,7 @@ from django import forms
 from django.utils import timezone
 
 from streams import cli_values, naming, payloads
-from streams.forms.streams import CliValueField
+from streams.forms.fields import CliValueField
 
 MAX_HEADERS = 8 * 1024
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII but ':' (RFC 7230 token, loosely)
