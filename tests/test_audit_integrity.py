@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,6 +28,7 @@ from streams import audit
 from streams.audit import chain
 from streams.models import AppendOnlyError, AuditChainHead, AuditCheckpoint, AuditEvent
 from tests.support.project import ROOT, subprocess_database_url
+from tests.support.waiting import wait_until
 
 TABLE = AuditEvent._meta.db_table
 HEAD = AuditChainHead._meta.db_table
@@ -407,7 +407,7 @@ def test_anchor_still_passes_after_pruning_past_it(tmp_path: Path) -> None:
 def test_prune_removes_old_entries_leaves_a_checkpoint_and_is_audited() -> None:
     _write(3)
     cutoff = timezone.now()
-    time.sleep(0.01)
+    wait_until(lambda: timezone.now() > cutoff, 1, "the clock never moved past the cutoff")
     kept = _write(2)
     call_command("prune_audit", "--before", cutoff.isoformat())
     assert list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True)) == [4, 5, 6]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -125,9 +124,11 @@ def test_browsing_pages_filters_and_jumps_without_touching_consumers(
     create_raw(url, {"name": name, "subjects": [f"{name}.*"], "allow_direct": direct})
     fill(url, name, [(f"{name}.{'b' if seq % 3 == 0 else 'a'}", f"m{seq}".encode(),
                       {"Trace": f"t{seq}"} if seq == 2 else None) for seq in range(1, 61)])
-    time.sleep(0.05)
-    later = datetime.now(UTC)
-    time.sleep(0.05)
+    # A moment strictly after message 60 was stored and strictly before 61 is (at the
+    # microseconds the browse form takes).
+    filled = datetime.now(UTC)
+    later = wait_until(lambda: (now := datetime.now(UTC)) > filled and now, 1, "clock stopped")
+    wait_until(lambda: datetime.now(UTC) > later, 1, "the clock stood still")
     fill(url, name, [(f"{name}.a", f"m{seq}".encode(), None) for seq in range(61, 121)])
     api(url, f"CONSUMER.DURABLE.CREATE.{name}.reader", {"stream_name": name, "config": {
         "durable_name": "reader", "ack_policy": "explicit"}})
