@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -395,5 +396,23 @@ def test_permission_denied_is_recorded(client: Client) -> None:
     assert not AuditEvent.objects.filter(action="audit.exported").exists()
 
 
+def permission(codename: str) -> Permission:
+    return Permission.objects.get(codename=codename, content_type__app_label="streams")
+
+
 def test_nav_links_to_the_audit_log_for_those_allowed(client_alice: Client) -> None:
-    assert 'href="/audit/">Audit log</a>' in client_alice.get("/jobs/").content.decode()
+    link = 'href="/audit/">Audit log</a>'
+    assert link in client_alice.get("/jobs/").content.decode()  # a superuser
+    # A clerk who may read the jobs but not the audit log is not shown the way to it; given
+    # that permission alone, they are.
+    clerk = get_user_model().objects.create_user("clerk", password="pw-long-enough-1")
+    clerk.user_permissions.add(permission("view_job"))
+    client = Client()
+    client.force_login(clerk)
+    page = client.get("/jobs/")
+    assert page.status_code == 200 and link not in page.content.decode()
+    assert "Audit log" not in page.content.decode()
+    clerk.user_permissions.add(permission("view_auditevent"))
+    clerk = get_user_model().objects.get(pk=clerk.pk)  # permissions are cached on the user
+    client.force_login(clerk)
+    assert link in client.get("/jobs/").content.decode()
