@@ -40,6 +40,58 @@ VALUES = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
 )
 STREAM_FIELDS = [name for name in StreamForm.base_fields if name != "sealed"]
+HIDDEN = "a\u202eb"  # a right-to-left override inside a word
+NOT_A_CHOICE = "Select a valid choice."
+# For every field a browser can send something wrong in, a value that is wrong there and what
+# is said beside the field: a fuzzer that draws it must see it refused there.
+STREAM_BAD: dict[str, tuple[str, str]] = {
+    "name": ("a b", "Not allowed in a stream name: space."),
+    "subjects": ("foo..bar", "has an empty token"),
+    "storage": ("disk", NOT_A_CHOICE),
+    "num_replicas": ("0", "greater than or equal to 1"),
+    "retention": ("forever", NOT_A_CHOICE),
+    "discard": ("oldest", NOT_A_CHOICE),
+    "max_msgs": ("-2", "is not a whole number (or -1 for unlimited)"),
+    "max_msgs_per_subject": ("1.5", "is not a whole number (or -1 for unlimited)"),
+    "max_bytes": ("-2", "is not a size"),
+    "max_age": ("-2", "is not a duration"),
+    "max_msg_size": ("10 bytes", "is not a size"),
+    "duplicate_window": ("2 minutes", "is not a duration"),
+    "allow_rollup_hdrs": ("true", NOT_A_CHOICE),
+    "allow_delete": ("1", NOT_A_CHOICE),
+    "allow_purge": ("on", NOT_A_CHOICE),
+    "description": (HIDDEN, "Invisible or control characters: U+202E."),
+    "max_consumers": ("-2", "is not a whole number (or -1 for unlimited)"),
+    "compression": ("gzip", NOT_A_CHOICE),
+    "first_seq": ("-1", "greater than or equal to 0"),
+    "subject_transform_src": (HIDDEN, "Invisible or control characters: U+202E."),
+    "subject_transform_dest": ("x" * 1025, "at most 1024 characters"),
+    "republish_src": (HIDDEN, "Invisible or control characters: U+202E."),
+    "republish_dest": ("a\x00b", "Null characters are not allowed."),
+    "placement_cluster": (HIDDEN, "Invisible or control characters: U+202E."),
+    "placement_tags": (HIDDEN, "Invisible or control characters: U+202E."),
+    "mirror": (HIDDEN, "Invisible or control characters: U+202E."),
+    "sources": (HIDDEN, "Invisible or control characters: U+202E."),
+    "metadata": ("owner", "write one key=value per line."),
+    "subject_delete_marker_ttl": ("soon", "is not a duration"),
+}
+# Checkboxes: any value sent means ticked, so none is wrong.
+STREAM_CHECKBOXES = {"discard_new_per_subject", "allow_direct", "mirror_direct",
+                     "republish_headers_only", "no_ack", "allow_msg_ttl"}
+
+
+def fuzzed(fields: list[str], bad: dict[str, tuple[str, str]]) -> st.SearchStrategy[Any]:
+    """A field and a value for it: a generated one (which may be valid) or its known-bad one."""
+    return st.sampled_from(fields).flatmap(lambda field: st.tuples(
+        st.just(field), VALUES | st.just(bad[field][0]) if field in bad else VALUES))
+
+
+def assert_known_bad_refused(form: Any, field: str, value: str,
+                             bad: dict[str, tuple[str, str]], checkboxes: set[str]) -> None:
+    """A value known to be wrong in `field` (its known-bad one, or any holding a NUL, which no
+    field but a checkbox takes) is refused beside that field, not accepted."""
+    if (field in bad and value == bad[field][0]) or ("\x00" in value and field not in checkboxes):
+        assert field in form.errors, (field, value, form.errors)
 
 
 @pytest.fixture
@@ -55,12 +107,14 @@ def assert_refused_beside_a_field(form: Any) -> None:
 
 
 @FUZZ
-@given(field=st.sampled_from(STREAM_FIELDS), value=VALUES)
+@given(case=fuzzed(STREAM_FIELDS, STREAM_BAD))
 def test_stream_form_refuses_bad_values_beside_their_field(
-    client_alice: Client, profile: Profile, field: str, value: str,
+    client_alice: Client, profile: Profile, case: tuple[str, str],
 ) -> None:
+    field, value = case
     data = {**SEED_FORM, "name": "fuzzed", field: value}
     form = StreamForm(data, profile=profile)
+    assert_known_bad_refused(form, field, value, STREAM_BAD, STREAM_CHECKBOXES)
     if not form.is_valid():
         assert_refused_beside_a_field(form)
     url = reverse("stream_create", args=[profile.pk])
@@ -73,19 +127,52 @@ def test_stream_form_refuses_bad_values_beside_their_field(
 
 
 CONSUMER_FIELDS = list(ConsumerForm.base_fields)
+CONSUMER_BAD: dict[str, tuple[str, str]] = {
+    "durable_name": ("a b", "Not allowed in a consumer name: space."),
+    "deliver_subject": ("a b", "contains white space"),
+    "deliver_group": (HIDDEN, "Invisible or control characters: U+202E."),
+    "start_policy": ("first", "give all, new, last, subject, a stream sequence"),
+    "ack_policy": ("sometimes", NOT_A_CHOICE),
+    "replay_policy": ("fast", NOT_A_CHOICE),
+    "filter_subjects": ("foo..bar", "has an empty token"),
+    "max_deliver": ("-2", "is not a whole number (or -1 for unlimited)"),
+    "max_ack_pending": ("lots", "is not a whole number (or -1 for unlimited)"),
+    "idle_heartbeat": ("-2", "is not a duration"),
+    "flow_control": ("true", NOT_A_CHOICE),
+    "headers_only": ("1", NOT_A_CHOICE),
+    "backoff": ("1m, soon", "is not a duration"),
+    "description": (HIDDEN, "Invisible or control characters: U+202E."),
+    "ack_wait": ("30", "is not a duration"),
+    "max_waiting": ("-2", "is not a whole number (or -1 for unlimited)"),
+    "max_batch": ("1e3", "is not a whole number (or -1 for unlimited)"),
+    "max_expires": ("-2", "is not a duration"),
+    "max_bytes": ("-2", "is not a size"),
+    "inactive_threshold": ("an hour", "is not a duration"),
+    "sample_freq": ("-1", "greater than or equal to 0"),
+    "rate_limit_bps": ("-2", "is not a whole number (or -1 for unlimited)"),
+    "num_replicas": ("-1", "greater than or equal to 0"),
+    "metadata": ("owner", "write one key=value per line."),
+    "pause_until": ("tomorrow", "is not a duration"),
+    "priority_policy": ("first", NOT_A_CHOICE),
+    "priority_groups": (HIDDEN, "Invisible or control characters: U+202E."),
+    "priority_timeout": ("-2", "is not a duration"),
+}
+CONSUMER_CHECKBOXES = {"mem_storage"}
 FUZZED_STREAM = {"name": "fuzzed_stream", "subjects": ["fz.*"], "num_replicas": 1,
                  "retention": "limits"}
 
 
 @FUZZ
-@given(field=st.sampled_from(CONSUMER_FIELDS), value=VALUES)
+@given(case=fuzzed(CONSUMER_FIELDS, CONSUMER_BAD))
 def test_consumer_form_refuses_bad_values_beside_their_field(
-    client_alice: Client, profile: Profile, field: str, value: str,
+    client_alice: Client, profile: Profile, case: tuple[str, str],
 ) -> None:
+    field, value = case
     Stream.objects.get_or_create(profile=profile, name="fuzzed_stream", defaults={
         "info": {"config": FUZZED_STREAM}, "read_at": timezone.now()})
     data = {**SEED_CONSUMER, "durable_name": "fuzzed", field: value}
     form = ConsumerForm(data, profile=profile, stream=FUZZED_STREAM)
+    assert_known_bad_refused(form, field, value, CONSUMER_BAD, CONSUMER_CHECKBOXES)
     if not form.is_valid():
         assert_refused_beside_a_field(form)
     url = reverse("consumer_create", args=[profile.pk, "fuzzed_stream"])
@@ -97,6 +184,51 @@ def test_consumer_form_refuses_bad_values_beside_their_field(
     pause = PauseConsumerForm({"pause_until": value})
     if not pause.is_valid():
         assert "pause_until" in pause.errors
+    assert not Job.objects.exists()
+
+
+def test_every_field_has_a_known_bad_value_or_is_a_checkbox() -> None:
+    """So a field added to a form gets its known-bad case, or says why it has none."""
+    assert set(STREAM_BAD) | STREAM_CHECKBOXES == set(STREAM_FIELDS)
+    assert set(CONSUMER_BAD) | CONSUMER_CHECKBOXES == set(CONSUMER_FIELDS)
+    assert set(BROWSE_BAD) == set(BrowseForm.base_fields)
+    assert set(PUBLISH_BAD) == set(PublishForm.base_fields)
+
+
+def row_of(html: str, field: str) -> str:
+    """The form row of `field` in a form region: its label, input and errors."""
+    return html.split(f'id="row-{field}"')[1].split("</div>")[0]
+
+
+@pytest.mark.parametrize(("field", "value", "message"),
+                         [(field, *case) for field, case in STREAM_BAD.items()])
+def test_known_bad_stream_values_are_refused_beside_their_field(
+    client_alice: Client, profile: Profile, field: str, value: str, message: str,
+) -> None:
+    form = StreamForm({**SEED_FORM, "name": "fuzzed", field: value}, profile=profile)
+    assert not form.is_valid() and message in " ".join(form.errors.get(field, [])), form.errors
+    response = client_alice.post(reverse("stream_create", args=[profile.pk]),
+                                 {**SEED_FORM, "name": "fuzzed", field: value},
+                                 HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert html.escape(message) in row_of(response.content.decode(), field)
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(("field", "value", "message"),
+                         [(field, *case) for field, case in CONSUMER_BAD.items()])
+def test_known_bad_consumer_values_are_refused_beside_their_field(
+    client_alice: Client, profile: Profile, field: str, value: str, message: str,
+) -> None:
+    data = {**SEED_CONSUMER, "durable_name": "fuzzed", field: value}
+    form = ConsumerForm(data, profile=profile, stream=FUZZED_STREAM)
+    assert not form.is_valid() and message in " ".join(form.errors.get(field, [])), form.errors
+    Stream.objects.create(profile=profile, name="fuzzed_stream",
+                          info={"config": FUZZED_STREAM}, read_at=timezone.now())
+    response = client_alice.post(reverse("consumer_create", args=[profile.pk, "fuzzed_stream"]),
+                                 data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert html.escape(message) in row_of(response.content.decode(), field)
     assert not Job.objects.exists()
 
 
@@ -316,22 +448,84 @@ def test_every_damaged_export_is_refused_beside_the_files_field_or_read(
     assert refused > len(DAMAGED) // 2  # most damage leaves no readable archive
 
 
+BROWSE_BAD: dict[str, tuple[str, str]] = {
+    "seq": ("-2", "A sequence number: digits only."),
+    "subject": ("foo..bar", "has an empty token"),
+    "at": ("yesterday", "Enter a valid date/time."),
+}
+PUBLISH_BAD: dict[str, tuple[str, str]] = {
+    "subject": ("elsewhere", "Not a subject of this stream (fz.*)."),
+    "headers": ("Order-Id 42", "Line 1: write it as Name: value."),
+    "payload": ("a\x00b", "Null characters are not allowed."),
+}
+PUBLISHED = {"seq": "payload", "at": "headers"}  # the publish field each browse field fuzzes
+
+
 @FUZZ
-@given(field=st.sampled_from(["seq", "subject", "at"]), value=VALUES)
-def test_message_forms_refuse_bad_values_beside_their_field(field: str, value: str) -> None:
+@given(case=fuzzed(["seq", "subject", "at"], BROWSE_BAD))
+def test_message_forms_refuse_bad_values_beside_their_field(case: tuple[str, str]) -> None:
+    field, value = case
     browse = BrowseForm({"seq": "1", "subject": "fz.a", "at": "", field: value})
+    assert_known_bad_refused(browse, field, value, BROWSE_BAD, set())
     if not browse.is_valid():
         assert_refused_beside_a_field(browse)
     else:
         assert 1 <= browse.params["start"] <= 2**64 - 1
     one = MessageForm({"seq": value})
+    if field == "seq":
+        assert_known_bad_refused(one, "seq", value, BROWSE_BAD, set())
     if not one.is_valid():
         assert "seq" in one.errors
-    publish = PublishForm({"subject": "fz.a", "headers": "", "payload": "",
-                           {"seq": "payload", "at": "headers"}.get(field, field): value},
+    published = PUBLISHED.get(field, field)
+    publish = PublishForm({"subject": "fz.a", "headers": "", "payload": "", published: value},
                           stream="fz", subjects=["fz.*"])
+    assert_known_bad_refused(publish, published, value, PUBLISH_BAD, set())
     if not publish.is_valid():
         assert_refused_beside_a_field(publish)
+
+
+@pytest.fixture
+def fuzzed_stream(profile: Profile) -> Stream:
+    return Stream.objects.create(profile=profile, name="fuzzed_stream", subjects=["fz.*"],
+                                 info={"config": {**FUZZED_STREAM, "name": "fz"}},
+                                 read_at=timezone.now())
+
+
+@pytest.mark.parametrize(("field", "value", "message"),
+                         [(field, *case) for field, case in BROWSE_BAD.items()])
+def test_known_bad_browse_values_are_refused_with_their_field(
+    client_alice: Client, profile: Profile, fuzzed_stream: Stream, field: str, value: str,
+    message: str,
+) -> None:
+    form = BrowseForm({"seq": "1", "subject": "fz.a", "at": "", field: value})
+    assert not form.is_valid() and message in " ".join(form.errors.get(field, [])), form.errors
+    response = client_alice.post(reverse("message_browse", args=[profile.pk, "fuzzed_stream"]),
+                                 {"seq": "1", "subject": "fz.a", field: value},
+                                 HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    # The results region names the field at fault before what is wrong with it.
+    label = BrowseForm.base_fields[field].label
+    assert f"<p>{label}: " in response.content.decode()
+    assert html.escape(message) in response.content.decode().split(f"<p>{label}: ")[1]
+    if field == "seq":  # a message's own forms take the same sequence numbers
+        assert message in MessageForm({"seq": value}).errors["seq"][0]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(("field", "value", "message"),
+                         [(field, *case) for field, case in PUBLISH_BAD.items()])
+def test_known_bad_publish_values_are_refused_beside_their_field(
+    client_alice: Client, profile: Profile, fuzzed_stream: Stream, field: str, value: str,
+    message: str,
+) -> None:
+    data = {"subject": "fz.a", "headers": "", "payload": "", field: value}
+    form = PublishForm(data, stream="fz", subjects=["fz.*"])
+    assert not form.is_valid() and message in " ".join(form.errors.get(field, [])), form.errors
+    response = client_alice.post(reverse("message_publish", args=[profile.pk, "fuzzed_stream"]),
+                                 data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert html.escape(message) in field_errors(response.content.decode(), field)
+    assert not Job.objects.exists()
 
 
 # The POST endpoints past the forms fuzzed above, with what each reads from the request.
