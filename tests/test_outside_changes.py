@@ -1,6 +1,7 @@
 """Who changed it: stream changes made outside the dashboard, from JetStream's API advisories
 into the audit log, through the real listener process (`./dev watch`), against servers with a
-user for the dashboard and one for somebody else, on the wheel's 2.15 and Debian's 2.9."""
+user for the dashboard and one for somebody else, on the wheel's 2.15 (and Debian's 2.9 where
+what an advisory says differs by version)."""
 
 from __future__ import annotations
 
@@ -36,25 +37,41 @@ from tests.support.network import free_port
 from tests.support.plans import restored
 from tests.support.raw_jetstream import api, in_thread
 from tests.support.stream_forms import create_stream, reviewed_edit, run_post
+from tests.support.versions import DEBIAN_NATS_SERVER, both_versions
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
-DEBIAN_NATS_SERVER = "/usr/sbin/nats-server"  # 2.9.10, the oldest server we support
 USERS = ('authorization { users: [{user: dash, password: "dash-pass"}, '
          '{user: bob, password: "bob-pass"}] }')
 ACTION = "stream.changed_outside"
 REJECTED = "advisories.rejected"
 
 
-@pytest.fixture(scope="module", params=["2.15", "2.9"])
-def server(request: pytest.FixtureRequest,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    binary = DEBIAN_NATS_SERVER if request.param == "2.9" else None
-    server = NatsServer.start(tmp_path_factory.mktemp(f"nats-outside-{request.param}"),
+def users_server(tmp_path_factory: pytest.TempPathFactory, version: str,
+                 ) -> Iterator[NatsServer]:
+    binary = DEBIAN_NATS_SERVER if version == "2.9" else None
+    server = NatsServer.start(tmp_path_factory.mktemp(f"nats-outside-{version}"),
                               config=USERS, binary=binary)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def users_server_215(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    yield from users_server(tmp_path_factory, "2.15")
+
+
+@pytest.fixture(scope="module")
+def users_server_29(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    yield from users_server(tmp_path_factory, "2.9")
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> NatsServer:
+    """This module's server, with users: 2.15, and 2.9 too for a test marked both_versions."""
+    return request.getfixturevalue({"2.15": "users_server_215", "2.9": "users_server_29"}[
+        getattr(request, "param", "2.15")])
 
 
 def names_users(server: NatsServer) -> bool:
@@ -101,6 +118,7 @@ def wait_for_entries(count: int, listener: Listener) -> list[AuditEvent]:
     return wait_until(written, 20, lambda: f"{entries()}\n{listener.log_tail()}")
 
 
+@both_versions
 def test_a_stream_changed_outside_is_recorded_with_its_author_and_the_drift(
     client_alice: Client, profile: Profile, server: NatsServer, listener: Listener,
 ) -> None:
@@ -138,6 +156,7 @@ def test_a_stream_changed_outside_is_recorded_with_its_author_and_the_drift(
     assert entry.actor_name in page and "Total Stream Size" in page
 
 
+@both_versions
 def test_a_stream_deleted_outside_is_recorded_and_its_row_marked_gone(
     client_alice: Client, profile: Profile, server: NatsServer, listener: Listener,
 ) -> None:
@@ -189,6 +208,7 @@ def test_an_entry_written_by_the_first_listener_still_offers_its_restore(
         ("older", "update", {"max_msgs": [99, 10]})]
 
 
+@both_versions
 def test_the_dashboards_own_changes_are_not_recorded_twice(
     client_alice: Client, profile: Profile, server: NatsServer, listener: Listener,
 ) -> None:

@@ -42,22 +42,11 @@ from tests.support.stream_forms import (
     run_post,
     shown_seen,
 )
+from tests.support.versions import both_versions
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("celery_worker")]
 
 LISTED = 600  # more than two STREAM.LIST pages of 256
-
-
-@pytest.fixture(params=["2.15", "2.9"])
-def server(request: pytest.FixtureRequest) -> NatsServer:
-    """Every test that takes a profile runs against the wheel's 2.15 and Debian's 2.9."""
-    fixture = "nats_server" if request.param == "2.15" else "nats_29_server"
-    return request.getfixturevalue(fixture)
-
-
-@pytest.fixture
-def profile(make_profile: Callable[..., Profile], server: NatsServer) -> Profile:
-    return make_profile(server, last_server_version=server.version)
 
 
 def newer(profile: Profile, version: tuple[int, int, int]) -> bool:
@@ -89,6 +78,7 @@ def listing_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsSer
         server.stop()
 
 
+@both_versions
 def test_create_form_asks_the_seed_questions_with_its_defaults(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -109,6 +99,7 @@ def test_create_form_asks_the_seed_questions_with_its_defaults(
     assert stream_config.LABELS["allow_direct"] in html
 
 
+@both_versions
 def test_seed_stream_is_created_through_the_form(client_alice: Client, profile: Profile) -> None:
     job = create_stream(client_alice, profile)
     assert job.status == JobStatus.SUCCEEDED, job.error
@@ -196,6 +187,7 @@ def test_memphis_profiles_get_memphis_rules(
     assert not Job.objects.exists()
 
 
+@both_versions
 def test_broker_errors_come_back_on_their_field(client_alice: Client, profile: Profile) -> None:
     create_raw(profile.server_list[0], {"name": "owner_of_bar", "subjects": ["bar.>"]})
     overlap = create_stream(client_alice, profile, name="overlaps", subjects="bar.x")
@@ -210,6 +202,7 @@ def test_broker_errors_come_back_on_their_field(client_alice: Client, profile: P
     assert 'name="num_replicas" value="3"' in html  # the user's answers are kept
 
 
+@both_versions
 def test_invalid_config_errors_come_back_on_the_form(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -285,6 +278,7 @@ def test_detail_shows_config_state_and_refreshes_through_a_job(
     assert "stream.created" in client_alice.get(tab, HTTP_HX_REQUEST="true").content.decode()
 
 
+@both_versions
 def test_edit_shows_the_diff_and_keeps_fields_the_form_does_not_show(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -397,6 +391,7 @@ def test_delete_needs_the_typed_name_and_is_audited(
     assert entry.outcome == "succeeded" and entry.before["subjects"] == ["doomed"]
 
 
+@both_versions
 def test_an_identical_create_says_the_stream_already_existed(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -431,6 +426,7 @@ def test_deleting_a_stream_already_gone_says_so(client_alice: Client, profile: P
     assert entry.message == "already gone on the broker; its definition was removed"
 
 
+@both_versions
 def test_delete_and_purge_act_only_on_the_stream_their_page_showed(
     client_alice: Client, profile: Profile,
 ) -> None:

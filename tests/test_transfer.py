@@ -42,6 +42,7 @@ from tests.support.pages import field_errors
 from tests.support.plans import restored
 from tests.support.raw_jetstream import create_raw, live_config
 from tests.support.stream_forms import create_stream, reviewed_edit, run_post
+from tests.support.versions import both_versions
 
 
 @pytest.fixture
@@ -274,17 +275,6 @@ def test_options_the_target_server_lacks_are_refused_unless_left_at_their_defaul
 # Through the screens, on real servers ---------------------------------------------------------
 
 
-@pytest.fixture(params=["2.15", "2.9"])
-def server(request: pytest.FixtureRequest) -> NatsServer:
-    return request.getfixturevalue("nats_server" if request.param == "2.15" else
-                                   "nats_29_server")
-
-
-@pytest.fixture
-def profile(server: NatsServer, make_profile: Callable[..., Profile]) -> Profile:
-    return make_profile(server, last_server_version=server.version)
-
-
 def planned(response: HttpResponse) -> Plan:
     """The plan a view redirected to, once its job has worked out the steps."""
     assert response.status_code == 302, response.content.decode()[:3000]
@@ -352,6 +342,7 @@ def problem_rows(html: str) -> list[tuple[str, ...]]:
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("celery_worker")
+@both_versions
 def test_a_file_the_official_client_wrote_round_trips_through_import_apply_export(
     client_alice: Client, profile: Profile,
 ) -> None:
@@ -532,6 +523,7 @@ def test_definitions_copied_to_another_profile_are_planned_there_as_creates(
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("celery_worker")
+@both_versions
 def test_restoring_an_audited_change_plans_back_exactly_the_fields_it_changed(
     client_alice: Client, profile: Profile,
 ) -> None:
