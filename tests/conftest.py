@@ -1,6 +1,7 @@
 """Fixtures and hooks only. Session-wide real servers: nats-server, redis-server and a Celery
 worker process, all on loopback ports chosen here, with temporary data dirs, stopped at the end.
-What they are made of, and every other shared helper, lives in tests/support."""
+Under pytest-xdist each worker is a session of its own: its own servers, Celery worker and
+SQLite file. What they are made of, and every other shared helper, lives in tests/support."""
 
 from __future__ import annotations
 
@@ -20,6 +21,21 @@ from tests.support.process import stop_all
 from tests.support.redis_server import RedisServer
 from tests.support.versions import DEBIAN_NATS_SERVER, VERSIONS
 from tests.support.worker import Worker
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The SQLite test database is a file of this run's own (of this xdist worker's own) in its
+    temporary directory, unless TEST_DATABASE_PATH names one: two runs in one checkout, or two
+    workers of one run, never share it. The Celery worker this session starts opens the same
+    file (tests.support.project.subprocess_database_url)."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3") and not os.environ.get("TEST_DATABASE_PATH"):
+        database["TEST"]["NAME"] = str(tmp_path_factory.getbasetemp() / "test-db.sqlite3")
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +111,22 @@ def make_profile() -> Callable[..., Profile]:
         return Profile.objects.create(servers=url, **fields)
 
     return make
+
+
+# Session servers each worker would otherwise start for a few tests: those tests run on one.
+ONE_WORKER = ("cluster", "listing_server")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With `--dist loadgroup`, the tests of a costly session server go to one xdist worker."""
+    if not items or not items[0].config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        for fixture in ONE_WORKER:
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.xdist_group(fixture))
+                break
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
