@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 import nats  # noqa: E402
 from nats.js.api import StreamConfig  # noqa: E402
 
-from bench.harness import Stack, logged_in_client, stack, wait_succeeded  # noqa: E402
+from bench.harness import Stack, logged_in_client, stack, wait_succeeded, within  # noqa: E402
 from streams.broker.streams import APPLY_CONCURRENCY  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def raw_loop(url: str, count: int, in_flight: int = 1) -> float:
         await nc.close()
         return elapsed
 
-    return asyncio.run(go())
+    return asyncio.run(within(600, f"{count} raw creates", go()))
 
 
 def plan_id_of(response: Any) -> int:

@@ -36,6 +36,7 @@ import nats  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from bench.harness import give_up, wait_for  # noqa: E402
 from tests.support.nats_server import NatsServer  # noqa: E402
 from tests.support.network import free_port, wait_for_port  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
@@ -66,11 +67,12 @@ def start(command: str, env: dict[str, str], workdir: Path) -> subprocess.Popen[
 
 
 def wait_ready(log: Path, marker: bytes, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while marker not in log.read_bytes():
-        if process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{log.name}:\n{log.read_text()[-3000:]}")
-        time.sleep(0.1)
+    def ready() -> bool:
+        if process.poll() is not None:
+            give_up(f"{log.stem} exited:\n{log.read_text()[-3000:]}")
+        return marker in log.read_bytes()
+
+    wait_for(ready, 30, lambda: f"{log.stem} did not start:\n{log.read_text()[-3000:]}")
 
 
 def main() -> None:
@@ -136,7 +138,10 @@ def measure(base: str, profile_id: int, nats_url: str, count: int) -> tuple[list
     threading.Thread(target=loop.run_forever, daemon=True).start()
 
     def on_loop(coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result(30)
+        try:
+            return asyncio.run_coroutine_threadsafe(coroutine, loop).result(30)
+        except TimeoutError:
+            give_up(f"{coroutine.__qualname__}: no answer from nats-server within 30 s")
 
     nc = on_loop(nats.connect(nats_url))
 
@@ -172,10 +177,10 @@ def measure(base: str, profile_id: int, nats_url: str, count: int) -> tuple[list
             deadline = time.monotonic() + 30
             while not page.evaluate("window.__t.done"):
                 if time.monotonic() > deadline:
-                    raise RuntimeError("no outcome within 30 s")
+                    give_up(f"create {index}: no outcome shown within 30 s of the click")
                 page.wait_for_timeout(10)
             if page.locator(".job.failed").count():
-                raise RuntimeError(page.locator(".job.failed").inner_text())
+                give_up(f"create {index} failed: {page.locator('.job.failed').inner_text()}")
             if index >= 2:
                 ours.append(page.evaluate("window.__t.done - window.__t.click"))
                 raw.append(raw_ms)

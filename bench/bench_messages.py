@@ -27,24 +27,38 @@ sys.path.insert(0, str(ROOT))
 
 import nats  # noqa: E402
 
-from bench.harness import logged_in_client, percentile, stack  # noqa: E402
+from bench.harness import give_up, logged_in_client, percentile, stack, within  # noqa: E402
 
 STREAM = "paged"
 PAGE = 50
 
 
+BATCH = 5_000  # publishes in flight before their acknowledgements are awaited
+BATCH_TIMEOUT = 60.0  # seconds for one batch to be acknowledged
+
+
 async def fill(url: str, count: int) -> None:
-    """`count` small messages, published without waiting for each acknowledgement."""
-    nc = await nats.connect(url)
-    js = nc.jetstream()
-    await js.add_stream(name=STREAM, subjects=[f"{STREAM}.*"], allow_direct=True)
+    """`count` small messages, published in batches whose acknowledgements are awaited: each
+    one stored when this returns, or the run ends saying which batch was not."""
+    nc = await within(10, f"connecting to {url}",
+                      nats.connect(url, allow_reconnect=False, connect_timeout=5))
+    js = nc.jetstream(publish_async_max_pending=BATCH)
+    await within(10, "creating the stream",
+                 js.add_stream(name=STREAM, subjects=[f"{STREAM}.*"], allow_direct=True))
     began = time.perf_counter()
-    for start in range(0, count, 10_000):
-        for seq in range(start, min(start + 10_000, count)):
-            await nc.publish(f"{STREAM}.{'ab'[seq % 2]}", b'{"order": %d}' % seq)
-        await nc.flush()
-    while (await js.stream_info(STREAM)).state.messages < count:
-        await asyncio.sleep(0.2)
+    for start in range(0, count, BATCH):
+        end = min(start + BATCH, count)
+        what = f"acknowledgements of messages {start + 1:,} to {end:,}"
+        try:
+            acks = [await js.publish_async(f"{STREAM}.{'ab'[seq % 2]}", b'{"order": %d}' % seq,
+                                           wait_stall=BATCH_TIMEOUT)
+                    for seq in range(start, end)]
+            await within(BATCH_TIMEOUT, what, asyncio.gather(*acks))
+        except nats.errors.Error as error:  # refused, no stream, or stalled
+            give_up(f"{what}: {type(error).__name__} {error}")
+    stored = (await within(10, "reading the stream", js.stream_info(STREAM))).state.messages
+    if stored != count:
+        give_up(f"{stored:,} messages stored of the {count:,} acknowledged")
     print(f"stored {count:,} messages in {time.perf_counter() - began:.0f} s", flush=True)
     await nc.close()
 
@@ -86,15 +100,17 @@ def main() -> None:
             response = client.post(browse, {"seq": str(start)}, HTTP_HX_REQUEST="true",
                                    secure=True)
             elapsed = time.perf_counter() - began
+            # The view waits for the job at most JOB_WAIT: a page still reading is a failure.
             shown = response.content.decode().count('class="message-row"')
             if shown != PAGE:
-                raise RuntimeError(f"page at {start}: {shown} messages ({response.status_code}), "
-                                   f"{response.content.decode()[:500]}")
+                give_up(f"page at {start}: {shown} messages ({response.status_code}), "
+                        f"{response.content.decode()[:500]}")
             return elapsed
 
         async def raw_all(starts: list[int]) -> list[float]:
-            nc = await nats.connect(nats_server.url)
-            try:
+            nc = await within(10, "connecting", nats.connect(nats_server.url,
+                                                             allow_reconnect=False))
+            try:  # each direct get is a request with nats-py's own 0.5 s timeout
                 return [await raw_page(nc, start) for start in starts]
             finally:
                 await nc.close()

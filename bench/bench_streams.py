@@ -34,11 +34,13 @@ import nats  # noqa: E402
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig  # noqa: E402
 
 from bench.harness import (  # noqa: E402
+    give_up,
     job_id_of,
     logged_in_client,
     percentile,
     stack,
     wait_succeeded,
+    within,
 )
 
 SETTLE = 0.05  # seconds of quiet before each timed create
@@ -81,7 +83,8 @@ def bench_creates(client: Any, profile_id: int, url: str,
     warm: list[float] = []
     for index in range(count):
         time.sleep(SETTLE)
-        raw.append(loop.run_until_complete(raw_create(f"raw_{index:04d}")))
+        raw.append(loop.run_until_complete(within(30, f"raw create {index}",
+                                                  raw_create(f"raw_{index:04d}"))))
         time.sleep(SETTLE)
         # What htmx sends for the form: a urlencoded body and the HX-Request header.
         body = urlencode({**SEED_FORM, "name": f"ours_{index:04d}", "subjects": f"ours.{index}"})
@@ -91,7 +94,9 @@ def bench_creates(client: Any, profile_id: int, url: str,
         ours.append(wait_succeeded(job_id_of(response)) - started)
         # For reference, at the same moment: the third of three raw creates back to back,
         # with nats-server and this process warm from the two before.
-        burst = [loop.run_until_complete(raw_create(f"warm_{index:04d}_{n}")) for n in range(3)]
+        burst = [loop.run_until_complete(within(30, f"warm raw create {index}",
+                                                raw_create(f"warm_{index:04d}_{n}")))
+                 for n in range(3)]
         warm.append(burst[-1])
     loop.close()
     return ours, raw, warm
@@ -99,13 +104,13 @@ def bench_creates(client: Any, profile_id: int, url: str,
 
 def fill(url: str, count: int) -> None:
     async def go() -> None:
-        nc = await nats.connect(url)
+        nc = await within(10, f"connecting to {url}", nats.connect(url, allow_reconnect=False))
         for start in range(0, count, 500):
-            await asyncio.gather(*(
+            await within(60, f"creating streams {start} to {start + 499}", asyncio.gather(*(
                 nc.request(f"$JS.API.STREAM.CREATE.many_{index:05d}", json.dumps({
                     "name": f"many_{index:05d}", "subjects": [f"many.{index}"],
                     "storage": "memory"}).encode(), timeout=30)
-                for index in range(start, min(start + 500, count))))
+                for index in range(start, min(start + 500, count)))))
         await nc.close()
 
     asyncio.run(go())
@@ -133,7 +138,7 @@ def bench_listing(client: Any, profile_id: int, url: str, rounds: int) -> tuple[
     total = 0
     for _ in range(rounds):  # alternate, so both see the same server conditions
         started = time.perf_counter()
-        total = asyncio.run(raw())
+        total = asyncio.run(within(300, "the raw listing", raw()))
         raw_times.append(time.perf_counter() - started)
         started = time.time()
         response = client.post(reverse("stream_list_refresh", args=[profile_id]), secure=True,
@@ -141,7 +146,7 @@ def bench_listing(client: Any, profile_id: int, url: str, rounds: int) -> tuple[
         ours_times.append(wait_succeeded(job_id_of(response)) - started)
         stored = Stream.objects.filter(profile_id=profile_id).count()
         if stored != total:
-            raise RuntimeError(f"listed {total} streams but stored {stored}")
+            give_up(f"listed {total} streams but stored {stored}")
     return ours_times, raw_times, total
 
 

@@ -1,9 +1,11 @@
 """What the benchmarks share: their own nats-servers, redis-server, SQLite database and Celery
 worker (`./dev worker`) in a temporary directory, with production settings (DEBUG off, throwaway
-keys), a logged-in client, and waiting for a job the way a page would see it end."""
+keys), a logged-in client, and waiting for a job the way a page would see it end. Every wait has
+a deadline: past it the run ends with why (`give_up`), never hangs."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
@@ -12,11 +14,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from cryptography.fernet import Fernet
 
@@ -24,6 +26,32 @@ from tests.support.nats_server import NatsServer
 from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def give_up(reason: str) -> NoReturn:
+    """End the run with its reason (the servers are stopped on the way out), no traceback."""
+    raise SystemExit(f"{Path(sys.argv[0]).name}: gave up: {reason}")
+
+
+async def within(seconds: float, what: str, awaitable: Awaitable[T]) -> T:
+    """`awaitable`'s result, or the end of the run if it takes more than `seconds`."""
+    try:
+        return await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        give_up(f"{what}: no answer within {seconds:g} s")
+
+
+def wait_for(predicate: Callable[[], T], seconds: float, what: str | Callable[[], str],
+             interval: float = 0.1) -> T:
+    """Poll `predicate` until it returns something truthy; past `seconds`, end the run with
+    `what` (a callable is asked only then, e.g. for a log's tail)."""
+    deadline = time.monotonic() + seconds
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            give_up(f"{what() if callable(what) else what} (waited {seconds:g} s)")
+        time.sleep(interval)
+    return value
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -46,11 +74,14 @@ class Stack:
             stderr=subprocess.STDOUT, start_new_session=True,
             env={**self.env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
         )
-        deadline = time.monotonic() + 30
-        while b"ready." not in log_path.read_bytes():
-            if self.worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
+        worker = self.worker
+
+        def ready() -> bool:
+            if worker.poll() is not None:
+                give_up(f"the worker exited:\n{log_path.read_text()[-3000:]}")
+            return b"ready." in log_path.read_bytes()
+
+        wait_for(ready, 30, lambda: f"the worker did not start:\n{log_path.read_text()[-3000:]}")
 
 
 @contextmanager
@@ -108,16 +139,15 @@ def wait_succeeded(job_id: int, timeout: float = 120) -> float:
     for it slowly keeps the poller from taking CPU from the worker being measured."""
     from streams.models import AuditEvent, Job, JobStatus
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def succeeded() -> bool:
         status, error = Job.objects.values_list("status", "error").get(pk=job_id)
-        if status == JobStatus.SUCCEEDED:
-            finished = AuditEvent.objects.filter(job_id=job_id, action="job.finished")
-            return finished.values_list("at", flat=True).get().timestamp()
         if status == JobStatus.FAILED:
-            raise RuntimeError(f"job {job_id} failed: {error}")
-        time.sleep(0.02)
-    raise RuntimeError(f"job {job_id} did not finish in {timeout} s")
+            give_up(f"job {job_id} failed: {error}")
+        return status == JobStatus.SUCCEEDED
+
+    wait_for(succeeded, timeout, f"job {job_id} did not finish", interval=0.02)
+    finished = AuditEvent.objects.filter(job_id=job_id, action="job.finished")
+    return finished.values_list("at", flat=True).get().timestamp()
 
 
 def job_id_of(response: Any) -> int:
