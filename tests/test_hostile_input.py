@@ -1,6 +1,8 @@
 """Hostile and malformed input: no value gives a server error, and every value refused is
 refused beside its field. Fuzzed with hypothesis over the stream, purge and profile forms and
-their endpoints; the defects found by hand are kept as named cases."""
+their endpoints; every field of the stream, consumer and message forms has a value known to be
+wrong there, which must be refused beside it; the defects found by hand are kept as named
+cases."""
 
 from __future__ import annotations
 
