@@ -8,13 +8,13 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from memphisadmin.celery import app
 from streams import audit
 from streams.errors import OperationError
 from streams.jobs import outcome
@@ -58,7 +58,7 @@ def submit(
 def enqueue(job: Job) -> None:
     """Hand the job to a worker; fail it (in place too) when the queue is unreachable."""
     try:
-        app.send_task(RUN_JOB, args=[job.pk])
+        current_app.send_task(RUN_JOB, args=[job.pk])
     except OperationalError as exc:
         log.warning("job %s not enqueued: %s", job.pk, exc)
         outcome.fail(job, OperationError("task queue unreachable: the job could not be handed "

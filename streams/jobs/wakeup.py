@@ -9,9 +9,9 @@ import logging
 import threading
 
 import redis
+from celery import current_app
 from django.conf import settings
 
-from memphisadmin.celery import app
 from streams.models import Job
 
 log = logging.getLogger(__name__)
@@ -20,10 +20,11 @@ _local = threading.local()  # a client per thread: gthread web workers wait side
 
 
 def _client() -> redis.Redis:
-    if getattr(_local, "url", None) != app.conf.broker_url:
-        _local.client = redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=1,
+    url = current_app.conf.broker_url  # the project's app, without importing the project
+    if getattr(_local, "url", None) != url:
+        _local.client = redis.Redis.from_url(url, socket_connect_timeout=1,
                                              socket_timeout=settings.JOB_WAIT + 2)
-        _local.url = app.conf.broker_url
+        _local.url = url
     return _local.client
 
 
