@@ -4,38 +4,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import connections, models, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import connection, connections, models, transaction
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
-from django.utils.functional import cached_property
 
-from streams import stream_config
+from streams import definitions, sql, stream_config
 from streams.crypto import EncryptedTextField
-
-
-class UInt64Field(models.BigIntegerField):
-    """A JetStream count or sequence: an unsigned 64-bit number, which neither SQLite nor
-    PostgreSQL has. Stored shifted down by 2**63 in a signed 64-bit column, which keeps the
-    order, so sorting and range filters still work in SQL."""
-
-    OFFSET = 1 << 63
-    MAX = (1 << 64) - 1
-
-    def get_prep_value(self, value: Any) -> int | None:
-        value = super().get_prep_value(value)
-        if value is None:
-            return None
-        if not 0 <= value <= self.MAX:
-            raise ValueError(f"{value} is not an unsigned 64-bit number")
-        return value - self.OFFSET
-
-    def from_db_value(self, value: int | None, expression: Any, connection: Any) -> int | None:
-        return None if value is None else value + self.OFFSET
-
-    @cached_property
-    def validators(self) -> list[Any]:
-        return [MinValueValidator(0), MaxValueValidator(self.MAX)]
+from streams.definitions import StreamSync
+from streams.uint64 import UInt64Field
 
 
 class BrokerKind(models.TextChoices):
@@ -51,6 +27,13 @@ class AuthMethod(models.TextChoices):
     MEMPHIS_PASSWORD = "memphis_password", "Memphis application user and password"
     NKEY = "nkey", "NKey seed"
     CREDS = "creds", "Credentials file"
+
+
+class ProfileQuerySet(models.QuerySet["Profile"]):
+    def note_version(self, profile: Profile | None, version: str | None) -> None:
+        """Jobs see the server's version: keep the forms' version gates current."""
+        if version and profile is not None and profile.last_server_version != version:
+            self.filter(pk=profile.pk).update(last_server_version=version)
 
 
 class Profile(models.Model):
@@ -102,6 +85,8 @@ class Profile(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProfileQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]
@@ -464,15 +449,6 @@ class StreamStatus(models.TextChoices):
     GONE = "gone", "gone"  # a job found it deleted outside; the next listing drops it
 
 
-class StreamSync(models.TextChoices):
-    """A stream against the team's definition of it (streams.definitions)."""
-
-    UNMANAGED = "unmanaged", "unmanaged"  # made elsewhere; no definition
-    IN_SYNC = "in_sync", "in sync"
-    DRIFTED = "drifted", "drifted"
-    MISSING = "missing", "missing"  # defined here, deleted on the broker
-
-
 class WorkerHeartbeat(models.Model):
     """When each worker last said it was alive, so a job nobody picked up can be told apart:
     no worker running, or every worker busy."""
@@ -482,6 +458,104 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+Config = dict[str, Any]
+
+
+def _timestamp(text: str | None) -> datetime | None:
+    if not text or text.startswith("0001-"):  # Go's zero time: no message yet
+        return None
+    return datetime.fromisoformat(text)
+
+
+class StreamQuerySet(models.QuerySet["Stream"]):
+    """Storing what the broker said about streams, for the jobs and the advisory listener
+    (streams.outside) alike: thousands of rows at once, in plain SQL, with each stream's state
+    against the team's definition."""
+
+    ROW_FIELDS = [
+        "status", "status_reason", "system_kind", "subjects", "subjects_text", "storage",
+        "replicas", "retention", "messages", "bytes", "consumers", "first_seq", "first_ts",
+        "last_seq", "last_ts", "info", "read_at", "sync", "drift",
+    ]
+
+    def row(self, profile_id: int, info: dict[str, Any], read_at: datetime,
+            status: str = StreamStatus.OK, reason: str = "", *,
+            definition: Config | None = None) -> dict[str, Any]:
+        """A Stream row's column values (plain values: thousands are stored at once), with its
+        state against its definition (None: unmanaged)."""
+        config, state = info.get("config") or {}, info.get("state")
+        sync, drift = definitions.state(definition, config)
+        subjects = config.get("subjects") or []
+        if state is None:  # an unreachable stream: its config is known, its state is not
+            state = dict.fromkeys(("messages", "bytes", "consumer_count", "first_seq",
+                                   "last_seq"))
+        return {
+            "profile_id": profile_id, "name": config["name"], "status": status,
+            "status_reason": reason[:255], "system_kind": stream_config.system_kind(config["name"]),
+            "subjects": subjects, "subjects_text": " ".join(subjects),
+            "storage": config.get("storage", ""), "replicas": config.get("num_replicas") or 1,
+            "retention": config.get("retention", ""), "messages": state.get("messages", 0),
+            "bytes": state.get("bytes", 0), "consumers": state.get("consumer_count", 0),
+            "first_seq": state.get("first_seq", 0), "first_ts": _timestamp(state.get("first_ts")),
+            "last_seq": state.get("last_seq", 0), "last_ts": _timestamp(state.get("last_ts")),
+            "info": info, "read_at": read_at, "sync": sync, "drift": drift,
+        }
+
+    def unreadable_row(self, profile_id: int, name: str, status: str, reason: str,
+                       read_at: datetime,
+                       sync: StreamSync = StreamSync.UNMANAGED) -> dict[str, Any]:
+        """A stream the cluster names but cannot describe, or one known by its definition
+        only. A defined one that cannot be read is not known to be in sync: it counts as
+        drifted."""
+        return {**self.row(profile_id, {"config": {"name": name}}, read_at, status, reason),
+                "storage": "", "replicas": None, "retention": "", "info": None, "sync": sync}
+
+    def missing_row(self, profile_id: int, name: str, read_at: datetime) -> dict[str, Any]:
+        """A stream the team defined that is not on the broker: deleted outside the
+        dashboard."""
+        return self.unreadable_row(profile_id, name, StreamStatus.GONE,
+                                   "not on the server: deleted outside the dashboard", read_at,
+                                   StreamSync.MISSING)
+
+    def store(self, rows: list[dict[str, Any]]) -> None:
+        """Upsert Stream rows with one statement per batch: the ORM's bulk_create spends
+        ~0.4 ms a row preparing values, and a 10,000-stream listing must be stored in well
+        under a second."""
+        statement = sql.insert(self.model, ["profile", "name", *self.ROW_FIELDS],
+                               upsert_on=["profile", "name"])
+        with transaction.atomic(), connection.cursor() as cursor:  # one commit, not one a row
+            for start in range(0, len(rows), 1000):
+                cursor.executemany(statement.sql, [statement.params(row)
+                                                   for row in rows[start:start + 1000]])
+
+    def store_one(self, profile_id: int, name: str, info: dict[str, Any]) -> dict[str, Any]:
+        """The row of the one stream a job read, created or changed."""
+        definition = (StreamDefinition.objects.filter(profile_id=profile_id, name=name)
+                      .values_list("config", flat=True).first())
+        row = self.row(profile_id, info, timezone.now(), definition=definition)
+        self.store([row])
+        return row
+
+    def sync_states(self, profile_id: int,
+                    names: list[str] | None = None) -> dict[str, tuple[str, Any]]:
+        """Each stream's (sync, drift) as stored, before a read replaces them."""
+        streams = self.filter(profile_id=profile_id)
+        if names is not None:
+            streams = streams.filter(name__in=names)
+        return {name: (sync, drift) for name, sync, drift
+                in streams.values_list("name", "sync", "drift")}
+
+    def mark_gone(self, profile_id: int, name: str, reason: str) -> None:
+        """The row says the stream is gone, and why: missing, when it is defined here, or until
+        the next listing drops it."""
+        is_defined = Exists(StreamDefinition.objects.filter(profile_id=OuterRef("profile_id"),
+                                                            name=OuterRef("name")))
+        self.filter(profile_id=profile_id, name=name).update(
+            status=StreamStatus.GONE, status_reason=reason[:255],
+            sync=Case(When(is_defined, then=Value(StreamSync.MISSING)),
+                      default=Value(StreamSync.UNMANAGED)), drift=None)
 
 
 class Stream(models.Model):
@@ -512,6 +586,8 @@ class Stream(models.Model):
                             default=StreamSync.UNMANAGED)
     drift = models.JSONField(null=True, blank=True)  # {api_key: [defined, live]} when drifted
 
+    objects = StreamQuerySet.as_manager()
+
     class Meta:
         ordering = ["name"]
         constraints = [models.UniqueConstraint(fields=["profile", "name"],
@@ -529,6 +605,30 @@ class Stream(models.Model):
         return stream_config.SYSTEM_LABELS.get(self.system_kind, "")
 
 
+class StreamDefinitionQuerySet(models.QuerySet["StreamDefinition"]):
+    def configs(self, profile_id: int) -> dict[str, Config]:
+        """A profile's definitions by stream name."""
+        return dict(self.filter(profile_id=profile_id).values_list("name", "config"))
+
+    def store(self, job: Job, configs: dict[str, Config]) -> None:
+        """These streams' definitions become these configs (as the server answered them to
+        `job`), in one upsert per thousand."""
+        statement = sql.insert(self.model,
+                               ["profile", "name", "config", "job", "updated_by", "updated_at"],
+                               upsert_on=["profile", "name"])
+        now = timezone.now()
+        params = [statement.params({
+            "profile_id": job.profile_id, "name": name, "config": config, "job_id": job.pk,
+            "updated_by": job.actor_name, "updated_at": now,
+        }) for name, config in configs.items()]
+        with transaction.atomic(), connection.cursor() as cursor:
+            for start in range(0, len(params), 1000):
+                cursor.executemany(statement.sql, params[start:start + 1000])
+
+    def forget(self, profile_id: int, name: str) -> tuple[int, dict[str, int]]:
+        return self.filter(profile_id=profile_id, name=name).delete()
+
+
 class StreamDefinition(models.Model):
     """The team's definition of a stream: the config the server answered with when the
     dashboard last created, changed or adopted it (streams.definitions compares it with the
@@ -542,12 +642,73 @@ class StreamDefinition(models.Model):
     updated_by = models.CharField(max_length=150, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = StreamDefinitionQuerySet.as_manager()
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["profile", "name"],
                                                name="stream_definition_unique_per_profile")]
 
     def __str__(self) -> str:
         return self.name
+
+
+class ConsumerQuerySet(models.QuerySet["Consumer"]):
+    """Storing what the broker said about a stream's consumers."""
+
+    ROW_FIELDS = [
+        "missing", "durable", "push", "filter_subjects", "ack_policy", "delivered_seq",
+        "ack_floor_seq", "pending", "ack_pending", "redelivered", "waiting", "paused",
+        "last_active", "info", "read_at",
+    ]
+
+    def row(self, profile_id: int, stream: str, info: dict[str, Any],
+            read_at: datetime) -> dict[str, Any]:
+        config = info.get("config") or {}
+        delivered, ack_floor = info.get("delivered") or {}, info.get("ack_floor") or {}
+        filters = config.get("filter_subjects") or (
+            [config["filter_subject"]] if config.get("filter_subject") else [])
+        return {
+            "profile_id": profile_id, "stream_name": stream, "name": info["name"],
+            "missing": False, "durable": bool(config.get("durable_name")),
+            "push": bool(config.get("deliver_subject")), "filter_subjects": filters,
+            "ack_policy": config.get("ack_policy", ""),
+            "delivered_seq": delivered.get("stream_seq", 0),
+            "ack_floor_seq": ack_floor.get("stream_seq", 0),
+            "pending": info.get("num_pending", 0), "ack_pending": info.get("num_ack_pending", 0),
+            "redelivered": info.get("num_redelivered", 0), "waiting": info.get("num_waiting", 0),
+            "paused": bool(info.get("paused")),
+            "last_active": _timestamp(delivered.get("last_active")), "info": info,
+            "read_at": read_at,
+        }
+
+    def store(self, profile_id: int, stream: str, infos: list[dict[str, Any]],
+              missing: list[str]) -> None:
+        """A stream's consumers as just listed; those no longer listed are gone."""
+        now = timezone.now()
+        rows = [self.row(profile_id, stream, info, now) for info in infos]
+        rows += [{**self.row(profile_id, stream, {"name": name}, now), "missing": True,
+                  "delivered_seq": None, "ack_floor_seq": None, "pending": None,
+                  "ack_pending": None, "redelivered": None, "waiting": None, "info": None}
+                 for name in missing]
+        with transaction.atomic():
+            self._upsert(rows)
+            self.filter(profile_id=profile_id, stream_name=stream, read_at__lt=now).delete()
+
+    def store_one(self, profile_id: int, stream: str, info: dict[str, Any]) -> None:
+        """The row of the one consumer a job created or changed."""
+        self._upsert([self.row(profile_id, stream, info, timezone.now())])
+
+    def forget(self, profile_id: int, stream: str, name: str) -> None:
+        self.filter(profile_id=profile_id, stream_name=stream, name=name).delete()
+
+    def _upsert(self, rows: list[dict[str, Any]]) -> None:
+        statement = sql.insert(self.model,
+                               ["profile", "stream_name", "name", *self.ROW_FIELDS],
+                               upsert_on=["profile", "stream_name", "name"])
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), 1000):
+                cursor.executemany(statement.sql, [statement.params(row)
+                                                   for row in rows[start:start + 1000]])
 
 
 class Consumer(models.Model):
@@ -572,6 +733,8 @@ class Consumer(models.Model):
     last_active = models.DateTimeField(null=True)
     info = models.JSONField(null=True, blank=True)  # the server's CONSUMER.INFO JSON as read
     read_at = models.DateTimeField()
+
+    objects = ConsumerQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

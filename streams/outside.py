@@ -20,7 +20,6 @@ from django.utils import timezone
 from streams import audit, definitions, stream_config
 from streams.broker.advisories import API_AUDIT_SUBJECT, Gap, Mark, StreamChange, Watch
 from streams.broker.connection import Connection
-from streams.jobs import rows
 from streams.jobs.submit import submit
 from streams.models import (
     AuditEvent,
@@ -262,14 +261,14 @@ def _store_row(profile: Profile, change: StreamChange, actor: str,
                              read_at__gte=read_at).exists():
         return
     if current is not None:
-        rows.store_streams([rows.stream_row(profile.pk, current, read_at,
-                                            definition=definition)])
+        Stream.objects.store([Stream.objects.row(profile.pk, current, read_at,
+                                                 definition=definition)])
     elif change.action == "deleted":
-        rows.mark_stream_gone(profile.pk, change.stream, f"deleted outside the dashboard by "
-                              f"{actor} at {change.at:%Y-%m-%d %H:%M:%S} UTC")
+        Stream.objects.mark_gone(profile.pk, change.stream, f"deleted outside the dashboard by "
+                                 f"{actor} at {change.at:%Y-%m-%d %H:%M:%S} UTC")
     else:
-        rows.mark_stream_gone(profile.pk, change.stream,
-                              f"not on the server after {change.action} outside the dashboard")
+        Stream.objects.mark_gone(profile.pk, change.stream,
+                                 f"not on the server after {change.action} outside the dashboard")
 
 
 def noticed(job: Job, previous: dict[str, tuple[str, Any]],
