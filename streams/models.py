@@ -1,17 +1,25 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any
+import logging
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, Protocol
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection, connections, models, transaction
 from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
+from kombu.exceptions import OperationalError
 
-from streams import definitions, sql, stream_config
+from streams import definitions, seal, sql, stream_config
 from streams.crypto import EncryptedTextField
 from streams.definitions import StreamSync
+from streams.errors import OperationError
+from streams.jobs import wakeup
 from streams.uint64 import UInt64Field
+
+log = logging.getLogger(__name__)
 
 
 class BrokerKind(models.TextChoices):
@@ -162,7 +170,83 @@ class ProfileBusy(Exception):
     """Another job of the same profile is running: this one waits its turn (see claim)."""
 
 
+class Recording(Protocol):
+    """What a job's kind says about its end (streams.jobs.kinds.Kind: the worker's; the web
+    process never imports those)."""
+
+    done: str
+
+    def record(self, job: Job, result: dict[str, Any] | None,
+               error: OperationError | None) -> list[AuditEvent]: ...
+
+    def summary(self, result: dict[str, Any]) -> dict[str, Any]: ...
+
+    def describe(self, job: Job, result: dict[str, Any]) -> str: ...
+
+
 class JobQuerySet(models.QuerySet["Job"]):
+    def submit(
+        self, kind: str, profile: Profile, context: Acting, *, target: str = "",
+        params: dict[str, Any] | None = None, audited: dict[str, Any] | None = None,
+    ) -> Job:
+        """The one way a job starts: its row and, unless it only reads, the entry saying who
+        asked for it, in one transaction, handed to a worker once both are committed.
+        `audited`: what the entry records of the params when not their public part (which
+        leaves a message's body and headers out of the log)."""
+        with transaction.atomic():
+            job = self.create(
+                kind=kind,
+                profile=profile,
+                profile_name=profile.name,
+                target=target or profile.name,
+                params=params or {},
+                actor=context.actor,
+                actor_name=context.actor.get_username() if context.actor else "",
+                ip=context.ip,
+                user_agent=context.user_agent,
+                request_id=context.request_id,
+            )
+            if not JobKind(kind).reads:  # a read is on the Job row alone
+                AuditEvent.objects.record(
+                    "job.requested", context, target_type=JobKind(kind).target_type,
+                    target_name=job.target, profile=profile, job=job, outcome="requested",
+                    after=(job.public_params if audited is None else audited) or None,
+                    message=job.get_kind_display(),
+                )
+            transaction.on_commit(job.enqueue)
+        return job
+
+    def _reads(self, kind: str, profile: Profile, target: str) -> JobQuerySet:
+        reads = self.filter(profile=profile, kind=kind)
+        return reads.filter(target=target) if target else reads
+
+    def read_due(self, kind: str, profile: Profile, target: str = "") -> bool:
+        """Whether the rows a read of this kind stores (a profile's streams, one stream's) are
+        older than READ_AGAIN_AFTER, or were never read, with no such read queued or running.
+        A read that failed counts as one: its page shows the error rather than asking at once
+        again."""
+        recent = timezone.now() - timedelta(seconds=settings.READ_AGAIN_AFTER)
+        return not self._reads(kind, profile, target).filter(
+            Q(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)) | Q(finished_at__gte=recent)
+        ).exists()
+
+    def read_again(self, kind: str, profile: Profile, context: Acting, *,
+                   target: str = "") -> Job | None:
+        """The read a page asks for as it opens: the one queued or running already, else a new
+        one when the rows are due (read_due), else None (read meanwhile). Submitted under a
+        lock on the profile's row on PostgreSQL (SQLite's IMMEDIATE transactions take turns),
+        so pages opened together share one read."""
+        with transaction.atomic():
+            if connection.features.has_select_for_update:
+                list(Profile.objects.select_for_update().filter(pk=profile.pk).only("pk"))
+            ongoing = self._reads(kind, profile, target).filter(
+                status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).order_by("-pk").first()
+            if ongoing is not None:
+                return ongoing
+            if not self.read_due(kind, profile, target):
+                return None
+            return self.submit(kind, profile, context, target=target)
+
     def claim(self, job_id: int) -> Job | None:
         """Mark a queued job running, unless another job of its profile is running: one
         profile's jobs run one at a time, so an unreachable or slow broker holds one worker slot
@@ -213,17 +297,48 @@ class JobQuerySet(models.QuerySet["Job"]):
                 jobs.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(
                     seconds=settings.JOB_QUEUE_TIMEOUT)))
 
+    def reap_overdue(self) -> int:
+        """Fail the jobs nobody will finish, saying why; returns how many were failed. Run on
+        timers of each worker's main process (memphisadmin.celery.Housekeeping)."""
+        running, queued = self.overdue()
+        reaped = 0
+        for job in running:
+            job.fail(OperationError(Job.WORKER_STOPPED))
+            reaped += 1
+        now = timezone.now()
+        for job in queued:
+            job.fail(OperationError(job._why_not_picked_up(now)), expected=JobStatus.QUEUED)
+            reaped += 1
+        return reaped
+
+    def forget_expired_messages(self) -> int:
+        """Messages read by a browse, or for a download never taken (the user left the job's
+        page): after Job.MESSAGES_KEPT the row keeps what was read, not the messages. Returns
+        how many jobs forgot theirs."""
+        stale = self.holding_messages().filter(
+            finished_at__lt=timezone.now() - Job.MESSAGES_KEPT)
+        return sum(job.forget_messages() for job in stale.only("pk", "kind", "result"))
+
 
 class Job(models.Model):
-    """One broker operation. The row is the source of truth for its progress and outcome."""
+    """One broker operation. The row is the source of truth for its progress and outcome, and
+    the job owns its life: Job.objects.submit(), then a worker's claim and finish() or fail()
+    (or the reaper's fail()), while a request may wait() for its end."""
 
     FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+    # The worker's task, sent by name: the web process never imports the worker's modules.
+    TASK = "streams.run_job"
+    WORKER_STOPPED = ("the worker stopped before finishing the job (still running past its "
+                      "deadline)")
+    # How long a job's row keeps the messages it read (MESSAGE_RESULTS): a browse's page for
+    # its reader to look at, a download for its reader to take (views.messages).
+    MESSAGES_KEPT = timedelta(minutes=10)
     # Params the worker needs while the job runs and nobody may read afterwards, or on the job's
     # page meanwhile: a published message's body and headers (its audit entry keeps neither),
     # and what a page showed of the object it acts on (compared with the live one, then moot).
     PRIVATE_PARAMS = frozenset({"data", "headers", "seen"})
     # Where a job's result holds the messages it read, for the user who asked and for minutes
-    # (streams.jobs.reaper.forget_messages): a browse's page, a download's whole message, one
+    # (JobQuerySet.forget_expired_messages): a browse's page, a download's whole message, one
     # message read for its own page.
     MESSAGE_RESULTS = {JobKind.MESSAGE_LIST: "messages", JobKind.MESSAGE_GET: "data",
                        JobKind.MESSAGE_READ: "message"}
@@ -286,6 +401,99 @@ class Job(models.Model):
             progress=self.progress,
             deadline=timezone.now() + timedelta(seconds=settings.JOB_RUN_TIMEOUT)))
 
+    def enqueue(self) -> None:
+        """Hand the job to a worker; fail it (in place too) when the queue is unreachable."""
+        try:
+            current_app.send_task(self.TASK, args=[self.pk])
+        except OperationalError as exc:
+            log.warning("job %s not enqueued: %s", self.pk, exc)
+            self.fail(OperationError("task queue unreachable: the job could not be handed to a "
+                                     "worker (is Redis running?)"), expected=JobStatus.QUEUED)
+
+    def wait(self) -> Job:
+        """The job as it is once it ended, or after JOB_WAIT seconds, whichever comes first."""
+        self.refresh_from_db()
+        if self.is_finished or settings.JOB_WAIT == 0:  # BLPOP's timeout 0 would wait forever
+            return self
+        wakeup.wait_for(self.pk, settings.JOB_WAIT)
+        self.refresh_from_db()
+        return self
+
+    def finish(self, result: dict[str, Any], kind: Recording) -> None:
+        """The broker did what the job asked: the outcome, what its kind records of the answer
+        and the audit entries, at once."""
+        try:
+            self._end(JobStatus.SUCCEEDED, JobStatus.RUNNING, kind=kind, result=result)
+        except Exception as exc:
+            # The broker did its part: say so, rather than leave the job to look like a dead
+            # worker.
+            log.exception("job %s (%s): recording the outcome failed", self.pk, self.kind)
+            self._end(JobStatus.FAILED, JobStatus.RUNNING, error=OperationError(
+                f"{kind.done}; recording the outcome failed: {type(exc).__name__}: "
+                f"{str(exc)[:200]}"))
+
+    def fail(self, error: OperationError, *, kind: Recording | None = None,
+             expected: str = JobStatus.RUNNING) -> None:
+        """Without a kind (a job that never reached the broker: no worker, Redis down) only the
+        outcome and the job's closing entry are written."""
+        self._end(JobStatus.FAILED, expected, kind=kind, error=error)
+
+    def _end(
+        self, status: str, expected: str, *, kind: Recording | None = None,
+        result: dict[str, Any] | None = None, error: OperationError | None = None,
+    ) -> None:
+        """Nothing happens when the job is no longer `expected`: the reaper or a duplicate task
+        ended it meanwhile."""
+        with transaction.atomic():
+            if not self.close(
+                expected, status=status, finished_at=timezone.now(), params=self.public_params,
+                result=kind.summary(result) if kind and result is not None else result,
+                error=error.message if error else "",
+                err_code=error.err_code if error else None,
+                error_field=error.field if error else "",
+            ):
+                return
+            transaction.on_commit(partial(wakeup.notify, self.pk))  # a request may be waiting
+            recorded = kind is not None and self.profile is not None  # a deleted profile: none
+            entries = kind.record(self, result, error) if recorded else []
+            if JobKind(self.kind).reads:  # what it found may be a change (made outside)
+                AuditEvent.objects.append(entries)
+                return
+            if error:
+                message = error.message
+            elif kind and result is not None:
+                message = kind.describe(self, result)
+            else:
+                message = self.get_kind_display()
+            AuditEvent.objects.append([*entries, AuditEvent.objects.entry(
+                "job.finished", self, target_type=JobKind(self.kind).target_type,
+                target_name=self.target, profile=self.profile, job=self, outcome=status,
+                message=message,
+            )])
+
+    def stalled(self) -> str:
+        """Why an unfinished job will be failed by the reaper, or "" while it is on time. Reads
+        only: pages show it at once, the reaper writes it."""
+        now = timezone.now()
+        if not self.is_overdue(now):
+            return ""
+        return (self.WORKER_STOPPED if self.status == JobStatus.RUNNING
+                else self._why_not_picked_up(now))
+
+    def _why_not_picked_up(self, now: datetime) -> str:
+        waited = f"{settings.JOB_QUEUE_TIMEOUT:g} s"
+        if Job.objects.filter(profile_id=self.profile_id, status=JobStatus.RUNNING).exists():
+            return (f"it waited {waited} behind another job on this connection, which is still "
+                    "running (a connection runs one job at a time)")
+        last_seen = WorkerHeartbeat.objects.order_by("-seen_at").values_list(
+            "seen_at", flat=True).first()
+        if last_seen and (now - last_seen).total_seconds() < 3 * settings.WORKER_HEARTBEAT_INTERVAL:
+            return (f"no worker slot came free within {waited}: the workers were busy with "
+                    "other jobs")
+        since = (f" (the last one was seen {int((now - last_seen).total_seconds())} s ago)"
+                 if last_seen else "")
+        return f"no worker picked the job up within {waited}: no worker is running{since}"
+
     def close(self, expected: str, **outcome: Any) -> bool:
         """Write the outcome (status, finished_at, result, error…) if the job is still
         `expected` (the reaper or a duplicate task may have ended it meanwhile), on the row and
@@ -338,8 +546,167 @@ class AppendOnlyError(Exception):
     """Raised on any attempt to change or delete an audit entry through the ORM."""
 
 
+class Acting(Protocol):
+    """Who acts and from where, as an entry copies it: a streams.audit.Context, or a Job (whoever
+    requested it, for the entries its end writes)."""
+
+    actor: Any
+    ip: str | None
+    user_agent: str
+    request_id: str
+
+
 class AuditQuerySet(models.QuerySet["AuditEvent"]):
-    """Entries are append-only: the ORM refuses to change or remove them in bulk too."""
+    """The one write path of the audit log: entry() makes an entry, append() dates, numbers and
+    chains entries onto the log (streams.audit.chain says how the chain and its head work).
+    Entries are append-only: the ORM refuses to change or remove them in bulk too."""
+
+    def entry(
+        self,
+        action: str,
+        context: Acting | None,
+        *,
+        target_type: str = "",
+        target_name: str = "",
+        profile: Profile | None = None,
+        job: Job | None = None,
+        outcome: str = "",
+        before: dict[str, Any] | None = None,
+        after: dict[str, Any] | None = None,
+        changes: dict[str, Any] | None = None,
+        message: str = "",
+        actor_name: str = "",
+    ) -> AuditEvent:
+        """An entry not yet in the log: append() dates it and chains it. No context: nobody's
+        (the log's own entries)."""
+        actor = context.actor if context is not None else None
+        ip = context.ip if context is not None else None
+        return self.model(
+            at=None,
+            actor=actor,
+            actor_name=(actor.get_username() if actor is not None else actor_name)[:150],
+            ip=self.model._meta.get_field("ip").get_prep_value(ip) if ip else None,
+            user_agent=context.user_agent[:300] if context is not None else "",
+            request_id=context.request_id[:32] if context is not None else "",
+            action=action,
+            target_type=target_type,
+            target_name=target_name[:255],
+            profile=profile,
+            # A job's entries name its profile even after the profile was deleted.
+            profile_name=profile.name if profile is not None else job.profile_name if job else "",
+            job=job,
+            outcome=outcome,
+            before=before,
+            after=after,
+            changes=changes,
+            message=message,
+        )
+
+    def record(self, action: str, context: Acting | None, **fields: Any) -> AuditEvent:
+        """Write one entry now (the fields are entry()'s)."""
+        event = self.entry(action, context, **fields)
+        self.append([event])
+        return event
+
+    def append(self, events: list[AuditEvent]) -> None:
+        """Chain entries onto the log with one INSERT. Entries from entry() are dated now;
+        entries that carry their own time (history brought over from elsewhere, benchmark
+        data) must not be earlier than the one before them. Inside a caller's transaction the
+        entries commit or roll back with it; a savepoint is taken only where append() may
+        refuse (entries with their own time), so that a refusal leaves the caller's
+        transaction usable."""
+        if not events:
+            return
+        with transaction.atomic(savepoint=any(event.at is not None for event in events)):
+            head = self.lock_head()
+            self._link(head, events)
+            self._insert_entries(events)
+            self._write_head(head)
+
+    def _link(self, head: AuditChainHead, events: list[AuditEvent]) -> None:
+        """Date, number and hash the entries after the head, and move the head past them."""
+        now = timezone.now()
+        for event in events:
+            if event.at is None:
+                # Never earlier than the entry before, even from a host whose clock lags: time
+                # order is chain order, which lets date filters become seq ranges (audit views).
+                event.at = max(now, head.at) if head.at else now
+            elif head.at and event.at < head.at:
+                raise ValueError(f"entry dated {event.at} is earlier than the one before it")
+            event.seq, event.prev_hash = head.seq + 1, head.hash
+            event.before, event.after = seal.as_stored(event.before), seal.as_stored(event.after)
+            event.changes = seal.as_stored(event.changes)
+            event.hash = seal.entry_hash(seal.chained_content(event), head.hash)
+            head.seq, head.hash, head.at = event.seq, event.hash, event.at
+
+    def _write_head(self, head: AuditChainHead) -> None:
+        """Store the moved head with its new MAC: one UPDATE, as every append does this."""
+        head.mac = seal.head_mac(head.seq, head.hash, head.at)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {AuditChainHead._meta.db_table} SET seq = %s, hash = %s, at = %s, "
+                "mac = %s WHERE id = 1",
+                [head.seq, head.hash, connection.ops.adapt_datetimefield_value(head.at),
+                 head.mac],
+            )
+
+    def _insert_entries(self, events: list[AuditEvent]) -> None:
+        """One INSERT for all the entries, in plain SQL: every job writes entries twice, and
+        the ORM's preparation of a 20-column row costs several times the database's work."""
+        names = [field.name for field in self.model._meta.concrete_fields
+                 if not field.primary_key]
+        statement = sql.insert(self.model, names, rows=len(events), returning_pk=True)
+        with connection.cursor() as cursor:
+            cursor.execute(statement.sql, [value for event in events
+                                           for value in statement.params(vars(event))])
+            for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
+                event.pk = pk
+                event._state.adding, event._state.db = False, connection.alias
+
+    def lock_head(self) -> AuditChainHead:
+        """The chain head, locked until the transaction ends: concurrent writers queue here (a
+        row lock on PostgreSQL; on SQLite the IMMEDIATE transaction already holds the write
+        lock).
+
+        A head that is missing or fails its MAC is what someone who cut entries from the end
+        would leave: rebuilding it quietly and sealing it with the next append would hide the
+        cut. The writer still continues, so the app keeps working, but first adds an entry
+        saying so, which verify() reports."""
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT seq, hash, at, mac FROM {AuditChainHead._meta.db_table} "
+                           f"WHERE id = 1{lock}")
+            row = cursor.fetchone()
+        if row is not None:
+            seq, last_hash, at, mac = row
+            # SQLite hands back the stored UTC time without its zone.
+            if at is not None and timezone.is_naive(at):
+                at = at.replace(tzinfo=UTC)
+            head = AuditChainHead(pk=1, seq=seq, hash=last_hash, at=at, mac=mac)
+            if seal.matches(seal.head_mac(seq, last_hash, at), mac):
+                return head
+            problem = "the chain head did not match its MAC (altered, or AUDIT_HMAC_KEY changed)"
+        else:
+            # Continue from what is there (the walk in verify() judges it).
+            newest = self.model.objects.order_by("-seq").values_list("seq", "hash", "at").first()
+            checkpoint = AuditCheckpoint.objects.order_by("-seq").values_list("seq",
+                                                                              "hash").first()
+            seq, last_hash, at = newest or (*(checkpoint or (0, seal.GENESIS)), None)
+            head, created = AuditChainHead.objects.select_for_update().get_or_create(
+                pk=1, defaults={"seq": seq, "hash": last_hash, "at": at,
+                                "mac": seal.head_mac(seq, last_hash, at)},
+            )
+            if not created:  # another writer found it missing a moment ago and recorded that
+                return head
+            problem = "the chain head was missing (the log was wiped or its head removed)"
+        marker = self.entry(self.model.HEAD_REBUILT, None, target_type="audit", outcome="failed",
+                            actor_name="memphisadmin",
+                            before={"seq": head.seq, "hash": head.hash},
+                            message=f"{problem}; the chain continued from #{head.seq}")
+        self._link(head, [marker])
+        self._insert_entries([marker])
+        self._write_head(head)
+        return head
 
     def update(self, **kwargs: Any) -> int:
         raise AppendOnlyError("audit entries cannot be changed")
@@ -356,6 +723,9 @@ class AuditEvent(models.Model):
     copied, not only referenced, so entries outlive what they describe: the foreign keys are
     plain ids without a database constraint (deleting a user, profile or job must not rewrite
     an entry). `seq` and `hash` chain the entries together (see streams.audit)."""
+
+    # The action of the entry a writer adds when it found the head missing or unsealed.
+    HEAD_REBUILT = "audit.head_rebuilt"
 
     seq = models.PositiveBigIntegerField(unique=True)
     at = models.DateTimeField(default=timezone.now)
@@ -449,12 +819,21 @@ class StreamStatus(models.TextChoices):
     GONE = "gone", "gone"  # a job found it deleted outside; the next listing drops it
 
 
+class WorkerHeartbeatQuerySet(models.QuerySet["WorkerHeartbeat"]):
+    def note_alive(self, name: str) -> None:
+        """A worker says it is alive (on a timer of its main process), so a job nobody picked
+        up can say whether any worker runs."""
+        self.update_or_create(name=name[:255], defaults={"seen_at": timezone.now()})
+
+
 class WorkerHeartbeat(models.Model):
     """When each worker last said it was alive, so a job nobody picked up can be told apart:
     no worker running, or every worker busy."""
 
     name = models.CharField(max_length=255, unique=True)
     seen_at = models.DateTimeField()
+
+    objects = WorkerHeartbeatQuerySet.as_manager()
 
     def __str__(self) -> str:
         return self.name

@@ -20,7 +20,6 @@ from django.utils import timezone
 from streams import audit, definitions, stream_config
 from streams.broker.advisories import API_AUDIT_SUBJECT, Gap, Mark, StreamChange, Watch
 from streams.broker.connection import Connection
-from streams.jobs.submit import submit
 from streams.models import (
     AuditEvent,
     CaptureMark,
@@ -137,7 +136,8 @@ def record_lost(profile_id: int, gap: Gap) -> bool:
                 return False
         if not _first_time(f"lost:{gap_id}", profile):
             return False
-        reading = submit(JobKind.STREAM_LIST, profile, audit.Context(), target=profile.name)
+        reading = Job.objects.submit(JobKind.STREAM_LIST, profile, audit.Context(),
+                                     target=profile.name)
         if gap.last is None:
             what = (f"The capture stream was deleted after the listener recorded it up to "
                     f"sequence {gap.first - 1}: advisories after that")

@@ -13,8 +13,7 @@ from typing import Any
 from django.db import transaction
 
 from streams import audit
-from streams.jobs.submit import submit
-from streams.models import JobKind, Plan, Profile
+from streams.models import Job, JobKind, Plan, Profile
 
 
 def propose(profile: Profile, desired: dict[str, dict[str, Any]], *, origin: str,
@@ -26,7 +25,7 @@ def propose(profile: Profile, desired: dict[str, dict[str, Any]], *, origin: str
         plan = Plan.objects.create(
             profile=profile, origin=origin[:200], desired=desired, delete_missing=delete_missing,
             created_by=context.actor.get_username() if context.actor else "")
-        plan.plan_job = submit(JobKind.STREAM_PLAN, profile, context, params={
+        plan.plan_job = Job.objects.submit(JobKind.STREAM_PLAN, profile, context, params={
             "plan": plan.pk, "origin": plan.origin, "streams": len(desired),
             "delete_missing": delete_missing})
         plan.save(update_fields=["plan_job"])

@@ -16,8 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from streams import audit, plans
 from streams.filters import StreamFilter
 from streams.forms.plans import ApplyForm, PlanForm
-from streams.jobs.submit import submit
-from streams.models import JobKind, JobStatus, Plan, Profile, StreamDefinition, StreamSync
+from streams.models import Job, JobKind, JobStatus, Plan, Profile, StreamDefinition, StreamSync
 from streams.plans import steps as planning
 from streams.views.http import HtmxHttpRequest, job_context, page_or_partial, permission_required
 from streams.views.streams import listing
@@ -126,7 +125,7 @@ def plan_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             elif plan.apply_job_id is not None:
                 form.add_error(None, "This plan was applied already: plan again.")
             else:
-                plan.apply_job = submit(
+                plan.apply_job = Job.objects.submit(
                     JobKind.STREAM_APPLY, plan.profile, audit.Context.from_request(request),
                     params={"plan": plan.pk, "origin": plan.origin,
                             "deletes_confirmed": bool(form.deletes)})
