@@ -1,10 +1,11 @@
 """The team audit log: every change, who made it, when, before and after, and how it ended.
 
-chain  the one write path (entry, record, append), the HMAC hash chain and its sealed head,
-       verify and prune; snapshots and diffs the entries carry
-views  the review screen, its filters, an entry's detail, and the exports
+chain    the HMAC hash chain and its sealed head, verify and prune; snapshots and diffs the
+         entries carry. The write path is AuditEvent.objects (entry, record, append, in
+         streams.models, sealed by streams.seal); chain's entry, record and append hand on to it
+filters  the review screen's filters (the screen itself is streams.views.audit)
 
-The write path is re-exported here: `from streams import audit; audit.record(...)`."""
+Re-exported here: `from streams import audit; audit.record(...)`."""
 
 from streams.audit.chain import (
     GENESIS,
