@@ -1158,6 +1158,27 @@ class CaptureMark(models.Model):
         return f"{self.profile_id}: {self.stream_created:%Y-%m-%d %H:%M:%S} #{self.seq}"
 
 
+class PlanQuerySet(models.QuerySet["Plan"]):
+    def propose(self, profile: Profile, desired: dict[str, dict[str, Any]], *, origin: str,
+                context: Acting, delete_missing: bool = False) -> Plan:
+        """A plan to make `profile`'s streams these configs ({name: config}), and with
+        `delete_missing` to delete the streams on the server not among them: the entry point
+        of every feature that changes streams in bulk (definitions, import, copy between
+        profiles, restoring an audited version). Its steps come from a job (the live configs
+        are the broker's; streams.plans.steps works them out); the plan_detail page shows them
+        as they come."""
+        with transaction.atomic():
+            plan = self.create(
+                profile=profile, origin=origin[:200], desired=desired,
+                delete_missing=delete_missing,
+                created_by=context.actor.get_username() if context.actor else "")
+            plan.plan_job = Job.objects.submit(JobKind.STREAM_PLAN, profile, context, params={
+                "plan": plan.pk, "origin": plan.origin, "streams": len(desired),
+                "delete_missing": delete_missing})
+            plan.save(update_fields=["plan_job"])
+        return plan
+
+
 class Plan(models.Model):
     """What applying desired stream configs to a profile would do (streams.plans), and then
     what it did. `steps` are worked out by the plan job from the live configs; `outcomes`
@@ -1173,6 +1194,8 @@ class Plan(models.Model):
     apply_job = models.ForeignKey(Job, null=True, on_delete=models.SET_NULL, related_name="+")
     steps = models.JSONField(null=True, blank=True)  # [plans.Step], sorted by name
     outcomes = models.JSONField(default=dict, blank=True)
+
+    objects = PlanQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
