@@ -150,6 +150,11 @@ class JobKind(models.TextChoices):
                                       JobKind.STREAM_APPLY} else "stream")
 
     @property
+    def family(self) -> str:
+        """What it acts on, by the name of its kind: "stream", "consumer", "message"…"""
+        return self.value.partition("_")[0]
+
+    @property
     def reads(self) -> bool:
         """Whether a job of this kind only reads what a page shows. It changes nothing, so it
         writes no entry of its own to the audit log, which records changes and security events

@@ -43,10 +43,9 @@ from streams.views.http import (
 )
 
 STREAM_PAGE = 50
-STREAM_JOB_KINDS = [JobKind.STREAM_INFO, JobKind.STREAM_CREATE, JobKind.STREAM_UPDATE,
-                    JobKind.STREAM_DELETE, JobKind.STREAM_PURGE, JobKind.CONSUMER_CREATE,
-                    JobKind.CONSUMER_UPDATE, JobKind.CONSUMER_DELETE, JobKind.CONSUMER_PAUSE,
-                    JobKind.CONSUMER_RESUME]
+# The jobs a stream's page lists: those acting on the stream or its consumers.
+STREAM_JOB_KINDS = [kind for kind in JobKind
+                    if kind.target_type == "stream" and kind.family in {"stream", "consumer"}]
 
 
 
