@@ -135,7 +135,7 @@ def main() -> None:
     from django.core.management import call_command
     from django.test import Client
 
-    from streams import audit
+    from streams.audit.integrity import verify
 
     try:
         call_command("migrate", verbosity=0, skip_checks=True)
@@ -177,7 +177,7 @@ def main() -> None:
 
         if not args.skip_verify:
             began = time.perf_counter()
-            result = audit.verify()
+            result = verify()
             print(f"\nverify_audit over the seeded chain: {'intact' if result.ok else 'BROKEN'}, "
                   f"{result.checked:,} entries in {time.perf_counter() - began:.0f} s")
     finally:

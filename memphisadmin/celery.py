@@ -67,6 +67,6 @@ def _close_unusable_connections(**kwargs: Any) -> None:
 @worker_process_shutdown.connect
 def _close_broker_connections(**kwargs: Any) -> None:
     """Leave the brokers with a proper goodbye rather than a dropped socket."""
-    from streams.broker import connection
+    from streams.broker import loop
 
-    connection.close_kept_connections()
+    loop.close_kept_connections()

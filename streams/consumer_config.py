@@ -9,25 +9,27 @@ the fields the form does not show."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from streams import stream_config
-from streams.stream_config import (
+from streams.cli_values import (
     INT64_MAX,
+    MAX_TYPED,
     UINT64_MAX,
     ParseError,
-    Version,
+    beyond_maximum,
     format_duration,
     format_limit,
-    format_metadata,
     format_size,
     parse_duration,
-    subject_error,
-    subjects_overlap,
-    user_metadata,
-    utf8_size,
+    parse_limit,
+    parse_size,
 )
+from streams.naming import name_errors, subject_error, subjects_overlap, utf8_size
+from streams.stream_config import Version, format_metadata, user_metadata
 
 # The prompts of `nats consumer add`, in its order, then the options it takes as flags only.
 LABELS: dict[str, str] = {
@@ -202,8 +204,8 @@ def parse_start_policy(text: str, *, now: datetime | None = None) -> dict[str, A
     from now (1h: the messages of the last hour); also a time, which is how an existing
     consumer's start time is shown."""
     value = text.strip().lower()
-    if len(value) > stream_config.MAX_TYPED:
-        raise ParseError(f"At most {stream_config.MAX_TYPED} characters.")
+    if len(value) > MAX_TYPED:
+        raise ParseError(f"At most {MAX_TYPED} characters.")
     if value in _POLICY_WORDS:
         return {"deliver_policy": _POLICY_WORDS[value]}
     if re.fullmatch(r"[0-9]+", value):
@@ -254,7 +256,7 @@ def parse_groups(text: str) -> list[str]:
 
 def parse_count(text: str) -> int:
     """A count with no "unlimited": a whole number."""
-    value = stream_config.parse_limit(text)
+    value = parse_limit(text)
     if value < 0:
         raise ParseError("A whole number, 0 or more.")
     return value
@@ -262,7 +264,7 @@ def parse_count(text: str) -> int:
 
 def parse_optional_size(text: str) -> int:
     """A size where the server has no "unlimited" but leaving it out: -1 means not set."""
-    return max(stream_config.parse_size(text), 0)
+    return max(parse_size(text), 0)
 
 
 def format_optional_duration(ns: int | None) -> str:
@@ -466,122 +468,228 @@ def read_only_reason(field: str, current: dict[str, Any], version: Version) -> s
 # Server rules ---------------------------------------------------------------------------------
 
 
+Errors = Iterator[tuple[str, str]]  # (form field, message)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """A create or update the rules check: its config, the stream it belongs to, the server's
+    version, and the consumer as it is (None for a create)."""
+
+    config: dict[str, Any]
+    stream: dict[str, Any]
+    version: Version
+    current: dict[str, Any] | None
+
+    @property
+    def push(self) -> bool:
+        return bool(self.config.get("deliver_subject"))
+
+    @property
+    def ack_policy(self) -> str:
+        return self.config.get("ack_policy", "explicit")
+
+
+def _durable_name(request: _Request) -> Errors:
+    if request.current is None:
+        for message in name_errors(request.config.get("durable_name", ""), kind="consumer"):
+            yield "durable_name", message
+
+
+def _delivery_target(request: _Request) -> Errors:
+    """One subject the stream does not store; a push consumer stays one."""
+    if request.push:
+        target = request.config["deliver_subject"]
+        if error := subject_error(target):
+            yield "deliver_subject", error
+        elif {"*", ">"} & set(target.split(".")):
+            yield "deliver_subject", "A delivery target is one subject, without wildcards."
+        elif any(subjects_overlap(subject, target)
+                 for subject in request.stream.get("subjects") or []):
+            yield "deliver_subject", ("The stream stores this subject: delivering to it would "
+                                      "form a cycle.")
+    elif request.current is not None and request.current.get("deliver_subject"):
+        yield "deliver_subject", "A push consumer cannot become a pull consumer."
+
+
+def _queue_group(request: _Request) -> Errors:
+    group = request.config.get("deliver_group")
+    if group and not request.push:
+        yield "deliver_group", "Only push consumers (with a delivery target) have a queue group."
+    if group and (error := subject_error(group)):
+        yield "deliver_group", error
+
+
+def _filter_subjects(request: _Request) -> Errors:
+    """Valid subjects; several only since 2.10, and then none overlapping another."""
+    filters = filters_of(request.config)
+    for subject in filters:
+        if error := subject_error(subject):
+            yield "filter_subjects", error
+    if len(filters) > 1:
+        if request.version < MULTIPLE_FILTERS_SINCE:
+            yield "filter_subjects", "Several filter subjects need nats-server 2.10 or later."
+        elif any(subjects_overlap(a, b) for i, a in enumerate(filters) for b in filters[i + 1:]):
+            yield "filter_subjects", "Filter subjects must not overlap."
+
+
+def _no_acks(request: _Request) -> Errors:
+    """Without acknowledgments nothing is redelivered and nothing is pending."""
+    if request.ack_policy != "none":
+        return
+    config = request.config
+    if config.get("max_deliver", -1) not in (-1, 0):
+        yield "max_deliver", "Without acknowledgments a message is delivered once: -1."
+    if config.get("backoff"):
+        yield "backoff", "Redeliveries need acknowledgments."
+    if request.push and config.get("max_ack_pending", 0) > 0:
+        yield "max_ack_pending", "Without acknowledgments nothing is pending: 0."
+
+
+def _work_queue_acks(request: _Request) -> Errors:
+    if request.ack_policy != "explicit" and request.stream.get("retention") == "workqueue":
+        yield "ack_policy", "A work-queue stream needs explicit acknowledgments."
+
+
+def _max_deliver(request: _Request) -> Errors:
+    max_deliver = request.config.get("max_deliver", -1)
+    if max_deliver == 0 or max_deliver < -1:
+        yield "max_deliver", "At least 1, or -1 for unlimited."
+
+
+def _backoff_deliveries(request: _Request) -> Errors:
+    """A backoff needs the deliveries to use its steps."""
+    backoff = request.config.get("backoff")
+    if not backoff:
+        return
+    # 2.11 relaxed "more deliveries than steps" to "at least as many".
+    room = len(backoff) if request.version >= (2, 11, 0) else len(backoff) + 1
+    max_deliver = request.config.get("max_deliver", -1)
+    if max_deliver != -1 and max_deliver < room:
+        yield "max_deliver", f"At least {room} for a backoff of {len(backoff)} steps, or -1."
+
+
+def _backoff_ack_wait(request: _Request) -> Errors:
+    """The server takes a backoff's first step as the ack wait, whatever was asked (an edit that
+    leaves the ack wait alone gets the new first step)."""
+    backoff = request.config.get("backoff")
+    wait = request.config.get("ack_wait")
+    if (backoff and wait and wait != backoff[0]
+            and (request.current is None or wait != request.current.get("ack_wait"))):
+        yield "ack_wait", (f"With a backoff the ack wait is its first step "
+                           f"({format_duration(backoff[0])}): leave it empty.")
+
+
+def _idle_heartbeat(request: _Request) -> Errors:
+    heartbeat = request.config.get("idle_heartbeat", 0)
+    if heartbeat and not request.push:
+        yield "idle_heartbeat", "Only push consumers send idle heartbeats: 0s or -1."
+    elif 0 < heartbeat < MIN_HEARTBEAT_NS:
+        yield "idle_heartbeat", "At least 100ms, or 0s for none."
+
+
+def _flow_control(request: _Request) -> Errors:
+    if not request.config.get("flow_control"):
+        return
+    if not request.push:
+        yield "flow_control", "Only push consumers have flow control."
+    elif not request.config.get("idle_heartbeat", 0):
+        yield "flow_control", "Flow control needs an idle heartbeat."
+
+
+def _pull_requests(request: _Request) -> Errors:
+    if request.push:
+        for field in ("max_waiting", "max_batch", "max_expires", "max_bytes"):
+            if request.config.get(field):
+                yield field, "Only pull consumers take pull requests: leave empty."
+
+
+def _rate_limit(request: _Request) -> Errors:
+    if not request.push and request.config.get("rate_limit_bps"):
+        yield "rate_limit_bps", "Only push consumers have a rate limit."
+
+
+def _max_expires(request: _Request) -> Errors:
+    if 0 < request.config.get("max_expires", 0) < MIN_EXPIRES_NS:
+        yield "max_expires", "At least 1ms."
+
+
+def _replicas(request: _Request) -> Errors:
+    """0 (as the stream) to 5, never more than the stream's; with interest or work-queue
+    retention, as many as the stream's."""
+    replicas = request.config.get("num_replicas", 0)
+    stream_replicas = request.stream.get("num_replicas") or 1
+    if not 0 <= replicas <= 5:
+        yield "num_replicas", "0 (as the stream) to 5."
+    elif replicas > stream_replicas:
+        yield "num_replicas", f"At most as many as the stream ({stream_replicas})."
+    elif (replicas and replicas != stream_replicas
+          and request.stream.get("retention") in {"interest", "workqueue"}):
+        yield "num_replicas", (f"With this retention, as many as the stream ({stream_replicas}) "
+                               "or 0.")
+
+
+def _description(request: _Request) -> Errors:
+    if utf8_size(request.config.get("description", "")) > MAX_DESCRIPTION:
+        yield "description", f"At most {MAX_DESCRIPTION} bytes."
+
+
+def _metadata(request: _Request) -> Errors:
+    metadata = request.config.get("metadata") or {}
+    if sum(utf8_size(k) + utf8_size(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
+        yield "metadata", "At most 128 KiB of keys and values."
+
+
+def _priority_policy(request: _Request) -> Errors:
+    if request.config.get("priority_policy", "none") != "none" and request.push:
+        yield "priority_policy", "Priority groups are for pull consumers."
+
+
+def _priority_groups(request: _Request) -> Errors:
+    """A policy needs groups, each a valid group name; groups need a policy."""
+    policy = request.config.get("priority_policy", "none")
+    groups = request.config.get("priority_groups") or []
+    if policy != "none":
+        if not groups:
+            yield "priority_groups", f"The {policy} policy needs at least one group."
+        for group in groups:
+            if not _GROUP_NAME.fullmatch(group):
+                yield "priority_groups", f"“{group}”: 1 to 16 of A-Z a-z 0-9 - _ / =."
+    elif groups:
+        yield "priority_groups", "Choose a priority policy for these groups."
+
+
+def _priority_timeout(request: _Request) -> Errors:
+    if (request.config.get("priority_timeout")
+            and request.config.get("priority_policy", "none") != "pinned_client"):
+        yield "priority_timeout", "Only the pinned_client policy pins clients."
+
+
+def _integer_ranges(request: _Request) -> Errors:
+    for key, message in beyond_maximum(request.config, MAX_VALUE, format_value).items():
+        yield FIELD_OF_KEY.get(key, key), message
+
+
+# In the order their errors are listed, field by field.
+_RULES: tuple[Callable[[_Request], Errors], ...] = (
+    _durable_name, _delivery_target, _queue_group, _filter_subjects, _no_acks,
+    _work_queue_acks, _max_deliver, _backoff_deliveries, _backoff_ack_wait, _idle_heartbeat,
+    _flow_control, _pull_requests, _rate_limit, _max_expires, _replicas, _description,
+    _metadata, _priority_policy, _priority_groups, _priority_timeout, _integer_ranges,
+)
+
+
 def rule_errors(
     config: dict[str, Any], *, stream: dict[str, Any], version: Version,
     current: dict[str, Any] | None = None,
 ) -> dict[str, list[str]]:
     """The server's rules (checkConsumerCfg), checked before the server sees the config, with
     the stream it belongs to. Keys are form field names."""
+    request = _Request(config, stream, version, current)
     errors: dict[str, list[str]] = {}
-
-    def add(field: str, message: str) -> None:
-        errors.setdefault(field, []).append(message)
-
-    if current is None:
-        for message in stream_config.name_errors(config.get("durable_name", ""),
-                                                 kind="consumer"):
-            add("durable_name", message)
-    push = bool(config.get("deliver_subject"))
-    if push:
-        if error := subject_error(config["deliver_subject"]):
-            add("deliver_subject", error)
-        elif {"*", ">"} & set(config["deliver_subject"].split(".")):
-            add("deliver_subject", "A delivery target is one subject, without wildcards.")
-        elif any(subjects_overlap(subject, config["deliver_subject"])
-                 for subject in stream.get("subjects") or []):
-            add("deliver_subject", "The stream stores this subject: delivering to it would "
-                                   "form a cycle.")
-    elif current is not None and current.get("deliver_subject"):
-        add("deliver_subject", "A push consumer cannot become a pull consumer.")
-    if config.get("deliver_group") and not push:
-        add("deliver_group", "Only push consumers (with a delivery target) have a queue group.")
-    if (group := config.get("deliver_group")) and (error := subject_error(group)):
-        add("deliver_group", error)
-    filters = filters_of(config)
-    for subject in filters:
-        if error := subject_error(subject):
-            add("filter_subjects", error)
-    if len(filters) > 1:
-        if version < MULTIPLE_FILTERS_SINCE:
-            add("filter_subjects", "Several filter subjects need nats-server 2.10 or later.")
-        elif any(subjects_overlap(a, b) for i, a in enumerate(filters) for b in filters[i + 1:]):
-            add("filter_subjects", "Filter subjects must not overlap.")
-    ack = config.get("ack_policy", "explicit")
-    if ack == "none":
-        if config.get("max_deliver", -1) not in (-1, 0):
-            add("max_deliver", "Without acknowledgments a message is delivered once: -1.")
-        if config.get("backoff"):
-            add("backoff", "Redeliveries need acknowledgments.")
-        if push and config.get("max_ack_pending", 0) > 0:
-            add("max_ack_pending", "Without acknowledgments nothing is pending: 0.")
-    if ack != "explicit" and stream.get("retention") == "workqueue":
-        add("ack_policy", "A work-queue stream needs explicit acknowledgments.")
-    max_deliver = config.get("max_deliver", -1)
-    if max_deliver == 0 or max_deliver < -1:
-        add("max_deliver", "At least 1, or -1 for unlimited.")
-    if backoff := config.get("backoff"):
-        # 2.11 relaxed "more deliveries than steps" to "at least as many".
-        room = len(backoff) if version >= (2, 11, 0) else len(backoff) + 1
-        if max_deliver != -1 and max_deliver < room:
-            add("max_deliver", f"At least {room} for a backoff of {len(backoff)} steps, or -1.")
-        # The server takes the first step as the ack wait, whatever was asked (an edit that
-        # leaves the ack wait alone gets the new first step).
-        wait = config.get("ack_wait")
-        if wait and wait != backoff[0] and (current is None or wait != current.get("ack_wait")):
-            add("ack_wait", f"With a backoff the ack wait is its first step "
-                            f"({format_duration(backoff[0])}): leave it empty.")
-    heartbeat = config.get("idle_heartbeat", 0)
-    if heartbeat and not push:
-        add("idle_heartbeat", "Only push consumers send idle heartbeats: 0s or -1.")
-    elif 0 < heartbeat < MIN_HEARTBEAT_NS:
-        add("idle_heartbeat", "At least 100ms, or 0s for none.")
-    if config.get("flow_control"):
-        if not push:
-            add("flow_control", "Only push consumers have flow control.")
-        elif not heartbeat:
-            add("flow_control", "Flow control needs an idle heartbeat.")
-    if push:
-        for field in ("max_waiting", "max_batch", "max_expires", "max_bytes"):
-            if config.get(field):
-                add(field, "Only pull consumers take pull requests: leave empty.")
-    elif config.get("rate_limit_bps"):
-        add("rate_limit_bps", "Only push consumers have a rate limit.")
-    if 0 < config.get("max_expires", 0) < MIN_EXPIRES_NS:
-        add("max_expires", "At least 1ms.")
-    replicas = config.get("num_replicas", 0)
-    stream_replicas = stream.get("num_replicas") or 1
-    if not 0 <= replicas <= 5:
-        add("num_replicas", "0 (as the stream) to 5.")
-    elif replicas > stream_replicas:
-        add("num_replicas", f"At most as many as the stream ({stream_replicas}).")
-    elif (replicas and replicas != stream_replicas
-          and stream.get("retention") in {"interest", "workqueue"}):
-        add("num_replicas", f"With this retention, as many as the stream ({stream_replicas}) "
-                            "or 0.")
-    if utf8_size(config.get("description", "")) > MAX_DESCRIPTION:
-        add("description", f"At most {MAX_DESCRIPTION} bytes.")
-    metadata = config.get("metadata") or {}
-    if sum(utf8_size(k) + utf8_size(v) for k, v in metadata.items()) > MAX_METADATA_BYTES:
-        add("metadata", "At most 128 KiB of keys and values.")
-    policy = config.get("priority_policy", "none")
-    groups = config.get("priority_groups") or []
-    if policy != "none":
-        if push:
-            add("priority_policy", "Priority groups are for pull consumers.")
-        if not groups:
-            add("priority_groups", f"The {policy} policy needs at least one group.")
-        for group in groups:
-            if not _GROUP_NAME.fullmatch(group):
-                add("priority_groups", f"“{group}”: 1 to 16 of A-Z a-z 0-9 - _ / =.")
-        if config.get("priority_timeout") and policy != "pinned_client":
-            add("priority_timeout", "Only the pinned_client policy pins clients.")
-    else:
-        if groups:
-            add("priority_groups", "Choose a priority policy for these groups.")
-        if config.get("priority_timeout"):
-            add("priority_timeout", "Only the pinned_client policy pins clients.")
-    for key, message in stream_config.beyond_maximum(config, MAX_VALUE, format_value).items():
-        add(FIELD_OF_KEY.get(key, key), message)
+    for rule in _RULES:
+        for field, message in rule(request):
+            errors.setdefault(field, []).append(message)
     return errors
 
 

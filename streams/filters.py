@@ -9,8 +9,10 @@ import django_filters as filters
 from django import forms
 from django.db.models import QuerySet
 from django.http import QueryDict
+from django_filters.fields import BaseCSVField
+from django_filters.widgets import BaseCSVWidget
 
-from streams import stream_config
+from streams import naming
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamSync
 
 
@@ -56,6 +58,40 @@ STREAM_COLUMNS = [
 MANAGED = "managed"  # any state but unmanaged
 
 
+class OneColumn(BaseCSVField):
+    """An OrderingFilter's value is a comma-separated list; a table sorts by one column, and
+    more is an order it does not know (so by name)."""
+
+    def clean(self, value: Any) -> list[str] | None:
+        columns = super().clean(value)
+        if columns and len(columns) > 1:
+            raise forms.ValidationError("Sort by one column.", code="invalid_choice")
+        return columns
+
+
+class StreamOrder(filters.OrderingFilter):
+    """`?sort=bytes`, `?sort=-name`: by one column, equal values in name order."""
+
+    base_field_class = OneColumn
+
+    def filter(self, qs: QuerySet[Stream], value: list[str] | None) -> QuerySet[Stream]:
+        return super().filter(qs, [*value, "name"]) if value else qs
+
+
+class InStreamFilters(BaseCSVWidget, forms.HiddenInput):
+    """The order in use: hidden in the table, which the column headers re-render, yet part of
+    the filter form (by its id), so filtering keeps the order last chosen. What was asked stays
+    one hidden value as it came, several columns too."""
+
+    def __init__(self) -> None:
+        super().__init__(attrs={"form": "stream-filters"})
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None,
+               renderer: Any = None) -> str:
+        text = ",".join(value) if isinstance(value, list) else value
+        return forms.HiddenInput.render(self, name, text, attrs, renderer)
+
+
 class StreamFilter(ListFilter):
     q = filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name",
                            widget=forms.TextInput(attrs={"placeholder": "filter by name"}))
@@ -73,12 +109,8 @@ class StreamFilter(ListFilter):
     # Unticked (absent) hides them: the box is the only way to see system streams.
     system = filters.BooleanFilter(method="filter_system", label="show system streams",
                                    widget=forms.CheckboxInput)
-    # Hidden in the table, which the column headers re-render, yet part of the filter form
-    # (by its id): filtering keeps the order last chosen.
-    sort = filters.ChoiceFilter(
-        method="filter_sort", widget=forms.HiddenInput(attrs={"form": "stream-filters"}),
-        choices=[(f"{sign}{column}", label) for column, label in STREAM_COLUMNS
-                 for sign in ("", "-")])
+    sort = StreamOrder(fields=[column for column, _label in STREAM_COLUMNS],
+                       field_labels=dict(STREAM_COLUMNS), widget=InStreamFilters)
 
     class Meta:
         model = Stream
@@ -93,7 +125,7 @@ class StreamFilter(ListFilter):
                        ) -> QuerySet[Stream]:
         subject = subject.strip()
         matching = [row for row, subjects in streams.values_list("pk", "subjects")
-                    if any(stream_config.subjects_overlap(subject, taken)
+                    if any(naming.subjects_overlap(subject, taken)
                            for taken in subjects or [])]
         return streams.filter(pk__in=matching)
 
@@ -101,11 +133,8 @@ class StreamFilter(ListFilter):
                       ) -> QuerySet[Stream]:
         return streams if shown else streams.filter(system_kind="")
 
-    def filter_sort(self, streams: QuerySet[Stream], name: str, sort: str) -> QuerySet[Stream]:
-        return streams.order_by(sort, "name")  # equal values stay in name order
-
     @property
     def order(self) -> str:
         """The order the list is in: the one asked for when valid, else by name."""
         self.form.is_valid()  # cleaned_data then holds the valid values only
-        return self.form.cleaned_data.get("sort") or "name"
+        return (self.form.cleaned_data.get("sort") or ["name"])[0]

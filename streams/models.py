@@ -12,7 +12,7 @@ from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from streams import definitions, seal, sql, stream_config
+from streams import definitions, seal, sql, system_streams
 from streams.crypto import EncryptedTextField
 from streams.definitions import StreamSync
 from streams.errors import OperationError
@@ -676,7 +676,7 @@ class AuditQuerySet(models.QuerySet["AuditEvent"]):
         A head that is missing or fails its MAC is what someone who cut entries from the end
         would leave: rebuilding it quietly and sealing it with the next append would hide the
         cut. The writer still continues, so the app keeps working, but first adds an entry
-        saying so, which verify() reports."""
+        saying so, which integrity.verify() reports."""
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT seq, hash, at, mac FROM {AuditChainHead._meta.db_table} "
@@ -692,7 +692,7 @@ class AuditQuerySet(models.QuerySet["AuditEvent"]):
                 return head
             problem = "the chain head did not match its MAC (altered, or AUDIT_HMAC_KEY changed)"
         else:
-            # Continue from what is there (the walk in verify() judges it).
+            # Continue from what is there (the walk in integrity.verify() judges it).
             newest = self.model.objects.order_by("-seq").values_list("seq", "hash", "at").first()
             checkpoint = AuditCheckpoint.objects.order_by("-seq").values_list("seq",
                                                                               "hash").first()
@@ -877,7 +877,8 @@ class StreamQuerySet(models.QuerySet["Stream"]):
                                    "last_seq"))
         return {
             "profile_id": profile_id, "name": config["name"], "status": status,
-            "status_reason": reason[:255], "system_kind": stream_config.system_kind(config["name"]),
+            "status_reason": reason[:255],
+            "system_kind": system_streams.system_kind(config["name"]),
             "subjects": subjects, "subjects_text": " ".join(subjects),
             "storage": config.get("storage", ""), "replicas": config.get("num_replicas") or 1,
             "retention": config.get("retention", ""), "messages": state.get("messages", 0),
@@ -986,7 +987,7 @@ class Stream(models.Model):
 
     @property
     def system_label(self) -> str:
-        return stream_config.SYSTEM_LABELS.get(self.system_kind, "")
+        return system_streams.SYSTEM_LABELS.get(self.system_kind, "")
 
 
 class StreamDefinitionQuerySet(models.QuerySet["StreamDefinition"]):

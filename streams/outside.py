@@ -17,7 +17,7 @@ from django.db import IntegrityError, close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from streams import audit, definitions, stream_config
+from streams import audit, definitions, stream_config, system_streams
 from streams.broker.advisories import API_AUDIT_SUBJECT, Gap, Mark, StreamChange, Watch
 from streams.broker.connection import Connection
 from streams.models import (
@@ -72,7 +72,7 @@ def record(profile_id: int, change: StreamChange, current: dict[str, Any] | None
     `$JS.EVENT.>` could have written. The entry says what the advisory says."""
     close_old_connections()
     profile = Profile.objects.filter(pk=profile_id, record_outside=True).first()
-    if (profile is None or stream_config.system_kind(change.stream) == "memphis"
+    if (profile is None or system_streams.system_kind(change.stream) == "memphis"
             or (not change.identified and _made_by_a_job(profile, change))):
         return False
     with transaction.atomic():
@@ -148,7 +148,7 @@ def record_lost(profile_id: int, gap: Gap) -> bool:
         audit.record(
             LOST_ACTION, audit.Context(), target_type="profile", target_name=profile.name,
             profile=profile, job=reading, outcome="failed", actor_name=audit.command_actor(),
-            after={"stream": stream_config.CAPTURE_STREAM, "first_seq": gap.first,
+            after={"stream": system_streams.CAPTURE_STREAM, "first_seq": gap.first,
                    "last_seq": gap.last,
                    "count": None if gap.last is None else gap.last - gap.first + 1},
             message=f"{what} changes made outside meanwhile are not in this log. Job "

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from streams.stream_config import lone_surrogate, utf8_size
+from streams.naming import lone_surrogate, utf8_size
 
 # nats-server's default max_payload: the most the dashboard publishes, body and headers (the
 # worker checks the server's own limit too, which may be lower), and what Django's limit on a

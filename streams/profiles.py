@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from streams import audit, stream_config
+from streams import audit, system_streams
 from streams.models import Job, JobKind, Profile
 
 
@@ -44,7 +44,7 @@ def save(profile: Profile, context: audit.Context, *, before: dict[str, Any] | N
         kept_before = bool(before and before["record_outside"] and before["keep_advisories"])
         if profile.keeps_advisories != kept_before:  # the capture stream comes or goes
             Job.objects.submit(JobKind.ADVISORY_CAPTURE, profile, context,
-                               target=stream_config.CAPTURE_STREAM)
+                               target=system_streams.CAPTURE_STREAM)
     return profile
 
 

@@ -1,6 +1,7 @@
-"""The stream definition in one place: the `nats stream add` prompts (labels and defaults), how
-the CLI's typed values (`2m0s`, `-1`, `1GB`) parse and print, the JetStream API JSON the form
-maps to, the server's rules, the version gates and what may change after creation.
+"""The stream definition in one place: the `nats stream add` prompts (labels and defaults), the
+JetStream API JSON the form maps to, the server's rules, the version gates and what may change
+after creation. The CLI's typed values (`2m0s`, `-1`, `1GB`) parse and print in cli_values,
+names and subjects are checked in naming, system streams are told apart in system_streams.
 
 Pure functions over plain dicts in the JetStream API's own JSON shape: nats-py's StreamConfig
 drops fields it does not know, and a read-modify-write must keep them."""
@@ -8,19 +9,27 @@ drops fields it does not know, and a read-modify-write must keep them."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from streams.cli_values import (
+    INT32_MAX,
+    INT64_MAX,
+    NS,
+    UINT64_MAX,
+    ParseError,
+    beyond_maximum,
+    format_duration,
+    format_limit,
+    format_limit_duration,
+    format_size,
+)
+from streams.naming import name_errors, subject_error
+from streams.system_streams import SYSTEM_LABELS, system_kind
 
 Version = tuple[int, int, int]
 
-NS = 1_000_000_000
-INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
-UINT64_MAX = 2**64 - 1
 MIN_WINDOW_NS = 100_000_000  # the server's floor for max_age and duplicate_window
-MAX_NAME_BYTES = 255
 UNKNOWN_VERSION: Version = (2, 9, 0)  # the oldest server we support: offer nothing newer
 
 # The prompts of `nats stream add`, in its order, then the advanced options.
@@ -141,27 +150,6 @@ MAX_VALUE: dict[str, int] = {
     "max_age": INT64_MAX, "max_msg_size": INT32_MAX, "duplicate_window": INT64_MAX,
     "max_consumers": INT64_MAX, "first_seq": UINT64_MAX, "subject_delete_marker_ttl": INT64_MAX,
 }
-MAX_TYPED = 64  # characters in a typed number, size or duration: more is no real value
-
-
-def beyond_maximum(config: dict[str, Any], maximums: dict[str, int],
-                   show: Callable[[str, Any], str]) -> dict[str, str]:
-    """{key: message} for the numbers (or a list's: a backoff's steps) larger than the Go
-    integer the server decodes them into (`maximums`): it refuses the whole request ("cannot
-    unmarshal number"). `show` prints a value of the key as the form does."""
-    errors = {}
-    for key, maximum in maximums.items():
-        value = config.get(key)
-        steps = isinstance(value, list)
-        if any(isinstance(number, int) and number > maximum
-               for number in (value if steps else [value])):
-            errors[key] = (f"Each at most {show(key, [maximum])}." if steps
-                           else f"At most {show(key, maximum)}.")
-    return errors
-
-
-class ParseError(ValueError):
-    """A value the CLI would not accept either; the message is shown beside the field."""
 
 
 # Versions --------------------------------------------------------------------------------------
@@ -177,254 +165,6 @@ def parse_version(text: str) -> Version:
 
 def supported(field: str, version: Version) -> bool:
     return version >= SINCE.get(field, (0, 0, 0))
-
-
-# Durations (nanoseconds, like the API) ---------------------------------------------------------
-
-_DURATION_UNITS = {
-    "ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": NS, "m": 60 * NS,
-    "h": 3600 * NS, "d": 86400 * NS, "w": 7 * 86400 * NS, "y": 365 * 86400 * NS,
-}
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ns|us|µs|ms|s|m|h|d|w|y)")
-UNLIMITED_WORDS = {"-1", "unlimited", "none", "never", "forever", "inf"}
-
-
-def parse_duration(text: str) -> int:
-    """`2m0s`, `1h30m`, `500ms`, `7d` → nanoseconds; `-1`, `0`, `unlimited` → 0 (the API's
-    "no limit")."""
-    value = _typed(text).replace(" ", "")
-    if value in UNLIMITED_WORDS or value in {"0", "0s"}:
-        return 0
-    if not value:
-        raise ParseError("Give a duration such as 2m0s, 1h30m, 500ms or 7d, or -1.")
-    total = Decimal(0)
-    position = 0
-    for match in _DURATION_PART.finditer(value):
-        if match.start() != position:
-            break
-        total += Decimal(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        position = match.end()
-    if position != len(value):
-        raise ParseError(f"“{text.strip()}” is not a duration: use units ms, s, m, h, d "
-                         "(2m0s, 1h30m, 500ms, 7d), or -1 for unlimited.")
-    return int(total)
-
-
-def format_duration(ns: int) -> str:
-    """Go's time.Duration.String(): 2m0s, 1h30m0s, 500ms, 1.5s."""
-    if ns == 0:
-        return "0s"
-    sign, ns = ("-", -ns) if ns < 0 else ("", ns)
-    if ns < NS:
-        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
-            if ns >= size:
-                return sign + _trim(Decimal(ns) / size) + unit
-    hours, rest = divmod(ns, 3600 * NS)
-    minutes, rest = divmod(rest, 60 * NS)
-    seconds = _trim(Decimal(rest) / NS) + "s"
-    if hours:
-        return f"{sign}{hours}h{minutes}m{seconds}"
-    if minutes:
-        return f"{sign}{minutes}m{seconds}"
-    return sign + seconds
-
-
-def format_limit_duration(ns: int) -> str:
-    """A duration where 0 means no limit, shown the way the CLI asks for it: -1."""
-    return "-1" if ns <= 0 else format_duration(ns)
-
-
-def _trim(number: Decimal) -> str:
-    text = format(number.normalize(), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-# Sizes and counts ------------------------------------------------------------------------------
-
-# Like the nats CLI: K/KB/KiB are all 1024-based.
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40,
-               "p": 1 << 50}
-_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?) *([kmgtp]?)(?:i?b)?")
-
-
-def parse_size(text: str) -> int:
-    """`1GB`, `512MiB`, `1024`, `-1` → bytes (-1 unlimited)."""
-    value = _typed(text).replace("_", "")
-    if value in UNLIMITED_WORDS:
-        return -1
-    match = _SIZE.fullmatch(value)
-    if not match:
-        raise ParseError(f"“{text.strip()}” is not a size: use bytes or a unit "
-                         "(1024, 512MiB, 1GB), or -1 for unlimited.")
-    try:
-        amount = Decimal(match.group(1)) * _SIZE_UNITS[match.group(2)]
-    except InvalidOperation:
-        raise ParseError(f"“{text.strip()}” is not a size.") from None
-    if amount != amount.to_integral_value():
-        raise ParseError(f"“{text.strip()}” is not a whole number of bytes.")
-    return int(amount)
-
-
-def format_size(size: int) -> str:
-    if size < 0:
-        return "-1"
-    for unit, factor in (("PiB", 1 << 50), ("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20),
-                         ("KiB", 1 << 10)):
-        if size and size % factor == 0:
-            return f"{size // factor}{unit}"
-    return str(size)
-
-
-def parse_limit(text: str) -> int:
-    """A count: a whole number, or -1 / unlimited."""
-    value = _typed(text).replace("_", "")
-    if value in UNLIMITED_WORDS:
-        return -1
-    if not re.fullmatch(r"[0-9]+", value):  # ASCII digits: str.isdigit() takes ² and ①
-        raise ParseError(f"“{text.strip()}” is not a whole number (or -1 for unlimited).")
-    return int(value)
-
-
-def _typed(text: str) -> str:
-    """A typed value, trimmed and lowercased; refused when too long to be a real one (Python
-    will not even read an integer of more than 4,300 digits)."""
-    value = text.strip().lower()
-    if len(value) > MAX_TYPED:
-        raise ParseError(f"At most {MAX_TYPED} characters: that is no real value.")
-    return value
-
-
-def format_limit(count: int) -> str:
-    return "-1" if count < 0 else str(count)
-
-
-# Names and subjects ----------------------------------------------------------------------------
-
-_NAME_FORBIDDEN = re.compile(r"[\s.*>/\\\x00-\x1f\x7f]")
-# Control, formatting (zero-width, direction overrides), private and unassigned characters:
-# invisible, or they make a name display as something it is not.
-_HIDDEN_CATEGORIES = {"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"}
-MAX_SUBJECT_BYTES = 1024  # a subject travels on a protocol line of at most 4 KiB
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-
-
-def hidden_characters(text: str) -> list[str]:
-    """The characters of `text` that would not show as themselves, as U+XXXX."""
-    return sorted({f"U+{ord(c):04X}" for c in text
-                   if unicodedata.category(c) in _HIDDEN_CATEGORIES})
-
-
-def utf8_size(text: str) -> int:
-    """The bytes `text` takes on the wire. A lone surrogate (JSON's `"\\ud800"`, half a
-    UTF-16 pair) cannot be encoded: it counts as the 3 bytes of the U+FFFD the server's Go
-    decoder reads in its place."""
-    return len(text.encode("utf-8", "surrogatepass"))
-
-
-def lone_surrogate(text: str) -> str:
-    """The first lone surrogate in `text`, or "" (a JSON text can hold one; no page can)."""
-    match = _SURROGATE.search(text)
-    return match.group() if match else ""
-
-
-def name_errors(name: str, *, memphis: bool = False, kind: str = "stream") -> list[str]:
-    """What is wrong with a stream's (or, with `kind`, a consumer's) name: the server's rules
-    for both are the same."""
-    errors = []
-    if not name:
-        return [f"A {kind} needs a name."]
-    if utf8_size(name) > MAX_NAME_BYTES:
-        errors.append(f"At most {MAX_NAME_BYTES} bytes.")
-    bad = sorted(set(_NAME_FORBIDDEN.findall(name)))
-    if bad:
-        shown = ", ".join("space" if c == " " else repr(c).strip("'") for c in bad)
-        errors.append(f"Not allowed in a {kind} name: {shown}.")
-    if hidden := hidden_characters(name):
-        errors.append(f"Invisible or direction-changing characters are not allowed: "
-                      f"{', '.join(hidden)}.")
-    if memphis and name != name.lower():
-        errors.append("Memphis stations are lowercase: Memphis would rename this stream.")
-    return errors
-
-
-def parse_subjects(text: str) -> list[str]:
-    """Comma, space or newline separated, as the CLI accepts them."""
-    return [item for item in re.split(r"[\s,]+", text.strip()) if item]
-
-
-def subject_error(subject: str) -> str:
-    if hidden := hidden_characters(subject):
-        return f"A subject contains invisible or control characters: {', '.join(hidden)}."
-    if utf8_size(subject) > MAX_SUBJECT_BYTES:
-        return f"A subject has at most {MAX_SUBJECT_BYTES} bytes."
-    if any(c.isspace() for c in subject):
-        return f"“{subject}” contains white space."
-    tokens = subject.split(".")
-    if any(token == "" for token in tokens):
-        return f"“{subject}” has an empty token (leading, trailing or double dot)."
-    for index, token in enumerate(tokens):
-        if token != "*" and token != ">" and ("*" in token or ">" in token):
-            return f"“{subject}”: wildcards * and > must be whole tokens."
-        if token == ">" and index != len(tokens) - 1:
-            return f"“{subject}”: > must be the last token."
-    return ""
-
-
-SYSTEM_LABELS = {"memphis": "Memphis system", "kv": "key-value bucket",
-                 "objectstore": "object store", "capture": "advisory capture"}
-# What such streams are called when a list says how many it hides: (one, several).
-SYSTEM_NOUNS = {"memphis": ("Memphis system stream", "Memphis system streams"),
-                "kv": ("key-value bucket", "key-value buckets"),
-                "objectstore": ("object store", "object stores"),
-                "capture": ("advisory capture stream", "advisory capture streams")}
-
-
-def system_noun(kind: str, count: int) -> str:
-    one, several = SYSTEM_NOUNS.get(kind, ("system stream", "system streams"))
-    return one if count == 1 else several
-
-# The stream a profile keeps JetStream's API advisories in while the listener is down, made
-# and removed by a job with the user's consent: small and bounded, whatever the account's
-# traffic. Lowercase, or Memphis would rename it. An advisory larger than max_msg_size (a page
-# of a big listing) is not kept: it would push many stream changes out of the 8 MiB.
-CAPTURE_STREAM = "memphisadmin_advisories"
-CAPTURE_CONFIG: dict[str, Any] = {
-    "name": CAPTURE_STREAM,
-    "description": "JetStream API advisories kept for memphisadmin's listener while it is down",
-    "subjects": ["$JS.EVENT.ADVISORY.API"],
-    "retention": "limits", "storage": "file", "num_replicas": 1, "discard": "old",
-    "max_bytes": 8 << 20, "max_age": 7 * 24 * 3600 * NS, "max_msg_size": 128 << 10,
-    "max_msgs": -1, "max_msgs_per_subject": -1, "duplicate_window": 120 * NS,
-}
-
-
-def subjects_overlap(a: str, b: str) -> bool:
-    """Whether two subjects (wildcards allowed) can match one same subject: a concrete one
-    overlaps the patterns that would take it, as the server decides which stream stores a
-    message (and `nats stream find --subject` which streams to name)."""
-    left, right = a.split("."), b.split(".")
-    for index, (x, y) in enumerate(zip(left, right, strict=False)):
-        if x == ">" or y == ">":
-            return True
-        if x != y and "*" not in (x, y):
-            return False
-        if index == min(len(left), len(right)) - 1 and len(left) != len(right):
-            return False
-    return len(left) == len(right)
-
-
-def system_kind(name: str) -> str:
-    """Streams the user did not make: Memphis's own, KV / object store buckets, and the
-    advisory capture stream."""
-    if name.lower().startswith("$memphis"):
-        return "memphis"
-    if name == CAPTURE_STREAM:
-        return "capture"
-    if name.startswith("KV_"):
-        return "kv"
-    if name.startswith("OBJ_"):
-        return "objectstore"
-    return ""
 
 
 # Form ⇄ API JSON -------------------------------------------------------------------------------

@@ -14,11 +14,11 @@ import unicodedata
 import zipfile
 from typing import Any
 
+from streams.naming import lone_surrogate
 from streams.stream_config import (
     FIELD_OF_KEY,
     SINCE,
     Version,
-    lone_surrogate,
     user_metadata,
 )
 

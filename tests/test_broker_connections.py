@@ -1,4 +1,4 @@
-"""The worker's kept broker connections (connection._Keeper): stream operations share one
+"""The worker's kept broker connections (loop._Keeper): stream operations share one
 connection per profile, checked with a ping before each use and replaced when the server went
 away or stopped answering; idle ones are closed; Test connection always connects anew."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from streams.broker import connection
+from streams.broker import connection, loop
 from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
 from streams.broker.server import check_connection
@@ -31,12 +31,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
 
 
 @pytest.fixture
-def keeper(monkeypatch: pytest.MonkeyPatch) -> Iterator[connection._Keeper]:
+def keeper(monkeypatch: pytest.MonkeyPatch) -> Iterator[loop._Keeper]:
     """A keeper of this test's own, as a new worker process would have."""
-    keeper = connection._Keeper(idle=IDLE)
-    monkeypatch.setattr(connection, "_keeper_instance", keeper)
+    keeper = loop._Keeper(idle=IDLE)
+    monkeypatch.setattr(loop, "_keeper_instance", keeper)
     yield keeper
-    connection.close_kept_connections()
+    loop.close_kept_connections()
 
 
 def ours(server: NatsServer, state: str = "open") -> list[dict[str, Any]]:
@@ -45,7 +45,7 @@ def ours(server: NatsServer, state: str = "open") -> list[dict[str, Any]]:
 
 
 def test_stream_operations_share_one_connection_per_profile(
-    server: NatsServer, keeper: connection._Keeper,
+    server: NatsServer, keeper: loop._Keeper,
 ) -> None:
     conn = Connection(servers=(server.url,))
     broker_streams.list_streams(conn)
@@ -60,7 +60,7 @@ def test_stream_operations_share_one_connection_per_profile(
 
 
 def test_test_connection_connects_anew_and_leaves_nothing_open(
-    server: NatsServer, keeper: connection._Keeper,
+    server: NatsServer, keeper: loop._Keeper,
 ) -> None:
     conn = Connection(servers=(server.url,))
     # Earlier tests' closes reach the server.
@@ -75,7 +75,7 @@ def test_test_connection_connects_anew_and_leaves_nothing_open(
 
 
 def test_a_restarted_server_gets_a_new_connection(
-    tmp_path: Path, keeper: connection._Keeper,
+    tmp_path: Path, keeper: loop._Keeper,
 ) -> None:
     server = NatsServer.start(tmp_path / "nats")
     try:
@@ -93,7 +93,7 @@ def test_a_restarted_server_gets_a_new_connection(
 
 
 def test_a_connection_that_stopped_answering_is_replaced(
-    server: NatsServer, keeper: connection._Keeper,
+    server: NatsServer, keeper: loop._Keeper,
 ) -> None:
     with FreezingProxy(server.port) as proxy:
         conn = Connection(servers=(proxy.url,), connect_timeout=0.5)
@@ -106,7 +106,7 @@ def test_a_connection_that_stopped_answering_is_replaced(
         assert proxy.connections == 2
 
 
-def test_idle_connections_are_closed(server: NatsServer, keeper: connection._Keeper) -> None:
+def test_idle_connections_are_closed(server: NatsServer, keeper: loop._Keeper) -> None:
     wait_until(lambda: ours(server) == [], 5, "earlier tests' connections are still open")
     conn = Connection(servers=(server.url,))
     broker_streams.list_streams(conn)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from streams import consumer_config as cc
-from streams.stream_config import NS, ParseError
+from streams.cli_values import NS, ParseError
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 STREAM = {"name": "s", "subjects": ["s.*"], "num_replicas": 1, "retention": "limits"}

@@ -13,8 +13,8 @@ from django.test import Client
 from django.urls import reverse
 
 from streams import consumer_config, stream_config
+from streams.cli_values import NS
 from streams.models import AuditEvent, Consumer, Job, JobKind, JobStatus, Profile
-from streams.stream_config import NS
 from tests.support.consumer_forms import SEED_CONSUMER, create_consumer, reviewed_consumer_edit
 from tests.support.nats_server import NatsServer
 from tests.support.proxies import LostReplyProxy

@@ -13,8 +13,9 @@ from django.test import Client
 from django.urls import reverse
 
 from streams import definitions
+from streams.cli_values import NS
 from streams.models import AuditEvent, JobStatus, Profile, Stream, StreamDefinition
-from streams.stream_config import NS, parse_version
+from streams.stream_config import parse_version
 from tests.support.cluster import CLUSTER_NAME
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import api, create_raw, live_config

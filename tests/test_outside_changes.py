@@ -17,8 +17,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from streams import audit, outside, profiles, stream_config
+from streams import audit, outside, profiles, stream_config, system_streams
 from streams.broker import advisories
+from streams.cli_values import NS
 from streams.models import (
     AuditEvent,
     Job,
@@ -28,7 +29,6 @@ from streams.models import (
     Stream,
     StreamDefinition,
 )
-from streams.stream_config import NS
 from tests.support.jobs import wait_for_job
 from tests.support.listener import Listener
 from tests.support.nats_server import NatsServer
@@ -214,7 +214,7 @@ def test_the_dashboards_own_changes_are_not_recorded_twice(
 def drop_capture_stream(server: NatsServer) -> None:
     """Another test's capture stream holds that test's advisories: start without one."""
     api(server.url.replace("nats://", "nats://bob:bob-pass@"),
-        f"STREAM.DELETE.{stream_config.CAPTURE_STREAM}")
+        f"STREAM.DELETE.{system_streams.CAPTURE_STREAM}")
 
 
 def keep_advisories(profile: Profile, keep: bool = True) -> Job:
@@ -283,7 +283,7 @@ def test_advisories_the_capture_stream_dropped_unread_are_reported_once(
     for name in ("dropped1", "dropped2", "dropped3"):
         as_bob(server, f"STREAM.CREATE.{name}", {"name": name, "subjects": [name]})
     # A busy account's 8 MiB in small: the capture stream keeps only its newest advisory.
-    capture = stream_config.CAPTURE_STREAM
+    capture = system_streams.CAPTURE_STREAM
     as_bob(server, f"STREAM.UPDATE.{capture}",
            {**as_bob(server, f"STREAM.INFO.{capture}")["config"], "max_msgs": 1})
 
@@ -310,7 +310,7 @@ def test_advisories_the_capture_stream_dropped_unread_are_reported_once(
 def capture_created(server: NatsServer) -> datetime:
     async def created() -> datetime:
         nc = await nats.connect(server.url, user="bob", password="bob-pass")
-        info = await nc.jetstream().stream_info(stream_config.CAPTURE_STREAM)
+        info = await nc.jetstream().stream_info(system_streams.CAPTURE_STREAM)
         await nc.close()
         return info.created
 
@@ -380,7 +380,7 @@ def test_a_purged_capture_stream_is_reported_and_every_stream_read_again(
         first.stop()
 
     three_changes_outside(server, names)
-    as_bob(server, f"STREAM.PURGE.{stream_config.CAPTURE_STREAM}")
+    as_bob(server, f"STREAM.PURGE.{system_streams.CAPTURE_STREAM}")
 
     second = Listener(tmp_path, "second")
     try:
@@ -439,7 +439,7 @@ def test_a_capture_stream_made_later_is_read_from_then_on(
     listener = Listener(tmp_path)
     try:
         listener.wait_following(profile.name)
-        assert f"the capture stream {stream_config.CAPTURE_STREAM} is missing" in \
+        assert f"the capture stream {system_streams.CAPTURE_STREAM} is missing" in \
             listener.log_text()
         as_bob(server, "STREAM.CREATE.early", {"name": "early", "subjects": ["early"]})
         wait_for_entries(1, listener)
@@ -539,7 +539,7 @@ def test_keeping_advisories_is_asked_for_and_the_capture_stream_shown(
     edit = reverse("profile_edit", args=[profile.pk])
     form = client_alice.get(edit).content.decode()
     assert "Record changes made outside" in form and "I agree that this dashboard creates a " \
-        f"stream named {stream_config.CAPTURE_STREAM} on this broker" in form
+        f"stream named {system_streams.CAPTURE_STREAM} on this broker" in form
 
     def save(**ticked: str) -> Any:
         profile.refresh_from_db()
@@ -557,25 +557,25 @@ def test_keeping_advisories_is_asked_for_and_the_capture_stream_shown(
     assert changed.changes == {"keep_advisories": [False, True], "record_outside": [False, True]}
     job = wait_for_job(Job.objects.get(kind=JobKind.ADVISORY_CAPTURE).pk)
     assert job.status == JobStatus.SUCCEEDED, job.error
-    live = as_bob(own_server, f"STREAM.INFO.{stream_config.CAPTURE_STREAM}")["config"]
+    live = as_bob(own_server, f"STREAM.INFO.{system_streams.CAPTURE_STREAM}")["config"]
     assert live["subjects"] == ["$JS.EVENT.ADVISORY.API"] and live["retention"] == "limits"
     assert live["max_bytes"] == 8 << 20 and live["max_age"] == 7 * 24 * 3600 * NS
     page = client_alice.get(reverse("profile_detail", args=[profile.pk])).content.decode()
     profile.refresh_from_db()
     assert profile.last_capture_bytes is not None
-    assert f'<span class="mono">{stream_config.CAPTURE_STREAM}</span>:' in page
+    assert f'<span class="mono">{system_streams.CAPTURE_STREAM}</span>:' in page
     assert "of 8.0\xa0MB, advisories kept up to 7 days" in page
-    row = Stream.objects.get(profile=profile, name=stream_config.CAPTURE_STREAM)
+    row = Stream.objects.get(profile=profile, name=system_streams.CAPTURE_STREAM)
     assert row.system_kind == "capture"  # read-only here, hidden from the list by default
 
     assert save(record_outside="on").status_code == 302  # consent withdrawn
     removal = wait_for_job(Job.objects.filter(kind=JobKind.ADVISORY_CAPTURE).latest("pk").pk)
     assert removal.status == JobStatus.SUCCEEDED, removal.error
     gone = api(own_server.url.replace("nats://", "nats://bob:bob-pass@"),
-               f"STREAM.INFO.{stream_config.CAPTURE_STREAM}")
+               f"STREAM.INFO.{system_streams.CAPTURE_STREAM}")
     assert gone["error"]["err_code"] == 10059
     assert AuditEvent.objects.filter(action="stream.deleted",
-                                     target_name=stream_config.CAPTURE_STREAM).exists()
+                                     target_name=system_streams.CAPTURE_STREAM).exists()
 
 
 def test_the_profile_page_says_when_the_account_cannot_keep_the_capture_stream(
@@ -666,7 +666,7 @@ def test_a_flood_of_malformed_advisories_blocks_nothing_and_fills_no_log(
 ) -> None:
     drop_capture_stream(server)
     assert keep_advisories(profile).status == JobStatus.SUCCEEDED
-    capture, durable = stream_config.CAPTURE_STREAM, advisories.DURABLE
+    capture, durable = system_streams.CAPTURE_STREAM, advisories.DURABLE
     # The consumer as the first listener made it: every advisory redelivered for ever.
     as_bob(server, f"CONSUMER.DURABLE.CREATE.{capture}.{durable}", {
         "stream_name": capture, "config": {
@@ -717,7 +717,7 @@ def test_a_change_that_cannot_be_recorded_is_rejected_after_its_last_delivery(
             entry = wait_until(rejected, 90, listener.log_tail)
             as_bob(server, "STREAM.CREATE.seen", {"name": "seen", "subjects": ["seen"]})
             [recorded] = wait_for_entries(1, listener)
-            consumer = as_bob(server, f"CONSUMER.INFO.{stream_config.CAPTURE_STREAM}."
+            consumer = as_bob(server, f"CONSUMER.INFO.{system_streams.CAPTURE_STREAM}."
                                       f"{advisories.DURABLE}")
         finally:
             listener.stop()

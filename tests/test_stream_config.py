@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from streams import cli_values, naming, system_streams
 from streams import stream_config as sc
-from streams.stream_config import NS, ParseError
+from streams.cli_values import NS, ParseError
 
 
 @pytest.mark.parametrize(("text", "ns"), [
@@ -15,13 +16,13 @@ from streams.stream_config import NS, ParseError
     ("1w", 7 * 86400 * NS), ("250us", 250_000),
 ])
 def test_durations_parse_like_the_cli(text: str, ns: int) -> None:
-    assert sc.parse_duration(text) == ns
+    assert cli_values.parse_duration(text) == ns
 
 
 @pytest.mark.parametrize("text", ["2 minutes", "10", "1x", "h1", "", "1m-3s"])
 def test_bad_durations_are_refused_with_examples(text: str) -> None:
     with pytest.raises(ParseError, match="2m0s|duration"):
-        sc.parse_duration(text)
+        cli_values.parse_duration(text)
 
 
 @pytest.mark.parametrize(("ns", "text"), [
@@ -29,13 +30,13 @@ def test_bad_durations_are_refused_with_examples(text: str) -> None:
     (7 * 86400 * NS, "168h0m0s"), (0, "0s"), (90 * NS, "1m30s"), (250_000, "250µs"),
 ])
 def test_durations_print_like_go(ns: int, text: str) -> None:
-    assert sc.format_duration(ns) == text
-    assert sc.parse_duration(text) == ns  # what we print, we read back
+    assert cli_values.format_duration(ns) == text
+    assert cli_values.parse_duration(text) == ns  # what we print, we read back
 
 
 def test_unlimited_ttl_prints_as_minus_one() -> None:
-    assert sc.format_limit_duration(0) == "-1"
-    assert sc.format_limit_duration(60 * NS) == "1m0s"
+    assert cli_values.format_limit_duration(0) == "-1"
+    assert cli_values.format_limit_duration(60 * NS) == "1m0s"
 
 
 @pytest.mark.parametrize(("text", "size"), [
@@ -43,25 +44,25 @@ def test_unlimited_ttl_prints_as_minus_one() -> None:
     ("10 mb", 10 << 20), ("2g", 2 << 30), ("unlimited", -1),
 ])
 def test_sizes_parse_like_the_cli(text: str, size: int) -> None:
-    assert sc.parse_size(text) == size
+    assert cli_values.parse_size(text) == size
 
 
 @pytest.mark.parametrize("text", ["1.3B", "GB", "12 parsecs", "-5"])
 def test_bad_sizes_are_refused(text: str) -> None:
     with pytest.raises(ParseError):
-        sc.parse_size(text)
+        cli_values.parse_size(text)
 
 
 def test_sizes_print_in_the_largest_exact_unit() -> None:
-    assert [sc.format_size(n) for n in (1 << 30, 512 << 20, 1024, 1000, -1)] == [
+    assert [cli_values.format_size(n) for n in (1 << 30, 512 << 20, 1024, 1000, -1)] == [
         "1GiB", "512MiB", "1KiB", "1000", "-1"]
 
 
 def test_limits() -> None:
-    assert sc.parse_limit("-1") == -1
-    assert sc.parse_limit("1000") == 1000
+    assert cli_values.parse_limit("-1") == -1
+    assert cli_values.parse_limit("1000") == 1000
     with pytest.raises(ParseError):
-        sc.parse_limit("ten")
+        cli_values.parse_limit("ten")
 
 
 @pytest.mark.parametrize(("name", "fragment"), [
@@ -69,12 +70,12 @@ def test_limits() -> None:
     ("a\\b", "\\"), ("x" * 256, "255 bytes"), ("", "needs a name"),
 ])
 def test_stream_names_follow_the_server(name: str, fragment: str) -> None:
-    assert any(fragment in error for error in sc.name_errors(name))
+    assert any(fragment in error for error in naming.name_errors(name))
 
 
 def test_memphis_names_are_lowercase() -> None:
-    assert sc.name_errors("Orders", memphis=False) == []
-    assert "lowercase" in sc.name_errors("Orders", memphis=True)[0]
+    assert naming.name_errors("Orders", memphis=False) == []
+    assert "lowercase" in naming.name_errors("Orders", memphis=True)[0]
 
 
 @pytest.mark.parametrize(("subject", "ok"), [
@@ -82,11 +83,12 @@ def test_memphis_names_are_lowercase() -> None:
     ("a..b", False), ("foo.>.bar", False), ("fo*", False), ("a b", False),
 ])
 def test_subject_syntax(subject: str, ok: bool) -> None:
-    assert (sc.subject_error(subject) == "") is ok
+    assert (naming.subject_error(subject) == "") is ok
 
 
 def test_system_streams_are_recognised() -> None:
-    assert [sc.system_kind(n) for n in ("$memphis_dls", "$MEMPHIS_x", "KV_cfg", "OBJ_b", "orders")
+    assert [system_streams.system_kind(n)
+            for n in ("$memphis_dls", "$MEMPHIS_x", "KV_cfg", "OBJ_b", "orders")
             ] == ["memphis", "memphis", "kv", "objectstore", ""]
 
 
@@ -232,7 +234,7 @@ def test_destruction_refusals() -> None:
 def test_a_lone_surrogate_is_measured_as_the_server_reads_it() -> None:
     # JSON's "\ud800" is half a UTF-16 pair, which UTF-8 cannot encode (this raised); the
     # server's decoder reads the 3 bytes of U+FFFD in its place.
-    assert sc.name_errors("\ud800") == [
+    assert naming.name_errors("\ud800") == [
         "Invisible or direction-changing characters are not allowed: U+D800."]
-    assert "At most 255 bytes." in sc.name_errors("x" * 253 + "\udc00")
-    assert sc.utf8_size("a\ud800") == 4
+    assert "At most 255 bytes." in naming.name_errors("x" * 253 + "\udc00")
+    assert naming.utf8_size("a\ud800") == 4

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from streams import stream_config
 from streams.audit import Context
+from streams.cli_values import NS
 from streams.jobs.kinds import KINDS
 from streams.models import (
     AuditEvent,
@@ -26,7 +27,6 @@ from streams.models import (
     Stream,
     StreamDefinition,
 )
-from streams.stream_config import NS
 from tests.support.jobs import job_from, wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.proxies import LostReplyProxy

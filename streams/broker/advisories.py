@@ -34,11 +34,11 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from streams import stream_config, stream_json
+from streams import naming, stream_json
 from streams.broker.connection import CLIENT_NAME, Connection, connect, host_port
 from streams.broker.errors import NOT_FOUND, translate
 from streams.broker.streams import info_or_none
-from streams.stream_config import CAPTURE_CONFIG, CAPTURE_STREAM
+from streams.system_streams import CAPTURE_CONFIG, CAPTURE_STREAM
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def parse(data: bytes) -> StreamChange | None:
     if at is None:
         raise Malformed("no time zone timestamp")
     action, stream = ACTIONS[tokens[-2]], tokens[-1]
-    if stream_config.name_errors(stream):  # it is read back: `>` would be a wildcard
+    if naming.name_errors(stream):  # it is read back: `>` would be a wildcard
         raise Malformed("its subject names no valid stream")
     if action == "deleted" and response.get("success") is not True:
         raise Malformed("a deletion's response does not say it succeeded")
@@ -188,7 +188,7 @@ def _json(value: Any) -> Any:
     # A client may send half a UTF-16 pair (`"\ud800"`) in its request. The server reads it
     # as U+FFFD, and so does this: neither the audit chain's hash nor PostgreSQL takes one.
     text = json.dumps(loaded, ensure_ascii=False)
-    if stream_config.lone_surrogate(text):
+    if naming.lone_surrogate(text):
         return json.loads(text.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
     return loaded
 

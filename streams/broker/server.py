@@ -13,8 +13,9 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from streams import stream_config
-from streams.broker.connection import Connection, api_prefix, cluster_size, host_port, run
+from streams.broker.connection import Connection, api_prefix, cluster_size, host_port
 from streams.broker.errors import BrokerError
+from streams.broker.loop import run
 
 
 def check_connection(conn: Connection, timeout: float) -> dict[str, Any]:

@@ -13,9 +13,10 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from streams import stream_config
-from streams.broker.connection import Connection, request, run_streaming
+from streams.broker.connection import Connection, request
 from streams.broker.consumers import list_consumers
 from streams.broker.errors import NOT_FOUND, BrokerError, NotAsSeen, translate
+from streams.broker.loop import run_streaming
 from streams.broker.server import JOB_TIMEOUT, with_facts
 
 # Raw JetStream API requests with JSON dicts: nats-py's StreamConfig drops fields it does not

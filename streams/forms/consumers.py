@@ -2,41 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
 
-from streams import consumer_config, stream_config
+from streams import cli_values, consumer_config, naming, stream_config
 from streams.consumer_config import LABELS
-from streams.forms.fields import YES_NO, CliValueField, EditsLiveConfig
+from streams.forms.fields import CliValueField, EditsLiveConfig, Questions
 from streams.forms.streams import DeleteStreamForm
 from streams.models import Profile
 
-
-def _cli(name: str, parse: Callable[[str], Any], show: Callable[[Any], str], *,
-         required: bool = False, **kwargs: Any) -> CliValueField:
-    return CliValueField(parse, show, label=LABELS[name], required=required, **kwargs)
+_ask = Questions(LABELS, required=False)
 
 
-def _duration(name: str, **kwargs: Any) -> CliValueField:
-    return _cli(name, stream_config.parse_duration,
-                consumer_config.format_optional_duration, **kwargs)
+def _optional_duration(name: str, **kwargs: Any) -> CliValueField:
+    return _ask.duration(name, consumer_config.format_optional_duration, **kwargs)
 
 
 def _count(name: str, **kwargs: Any) -> CliValueField:
-    return _cli(name, consumer_config.parse_count, str, **kwargs)
-
-
-def _text(name: str, **kwargs: Any) -> forms.CharField:
-    return forms.CharField(label=LABELS[name], required=False,
-                           max_length=stream_config.MAX_SUBJECT_BYTES, **kwargs)
-
-
-def _yes_no(name: str) -> forms.TypedChoiceField:
-    return forms.TypedChoiceField(label=LABELS[name], choices=YES_NO,
-                                  coerce=lambda value: value == "yes")
+    return _ask.cli(name, consumer_config.parse_count, str, **kwargs)
 
 
 class ConsumerForm(EditsLiveConfig):
@@ -49,58 +34,56 @@ class ConsumerForm(EditsLiveConfig):
     loaded_salt = "streams.ConsumerForm.loaded"
 
     durable_name = forms.CharField(label=LABELS["durable_name"], max_length=255, strip=True)
-    deliver_subject = _text("deliver_subject")
-    deliver_group = _text("deliver_group", help_text="Push consumers only.")
-    start_policy = _cli("start_policy", consumer_config.parse_start_policy,
-                        consumer_config.format_start_policy, required=True,
-                        help_text="A stream sequence starts there; a duration (1h) starts "
-                                  "that far back; a time is UTC.")
-    ack_policy = forms.ChoiceField(label=LABELS["ack_policy"],
-                                   choices=consumer_config.ACK_CHOICES,
-                                   help_text="The CLI suggests none for push consumers.")
-    replay_policy = forms.ChoiceField(label=LABELS["replay_policy"],
-                                      choices=consumer_config.REPLAY_CHOICES)
-    filter_subjects = _cli("filter_subjects", stream_config.parse_subjects, ", ".join,
-                           max_chars=100_000,
-                           help_text="Comma or space separated, wildcards * and > allowed.")
-    max_deliver = _cli("max_deliver", stream_config.parse_limit, stream_config.format_limit,
-                       required=True)
-    max_ack_pending = _cli("max_ack_pending", stream_config.parse_limit,
-                           stream_config.format_limit, required=True,
-                           help_text="0: the server's default; -1: unlimited.")
-    idle_heartbeat = _cli("idle_heartbeat", stream_config.parse_duration,
-                          stream_config.format_duration, required=True,
-                          help_text="Push consumers only; 0s or -1 for none.")
-    flow_control = _yes_no("flow_control")
-    headers_only = _yes_no("headers_only")
-    backoff = _cli("backoff", consumer_config.parse_backoff, consumer_config.format_backoff,
-                   help_text="Delays before each redelivery, like 1m, 5m, 10m; empty for "
-                             "none (the ack wait).")
+    deliver_subject = _ask.text("deliver_subject")
+    deliver_group = _ask.text("deliver_group", help_text="Push consumers only.")
+    start_policy = _ask.cli("start_policy", consumer_config.parse_start_policy,
+                            consumer_config.format_start_policy, required=True,
+                            help_text="A stream sequence starts there; a duration (1h) starts "
+                                      "that far back; a time is UTC.")
+    ack_policy = _ask.choice("ack_policy", consumer_config.ACK_CHOICES,
+                             help_text="The CLI suggests none for push consumers.")
+    replay_policy = _ask.choice("replay_policy", consumer_config.REPLAY_CHOICES)
+    filter_subjects = _ask.cli("filter_subjects", naming.parse_subjects, ", ".join,
+                               max_chars=100_000,
+                               help_text="Comma or space separated, wildcards * and > allowed.")
+    max_deliver = _ask.limit("max_deliver", required=True)
+    max_ack_pending = _ask.limit("max_ack_pending", required=True,
+                                 help_text="0: the server's default; -1: unlimited.")
+    idle_heartbeat = _ask.duration("idle_heartbeat", required=True,
+                                   help_text="Push consumers only; 0s or -1 for none.")
+    flow_control = _ask.yes_no("flow_control")
+    headers_only = _ask.yes_no("headers_only")
+    backoff = _ask.cli("backoff", consumer_config.parse_backoff, consumer_config.format_backoff,
+                       help_text="Delays before each redelivery, like 1m, 5m, 10m; empty for "
+                                 "none (the ack wait).")
 
     description = forms.CharField(label=LABELS["description"], required=False,
                                   max_length=consumer_config.MAX_DESCRIPTION)
-    ack_wait = _duration("ack_wait", help_text="Empty: the server's 30s.")
+    ack_wait = _optional_duration("ack_wait", help_text="Empty: the server's 30s.")
     max_waiting = _count("max_waiting", help_text="Pull consumers only; empty: 512.")
     max_batch = _count("max_batch")
-    max_expires = _duration("max_expires")
-    max_bytes = _cli("max_bytes", consumer_config.parse_optional_size, stream_config.format_size)
-    inactive_threshold = _duration("inactive_threshold",
-                                   help_text="How long the consumer may stay unused before "
-                                             "the server removes it; empty: never.")
+    max_expires = _optional_duration("max_expires")
+    max_bytes = _ask.cli("max_bytes", consumer_config.parse_optional_size,
+                         cli_values.format_size)
+    inactive_threshold = _optional_duration("inactive_threshold",
+                                            help_text="How long the consumer may stay unused "
+                                                      "before the server removes it; empty: "
+                                                      "never.")
     sample_freq = forms.IntegerField(label=LABELS["sample_freq"], min_value=0, max_value=100,
                                      required=False)
     rate_limit_bps = _count("rate_limit_bps", help_text="Push consumers only.")
     num_replicas = forms.IntegerField(label=LABELS["num_replicas"], min_value=0, max_value=5,
                                       help_text="0: as many as the stream.")
-    mem_storage = forms.BooleanField(label=LABELS["mem_storage"], required=False)
-    metadata = _cli("metadata", stream_config.parse_metadata, stream_config.format_metadata,
-                    widget=forms.Textarea(attrs={"rows": 2}), help_text="key=value, one per line.")
-    pause_until = _cli("pause_until", consumer_config.parse_when, consumer_config.format_time,
-                       help_text="A duration (1h30m) or a time (2026-01-02 15:04:05, UTC).")
-    priority_policy = forms.ChoiceField(label=LABELS["priority_policy"],
-                                        choices=consumer_config.PRIORITY_CHOICES)
-    priority_groups = _cli("priority_groups", consumer_config.parse_groups, ", ".join)
-    priority_timeout = _duration("priority_timeout")
+    mem_storage = _ask.check("mem_storage")
+    metadata = _ask.cli("metadata", stream_config.parse_metadata, stream_config.format_metadata,
+                        widget=forms.Textarea(attrs={"rows": 2}),
+                        help_text="key=value, one per line.")
+    pause_until = _ask.cli("pause_until", consumer_config.parse_when,
+                           consumer_config.format_time,
+                           help_text="A duration (1h30m) or a time (2026-01-02 15:04:05, UTC).")
+    priority_policy = _ask.choice("priority_policy", consumer_config.PRIORITY_CHOICES)
+    priority_groups = _ask.cli("priority_groups", consumer_config.parse_groups, ", ".join)
+    priority_timeout = _optional_duration("priority_timeout")
 
     # Typed names where something invisible would mislead (subjects have their own checks).
     TEXT_OPTIONS = ("durable_name", "description", "deliver_group", "priority_groups")

@@ -1,5 +1,6 @@
-"""What the stream and consumer forms share: values typed the way the nats CLI takes them, and
-editing a live config against the one the form was filled from."""
+"""What the stream and consumer forms share: values typed the way the nats CLI takes them, the
+fields that ask a translator's questions under its labels (Questions), and editing a live
+config against the one the form was filled from."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from django import forms
 from django.core import signing
 
-from streams import stream_config
+from streams import cli_values, naming, stream_config
 
 YES_NO = [("yes", "Yes"), ("no", "No")]
 
@@ -35,8 +36,52 @@ class CliValueField(forms.CharField):
             raise forms.ValidationError("Null characters are not allowed.")
         try:
             return self.parse(text)
-        except stream_config.ParseError as exc:
+        except cli_values.ParseError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+
+class Questions:
+    """The fields of a form asking a translator's questions, each labelled with its prompt
+    (`labels`: the translator's LABELS). `required`: whether a value typed the CLI's way must
+    be given unless a field says otherwise (every `nats stream add` question; few consumer
+    options)."""
+
+    def __init__(self, labels: dict[str, str], *, required: bool = True) -> None:
+        self.labels, self.required = labels, required
+
+    def cli(self, name: str, parse: Callable[[str], Any], show: Callable[[Any], str],
+            **kwargs: Any) -> CliValueField:
+        kwargs.setdefault("required", self.required)
+        return CliValueField(parse, show, label=self.labels[name], **kwargs)
+
+    def limit(self, name: str, **kwargs: Any) -> CliValueField:
+        """A count, or -1 for unlimited."""
+        return self.cli(name, cli_values.parse_limit, cli_values.format_limit, **kwargs)
+
+    def size(self, name: str, **kwargs: Any) -> CliValueField:
+        return self.cli(name, cli_values.parse_size, cli_values.format_size, **kwargs)
+
+    def duration(self, name: str, show: Callable[[int], str] = cli_values.format_duration,
+                 **kwargs: Any) -> CliValueField:
+        return self.cli(name, cli_values.parse_duration, show, **kwargs)
+
+    def choice(self, name: str, choices: list[tuple[str, str]],
+               **kwargs: Any) -> forms.ChoiceField:
+        return forms.ChoiceField(label=self.labels[name], choices=choices, **kwargs)
+
+    def text(self, name: str, **kwargs: Any) -> forms.CharField:
+        """An optional subject or name."""
+        return forms.CharField(label=self.labels[name], required=False,
+                               max_length=naming.MAX_SUBJECT_BYTES, **kwargs)
+
+    def yes_no(self, name: str) -> forms.TypedChoiceField:
+        """The CLI's yes/no question, cleaned to a bool."""
+        return forms.TypedChoiceField(label=self.labels[name], choices=YES_NO,
+                                      coerce=lambda value: value == "yes")
+
+    def check(self, name: str) -> forms.BooleanField:
+        """A flag: unticked is off."""
+        return forms.BooleanField(label=self.labels[name], required=False)
 
 
 class SeenField(forms.CharField):
@@ -124,7 +169,7 @@ class EditsLiveConfig(forms.Form):
         values = {name: data[name] for name in self.fields if name in data and name != "loaded"}
         for name in self.TEXT_OPTIONS:
             # "".join: a text, or a list of names (sources, tags)
-            if hidden := stream_config.hidden_characters("".join(values.get(name) or "")):
+            if hidden := naming.hidden_characters("".join(values.get(name) or "")):
                 self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
         return None if self.errors else values
 

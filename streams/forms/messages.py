@@ -9,8 +9,8 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
-from streams import payloads, stream_config
-from streams.forms.streams import CliValueField
+from streams import cli_values, naming, payloads
+from streams.forms.fields import CliValueField
 
 MAX_HEADERS = 8 * 1024
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII but ':' (RFC 7230 token, loosely)
@@ -18,10 +18,10 @@ _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII but ':' (RFC 7230 tok
 
 def parse_seq(text: str) -> int:
     if not re.fullmatch(r"[0-9]{1,20}", text.strip()):  # ASCII digits: isdigit() takes ②
-        raise stream_config.ParseError("A sequence number: digits only.")
+        raise cli_values.ParseError("A sequence number: digits only.")
     seq = int(text)
-    if not 1 <= seq <= stream_config.UINT64_MAX:
-        raise stream_config.ParseError(f"From 1 to {stream_config.UINT64_MAX}.")
+    if not 1 <= seq <= cli_values.UINT64_MAX:
+        raise cli_values.ParseError(f"From 1 to {cli_values.UINT64_MAX}.")
     return seq
 
 
@@ -32,13 +32,13 @@ def _seq_field(label: str, **kwargs: Any) -> CliValueField:
 def _subject_error(subject: str, *, wildcards: bool) -> str:
     if not wildcards and any(token in {"*", ">"} for token in subject.split(".")):
         return "A message is published to one subject: no wildcards."
-    return stream_config.subject_error(subject)
+    return naming.subject_error(subject)
 
 
 class BrowseForm(forms.Form):
     seq = _seq_field("From sequence", required=False)
     subject = forms.CharField(label="Subject", required=False,
-                              max_length=stream_config.MAX_SUBJECT_BYTES,
+                              max_length=naming.MAX_SUBJECT_BYTES,
                               help_text="wildcards allowed")
     at = forms.DateTimeField(label="From time (UTC)", required=False,
                              widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
@@ -63,7 +63,7 @@ class BrowseForm(forms.Form):
 
 
 class PublishForm(forms.Form):
-    subject = forms.CharField(label="Subject", max_length=stream_config.MAX_SUBJECT_BYTES)
+    subject = forms.CharField(label="Subject", max_length=naming.MAX_SUBJECT_BYTES)
     headers = forms.CharField(label="Headers", required=False, max_length=MAX_HEADERS,
                               widget=forms.Textarea(attrs={"rows": 3}),
                               help_text="one per line: Name: value")

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.core.validators import MaxLengthValidator
 
-from streams import stream_config
+from streams import naming, system_streams
 from streams.models import AuthMethod, BrokerKind, Profile
 
 MEMPHIS_PORT = 6666
@@ -33,7 +33,7 @@ CREDS_SEED = re.compile(
 PEM_BLOCK = r"-----BEGIN {label}-----\s*[A-Za-z0-9+/=\s]+-----END {label}-----"
 
 CAPTURE_CONSENT = (
-    f"I agree that this dashboard creates a stream named {stream_config.CAPTURE_STREAM} on "
+    f"I agree that this dashboard creates a stream named {system_streams.CAPTURE_STREAM} on "
     "this broker, in this connection's account, that keeps a copy of every JetStream API "
     "advisory (who called which API, with the request and the answer) for at most 7 days and "
     "8 MiB, using the account's storage and one of its streams, so that changes made while "
@@ -172,7 +172,7 @@ class ProfileForm(forms.ModelForm):
     def clean_js_domain(self) -> str:
         domain = self.cleaned_data["js_domain"].strip()
         if domain and (not SUBJECT_TOKEN.fullmatch(domain)
-                       or stream_config.hidden_characters(domain)):
+                       or naming.hidden_characters(domain)):
             raise forms.ValidationError("A domain is one subject token: no spaces, dots, * or >.")
         return domain
 
@@ -180,7 +180,7 @@ class ProfileForm(forms.ModelForm):
         prefix = self.cleaned_data["js_api_prefix"].strip().rstrip(".")
         tokens = prefix.split(".")
         if prefix and (not all(SUBJECT_TOKEN.fullmatch(token) for token in tokens)
-                       or stream_config.hidden_characters(prefix)):
+                       or naming.hidden_characters(prefix)):
             raise forms.ValidationError("A prefix is a subject such as $JS.hub.API: tokens "
                                         "separated by dots, without spaces, * or >.")
         return prefix
@@ -255,7 +255,7 @@ class ProfileForm(forms.ModelForm):
         if method == AuthMethod.MEMPHIS_TOKEN and "::" in data.get("username", ""):
             self.add_error("username", "Give the application user alone; :: is added for you.")
         for name in ("name", "username"):
-            if hidden := stream_config.hidden_characters(data.get(name) or ""):
+            if hidden := naming.hidden_characters(data.get(name) or ""):
                 self.add_error(name, f"Invisible or control characters: {', '.join(hidden)}.")
         return data
 

@@ -3,51 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
 
-from streams import stream_config
-from streams.forms.fields import YES_NO, ActsOnWhatItSaw, CliValueField, EditsLiveConfig
+from streams import cli_values, naming, stream_config
+from streams.forms.fields import ActsOnWhatItSaw, EditsLiveConfig, Questions
 from streams.models import BrokerKind, Profile
 
 LABELS = stream_config.LABELS
-
-
-def _cli(name: str, parse: Callable[[str], Any], show: Callable[[Any], str],
-         **kwargs: Any) -> CliValueField:
-    return CliValueField(parse, show, label=LABELS[name], **kwargs)
-
-
-def _limit(name: str, **kwargs: Any) -> CliValueField:
-    return _cli(name, stream_config.parse_limit, stream_config.format_limit, **kwargs)
-
-
-def _size(name: str, **kwargs: Any) -> CliValueField:
-    return _cli(name, stream_config.parse_size, stream_config.format_size, **kwargs)
-
-
-def _duration(name: str, **kwargs: Any) -> CliValueField:
-    return _cli(name, stream_config.parse_duration, stream_config.format_duration, **kwargs)
-
-
-def _choice(name: str, choices: list[tuple[str, str]], **kwargs: Any) -> forms.ChoiceField:
-    return forms.ChoiceField(label=LABELS[name], choices=choices, **kwargs)
-
-
-def _text(name: str, **kwargs: Any) -> forms.CharField:
-    return forms.CharField(label=LABELS[name], required=False,
-                           max_length=stream_config.MAX_SUBJECT_BYTES, **kwargs)
-
-
-def _yes_no(name: str) -> forms.TypedChoiceField:
-    return forms.TypedChoiceField(label=LABELS[name], choices=YES_NO,
-                                  coerce=lambda value: value == "yes")
-
-
-def _check(name: str) -> forms.BooleanField:
-    return forms.BooleanField(label=LABELS[name], required=False)
+_ask = Questions(LABELS)
 
 
 def _parse_lines(text: str) -> list[str]:
@@ -64,52 +29,52 @@ class StreamForm(EditsLiveConfig):
     loaded_salt = "streams.StreamForm.loaded"
 
     name = forms.CharField(label=LABELS["name"], max_length=255, strip=True)
-    subjects = _cli("subjects", stream_config.parse_subjects, ", ".join, required=False,
-                    max_chars=100_000,
-                    help_text="Comma or space separated, wildcards * and > allowed. "
-                              "Empty: the stream name.")
-    storage = _choice("storage", stream_config.STORAGE_CHOICES)
+    subjects = _ask.cli("subjects", naming.parse_subjects, ", ".join, required=False,
+                        max_chars=100_000,
+                        help_text="Comma or space separated, wildcards * and > allowed. "
+                                  "Empty: the stream name.")
+    storage = _ask.choice("storage", stream_config.STORAGE_CHOICES)
     num_replicas = forms.IntegerField(label=LABELS["num_replicas"], min_value=1, max_value=5,
                                       widget=forms.NumberInput(attrs={"list": "replica-counts"}))
-    retention = _choice("retention", stream_config.RETENTION_CHOICES)
-    discard = _choice("discard", stream_config.DISCARD_CHOICES)
-    max_msgs = _limit("max_msgs")
-    max_msgs_per_subject = _limit("max_msgs_per_subject")
-    max_bytes = _size("max_bytes", help_text="Bytes or 512MiB, 1GB; -1 for unlimited.")
-    max_age = _cli("max_age", stream_config.parse_duration, stream_config.format_limit_duration,
-                   help_text="Like 1h30m, 7d, 500ms; -1 for unlimited.")
-    max_msg_size = _size("max_msg_size")
-    duplicate_window = _duration("duplicate_window")
-    allow_rollup_hdrs = _yes_no("allow_rollup_hdrs")
-    allow_delete = _yes_no("allow_delete")
-    allow_purge = _yes_no("allow_purge")
+    retention = _ask.choice("retention", stream_config.RETENTION_CHOICES)
+    discard = _ask.choice("discard", stream_config.DISCARD_CHOICES)
+    max_msgs = _ask.limit("max_msgs")
+    max_msgs_per_subject = _ask.limit("max_msgs_per_subject")
+    max_bytes = _ask.size("max_bytes", help_text="Bytes or 512MiB, 1GB; -1 for unlimited.")
+    max_age = _ask.duration("max_age", cli_values.format_limit_duration,
+                            help_text="Like 1h30m, 7d, 500ms; -1 for unlimited.")
+    max_msg_size = _ask.size("max_msg_size")
+    duplicate_window = _ask.duration("duplicate_window")
+    allow_rollup_hdrs = _ask.yes_no("allow_rollup_hdrs")
+    allow_delete = _ask.yes_no("allow_delete")
+    allow_purge = _ask.yes_no("allow_purge")
 
     description = forms.CharField(label=LABELS["description"], required=False, max_length=4096)
-    max_consumers = _limit("max_consumers", required=False)
-    discard_new_per_subject = _check("discard_new_per_subject")
-    allow_direct = _check("allow_direct")
-    mirror_direct = _check("mirror_direct")
-    compression = _choice("compression", stream_config.COMPRESSION_CHOICES, required=False)
+    max_consumers = _ask.limit("max_consumers", required=False)
+    discard_new_per_subject = _ask.check("discard_new_per_subject")
+    allow_direct = _ask.check("allow_direct")
+    mirror_direct = _ask.check("mirror_direct")
+    compression = _ask.choice("compression", stream_config.COMPRESSION_CHOICES, required=False)
     first_seq = forms.IntegerField(label=LABELS["first_seq"], min_value=0,
-                                   max_value=stream_config.UINT64_MAX, required=False)
-    subject_transform_src = _text("subject_transform_src")
-    subject_transform_dest = _text("subject_transform_dest")
-    republish_src = _text("republish_src")
-    republish_dest = _text("republish_dest")
-    republish_headers_only = _check("republish_headers_only")
-    placement_cluster = _text("placement_cluster")
-    placement_tags = _cli("placement_tags", _parse_lines, ", ".join, required=False)
-    mirror = _text("mirror", help_text="Name of the stream to mirror.")
-    sources = _cli("sources", _parse_lines, "\n".join, required=False,
-                   widget=forms.Textarea(attrs={"rows": 2}),
-                   help_text="Stream names, one per line.")
-    metadata = _cli("metadata", stream_config.parse_metadata, stream_config.format_metadata,
-                    required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                    help_text="key=value, one per line.")
-    no_ack = _check("no_ack")
-    allow_msg_ttl = _check("allow_msg_ttl")
-    subject_delete_marker_ttl = _duration("subject_delete_marker_ttl", required=False)
-    sealed = _check("sealed")
+                                   max_value=cli_values.UINT64_MAX, required=False)
+    subject_transform_src = _ask.text("subject_transform_src")
+    subject_transform_dest = _ask.text("subject_transform_dest")
+    republish_src = _ask.text("republish_src")
+    republish_dest = _ask.text("republish_dest")
+    republish_headers_only = _ask.check("republish_headers_only")
+    placement_cluster = _ask.text("placement_cluster")
+    placement_tags = _ask.cli("placement_tags", _parse_lines, ", ".join, required=False)
+    mirror = _ask.text("mirror", help_text="Name of the stream to mirror.")
+    sources = _ask.cli("sources", _parse_lines, "\n".join, required=False,
+                       widget=forms.Textarea(attrs={"rows": 2}),
+                       help_text="Stream names, one per line.")
+    metadata = _ask.cli("metadata", stream_config.parse_metadata, stream_config.format_metadata,
+                        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                        help_text="key=value, one per line.")
+    no_ack = _ask.check("no_ack")
+    allow_msg_ttl = _ask.check("allow_msg_ttl")
+    subject_delete_marker_ttl = _ask.duration("subject_delete_marker_ttl", required=False)
+    sealed = _ask.check("sealed")
 
     # Text and names typed in the advanced options: what is invisible there would mislead (the
     # name and the subjects have their own, stricter checks).
@@ -172,16 +137,16 @@ class PurgeForm(ActsOnWhatItSaw):
                              widget=forms.RadioSelect)
     subject = forms.CharField(label="Subject", required=False)
     keep = forms.IntegerField(label="Keep the last", min_value=1,
-                              max_value=stream_config.UINT64_MAX, required=False)
+                              max_value=cli_values.UINT64_MAX, required=False)
     seq = forms.IntegerField(label="Up to (not including) sequence", min_value=1,
-                             max_value=stream_config.UINT64_MAX, required=False)
+                             max_value=cli_values.UINT64_MAX, required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         mode = data.get("mode")
         if mode == "subject":
             subject = data.get("subject", "")
-            error = stream_config.subject_error(subject) if subject else "Give a subject."
+            error = naming.subject_error(subject) if subject else "Give a subject."
             if error:
                 self.add_error("subject", error)
         for name in ("keep", "seq"):

@@ -12,13 +12,13 @@ from django import forms
 from streams import definitions, stream_json
 from streams.forms.streams import StreamForm
 from streams.models import Profile
+from streams.naming import utf8_size
 from streams.stream_config import (
     LABELS,
     label_of_key,
     parse_version,
     rule_errors,
     to_initial,
-    utf8_size,
 )
 
 Config = dict[str, Any]

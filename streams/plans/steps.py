@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, NotRequired, TypedDict
 
-from streams import definitions, stream_config
+from streams import definitions, stream_config, system_streams
 
 Config = dict[str, Any]
 
@@ -40,7 +40,7 @@ def steps(desired: dict[str, Config], live: dict[str, dict[str, Any]], *,
                for name, config in desired.items()]
     if delete_missing:
         planned += [_deletion(name, info) for name, info in live.items()
-                    if name not in desired and not stream_config.system_kind(name)]
+                    if name not in desired and not system_streams.system_kind(name)]
     return sorted(planned, key=lambda step: step["name"])
 
 

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, payloads, stream_config
+from streams import audit, cli_values, payloads
 from streams.forms.messages import BrowseForm, MessageForm, PublishForm
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
 from streams.views.http import (
@@ -109,7 +109,7 @@ def message_detail(request: HtmxHttpRequest, pk: int, name: str, seq: int) -> Ht
     The message read is its reader's alone and forgotten like a browse's."""
     profile = get_object_or_404(Profile, pk=pk)
     stream = stream_or_gone(profile, name)
-    if not 1 <= seq <= stream_config.UINT64_MAX:
+    if not 1 <= seq <= cli_values.UINT64_MAX:
         raise Http404("no such sequence")
     context: dict[str, Any] = {"profile": profile, "stream": stream, "seq": seq}
     if request.method == "POST":

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, profiles, stream_config
+from streams import audit, profiles, system_streams
 from streams.forms.profiles import ProfileForm
 from streams.models import Job, JobKind, Profile
 from streams.views.http import HtmxHttpRequest, job_card, page_or_partial, permission_required
@@ -25,7 +25,7 @@ def profile_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     jobs = profile.jobs.select_related("actor")[:10]
     template = page_or_partial(request, "streams/profile_detail.html", "profile_body")
     return render(request, template, {
-        "profile": profile, "jobs": jobs, "capture": stream_config.CAPTURE_CONFIG})
+        "profile": profile, "jobs": jobs, "capture": system_streams.CAPTURE_CONFIG})
 
 
 # The secrets a profile form posts never reach an error report, even with DEBUG on.
@@ -93,7 +93,7 @@ def profile_capture(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
     job = Job.objects.submit(JobKind.ADVISORY_CAPTURE, profile,
                              audit.Context.from_request(request),
-                             target=stream_config.CAPTURE_STREAM)
+                             target=system_streams.CAPTURE_STREAM)
     if not request.htmx:
         return redirect("job_detail", pk=job.pk)
     return job_card(request, job.wait())

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, definitions, stream_config
+from streams import audit, definitions, stream_config, system_streams
 from streams.filters import STREAM_COLUMNS, StreamFilter
 from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
 from streams.models import (
@@ -126,7 +126,7 @@ def _hidden(profile: Profile, data: QueryDict) -> list[tuple[int, str]]:
     everything["system"] = "on"
     system = StreamFilter(everything, queryset=profile.streams.exclude(system_kind="")).qs
     counts = system.order_by().values_list("system_kind").annotate(n=Count("pk"))
-    return [(n, stream_config.system_noun(kind, n)) for kind, n in sorted(counts)]
+    return [(n, system_streams.system_noun(kind, n)) for kind, n in sorted(counts)]
 
 
 def _sync_counts(profile: Profile) -> list[tuple[str, str, int]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from streams import stream_config
+from streams import system_streams
 from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
 from streams.errors import OperationError
@@ -22,8 +22,8 @@ class KeepAdvisories(Kind):
 
     def call(self, job: Job, conn: Connection) -> Result:
         if job.profile.keeps_advisories:
-            return broker_streams.create_stream(conn, stream_config.CAPTURE_CONFIG)
-        return broker_streams.delete_stream(conn, stream_config.CAPTURE_STREAM)
+            return broker_streams.create_stream(conn, system_streams.CAPTURE_CONFIG)
+        return broker_streams.delete_stream(conn, system_streams.CAPTURE_STREAM)
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:

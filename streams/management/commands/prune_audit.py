@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from streams import audit
+from streams.audit.integrity import prune
 
 
 def _moment(value: str) -> datetime:
@@ -31,7 +32,7 @@ class Command(BaseCommand):
                             help="remove entries written before this date (UTC unless given)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        pruned = audit.prune(options["before"], audit.Context(), actor_name=audit.command_actor())
+        pruned = prune(options["before"], audit.Context(), actor_name=audit.command_actor())
         if pruned.up_to_seq is None:
             self.stdout.write("nothing to prune")
         else:

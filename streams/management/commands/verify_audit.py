@@ -9,23 +9,24 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from streams import audit
+from streams.audit.integrity import HeadRef, verify
 
 
-def _head(value: str) -> audit.HeadRef:
+def _head(value: str) -> HeadRef:
     try:
-        return audit.HeadRef.parse(value)
+        return HeadRef.parse(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _read_anchor(path: Path) -> audit.HeadRef:
+def _read_anchor(path: Path) -> HeadRef:
     try:
-        return audit.HeadRef.parse(path.read_text())
+        return HeadRef.parse(path.read_text())
     except (OSError, ValueError) as exc:
         raise CommandError(f"--anchor {path}: {exc}") from exc
 
 
-def _write_anchor(path: Path, head: audit.HeadRef) -> None:
+def _write_anchor(path: Path, head: HeadRef) -> None:
     """Replace the file in one step, readable by its owner only (mkstemp creates it 0600), so
     a crash never leaves a half-written anchor that would fail every later run."""
     try:
@@ -65,10 +66,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         anchor: Path | None = options["anchor"]
-        earlier: list[audit.HeadRef] = list(options["expect_head"])
+        earlier: list[HeadRef] = list(options["expect_head"])
         if anchor is not None and anchor.exists():
             earlier.append(_read_anchor(anchor))
-        result = audit.verify(reaches=earlier)
+        result = verify(reaches=earlier)
         span = (f"#{result.first_seq}–#{result.last_seq}" if result.last_seq is not None
                 else "no entries")
         head = result.head
