@@ -3,7 +3,7 @@
 Run: .venv/bin/python bench/bench_audit.py [--rows N] [--repeat R] [--skip-verify]
 
 Uses a temporary directory of its own (the SQLite file, static root and var directory) and
-migrates its database. Seeds the entries chained with streams.audit.chain.entry_hash — the same
+migrates its database. Seeds the entries chained with streams.seal.entry_hash — the same
 HMAC chain record() computes, entry after entry — with timestamps spread over a year, 20,000
 per executemany. Then requests the same filtered list through the Django test client as a
 logged-in superuser, prints the median times and the ratio (target: the review page at least
@@ -38,21 +38,21 @@ OUTCOMES = ["succeeded", "succeeded", "succeeded", "failed", "denied", "requeste
 
 
 def seed(rows: int) -> float:
-    """Entries chained exactly as record() chains them (chain.entry_hash over the same content
+    """Entries chained exactly as record() chains them (seal.entry_hash over the same content
     and the previous hash), written with executemany because Django's bulk_create spends most
     of its time compiling 47-row INSERTs on SQLite."""
     from django.db import connection, transaction
 
-    from streams.audit import chain
+    from streams import seal
     from streams.models import AuditChainHead, AuditEvent
 
     rng = random.Random(4)
     start = datetime(2025, 1, 1, tzinfo=UTC)
     step = timedelta(days=365) / rows
-    columns = [*chain.CHAINED_FIELDS, "prev_hash", "hash"]
+    columns = [*seal.CHAINED_FIELDS, "prev_hash", "hash"]
     sql = (f"INSERT INTO {AuditEvent._meta.db_table} ({', '.join(columns)}) "
            f"VALUES ({', '.join(['%s'] * len(columns))})")
-    prev = chain.GENESIS
+    prev = seal.GENESIS
     began = time.perf_counter()
     for offset in range(0, rows, BATCH):
         batch = []
@@ -75,7 +75,7 @@ def seed(rows: int) -> float:
                 "after": {"max_msgs": rng.randrange(10_000)} if changed else None,
                 "changes": None, "message": f"bench entry {i}",
             }
-            digest = chain.entry_hash(entry, prev)
+            digest = seal.entry_hash(entry, prev)
             row = {**entry, "prev_hash": prev, "hash": digest,
                    "at": connection.ops.adapt_datetimefield_value(entry["at"])}
             for name in ("before", "after"):
@@ -86,7 +86,7 @@ def seed(rows: int) -> float:
             cursor.executemany(sql, batch)
             head = (offset + len(batch), prev, entry["at"])
             AuditChainHead.objects.filter(pk=1).update(
-                seq=head[0], hash=head[1], at=head[2], mac=chain.head_mac(*head)
+                seq=head[0], hash=head[1], at=head[2], mac=seal.head_mac(*head)
             )
         done = offset + len(batch)
         if done % 200_000 == 0 or done == rows:

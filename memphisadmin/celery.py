@@ -28,17 +28,17 @@ class Housekeeping(bootsteps.StartStopStep):
     requires = {"celery.worker.components:Timer"}
 
     def start(self, worker: Any) -> None:
-        # Imported here: this module is loaded before Django's apps, which the reaper needs.
-        from streams.jobs import reaper
+        # Imported here: this module is loaded before Django's apps, which the models need.
+        from streams.models import Job, WorkerHeartbeat
 
-        beat = (reaper.note_worker_alive, worker.hostname)
+        beat = (WorkerHeartbeat.objects.note_alive, worker.hostname)
         worker.timer.call_after(0.0, _chore, beat)
         self.timers = [
             worker.timer.call_repeatedly(settings.WORKER_HEARTBEAT_INTERVAL, _chore, beat),
             worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
-                                         (reaper.reap_overdue,)),
+                                         (Job.objects.reap_overdue,)),
             worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
-                                         (reaper.forget_messages,)),
+                                         (Job.objects.forget_expired_messages,)),
         ]
 
     def stop(self, worker: Any) -> None:

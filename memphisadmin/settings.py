@@ -299,7 +299,7 @@ JOB_MAX_ATTEMPTS = 3
 # How long a request that submits a job waits for its end before handing over to polling.
 JOB_WAIT = env_float("JOB_WAIT", 3.0, minimum=0)
 # A page whose rows were read longer ago than this (or never) reads them again as it opens: a
-# job, whose end swaps the fresh rows in (streams.jobs.submit.read_again).
+# job, whose end swaps the fresh rows in (Job.objects.read_again).
 READ_AGAIN_AFTER = env_float("READ_AGAIN_AFTER", 5.0, minimum=1)
 # No broker call takes longer than this, whatever a profile's servers and timeouts add up to.
 JOB_BROKER_TIMEOUT = env_float("JOB_BROKER_TIMEOUT", 60.0, minimum=1)

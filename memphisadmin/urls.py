@@ -5,8 +5,17 @@ from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
-from streams.audit import views as audit_views
-from streams.views import consumers, http, jobs, messages, plans, profiles, streams, transfer
+from streams.views import (
+    audit,
+    consumers,
+    http,
+    jobs,
+    messages,
+    plans,
+    profiles,
+    streams,
+    transfer,
+)
 
 handler403 = http.permission_denied
 
@@ -71,12 +80,12 @@ urlpatterns = [
     path("plans/<int:pk>/apply/", plans.plan_apply, name="plan_apply"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
-    path("audit/", audit_views.audit_list, name="audit_list"),
-    path("audit/<int:seq>/", audit_views.audit_detail, name="audit_detail"),
-    path("audit/<int:seq>/restore/", audit_views.audit_restore, name="audit_restore"),
-    re_path(r"^audit/export\.(?P<fmt>csv|jsonl)$", audit_views.audit_export, name="audit_export"),
-    path("profiles/<int:pk>/audit/", audit_views.profile_audit, name="profile_audit"),
-    path("profiles/<int:pk>/stream/<str:name>/audit/", audit_views.stream_audit,
+    path("audit/", audit.audit_list, name="audit_list"),
+    path("audit/<int:seq>/", audit.audit_detail, name="audit_detail"),
+    path("audit/<int:seq>/restore/", audit.audit_restore, name="audit_restore"),
+    re_path(r"^audit/export\.(?P<fmt>csv|jsonl)$", audit.audit_export, name="audit_export"),
+    path("profiles/<int:pk>/audit/", audit.profile_audit, name="profile_audit"),
+    path("profiles/<int:pk>/stream/<str:name>/audit/", audit.stream_audit,
          name="stream_audit"),
     path("admin/", admin.site.urls),
 ]

@@ -11,8 +11,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from streams.models import StreamSync as Sync
+from django.db import models
+
 from streams.stream_config import label_of_key, pruned, user_metadata
+
+
+class StreamSync(models.TextChoices):
+    """A stream against the team's definition of it (the Stream row's `sync`)."""
+
+    UNMANAGED = "unmanaged", "unmanaged"  # made elsewhere; no definition
+    IN_SYNC = "in_sync", "in sync"
+    DRIFTED = "drifted", "drifted"
+    MISSING = "missing", "missing"  # defined here, deleted on the broker
+
 
 # Counts and sizes the server stores as -1 for "no limit" whatever was sent (0 included).
 _LIMITS = {"max_msgs", "max_bytes", "max_msgs_per_subject", "max_msg_size", "max_consumers"}
@@ -67,15 +78,15 @@ def _meaning(key: str, config: dict[str, Any]) -> Any:
 
 
 def state(definition: dict[str, Any] | None, live: dict[str, Any] | None
-          ) -> tuple[Sync, dict[str, list[Any]] | None]:
+          ) -> tuple[StreamSync, dict[str, list[Any]] | None]:
     """A stream's sync state and its drift, from its definition (None: unmanaged) and its live
     config (None: not on the broker)."""
     if definition is None:
-        return Sync.UNMANAGED, None
+        return StreamSync.UNMANAGED, None
     if live is None:
-        return Sync.MISSING, None
+        return StreamSync.MISSING, None
     changes = drift(definition, live)
-    return (Sync.DRIFTED, changes) if changes else (Sync.IN_SYNC, None)
+    return (StreamSync.DRIFTED, changes) if changes else (StreamSync.IN_SYNC, None)
 
 
 def labelled(changes: dict[str, list[Any]]) -> list[tuple[str, str, Any, Any]]:

@@ -20,8 +20,6 @@ from django.utils import timezone
 from streams import audit, definitions, stream_config, system_streams
 from streams.broker.advisories import API_AUDIT_SUBJECT, Gap, Mark, StreamChange, Watch
 from streams.broker.connection import Connection
-from streams.jobs import rows
-from streams.jobs.submit import submit
 from streams.models import (
     AuditEvent,
     CaptureMark,
@@ -138,7 +136,8 @@ def record_lost(profile_id: int, gap: Gap) -> bool:
                 return False
         if not _first_time(f"lost:{gap_id}", profile):
             return False
-        reading = submit(JobKind.STREAM_LIST, profile, audit.Context(), target=profile.name)
+        reading = Job.objects.submit(JobKind.STREAM_LIST, profile, audit.Context(),
+                                     target=profile.name)
         if gap.last is None:
             what = (f"The capture stream was deleted after the listener recorded it up to "
                     f"sequence {gap.first - 1}: advisories after that")
@@ -262,14 +261,14 @@ def _store_row(profile: Profile, change: StreamChange, actor: str,
                              read_at__gte=read_at).exists():
         return
     if current is not None:
-        rows.store_streams([rows.stream_row(profile.pk, current, read_at,
-                                            definition=definition)])
+        Stream.objects.store([Stream.objects.row(profile.pk, current, read_at,
+                                                 definition=definition)])
     elif change.action == "deleted":
-        rows.mark_stream_gone(profile.pk, change.stream, f"deleted outside the dashboard by "
-                              f"{actor} at {change.at:%Y-%m-%d %H:%M:%S} UTC")
+        Stream.objects.mark_gone(profile.pk, change.stream, f"deleted outside the dashboard by "
+                                 f"{actor} at {change.at:%Y-%m-%d %H:%M:%S} UTC")
     else:
-        rows.mark_stream_gone(profile.pk, change.stream,
-                              f"not on the server after {change.action} outside the dashboard")
+        Stream.objects.mark_gone(profile.pk, change.stream,
+                                 f"not on the server after {change.action} outside the dashboard")
 
 
 def noticed(job: Job, previous: dict[str, tuple[str, Any]],

@@ -11,8 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from streams import audit, system_streams
-from streams.jobs.submit import submit
-from streams.models import JobKind, Profile
+from streams.models import Job, JobKind, Profile
 
 
 class ChangedMeanwhile(Exception):
@@ -44,8 +43,8 @@ def save(profile: Profile, context: audit.Context, *, before: dict[str, Any] | N
                          changes=audit.diff(before, after, set(secrets_changed)))
         kept_before = bool(before and before["record_outside"] and before["keep_advisories"])
         if profile.keeps_advisories != kept_before:  # the capture stream comes or goes
-            submit(JobKind.ADVISORY_CAPTURE, profile, context,
-                   target=system_streams.CAPTURE_STREAM)
+            Job.objects.submit(JobKind.ADVISORY_CAPTURE, profile, context,
+                               target=system_streams.CAPTURE_STREAM)
     return profile
 
 

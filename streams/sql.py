@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connection, models
 
-from streams.models import UInt64Field
+from streams.uint64 import UInt64Field
 
 
 @dataclass(frozen=True)

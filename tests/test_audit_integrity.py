@@ -24,7 +24,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.test import Client
 from django.utils import timezone
 
-from streams import audit
+from streams import audit, seal
 from streams.audit import chain
 from streams.models import AppendOnlyError, AuditChainHead, AuditCheckpoint, AuditEvent
 from tests.support.project import ROOT, subprocess_database_url
@@ -84,7 +84,7 @@ def test_entries_form_a_gapless_chain_that_verifies() -> None:
     assert all(later.prev_hash == earlier.hash
                for earlier, later in zip(events, events[1:], strict=False))
     stored = AuditEvent.objects.get(seq=3)
-    assert chain.entry_hash(chain.chained_content(stored), stored.prev_hash) == stored.hash
+    assert seal.entry_hash(seal.chained_content(stored), stored.prev_hash) == stored.hash
     head = AuditChainHead.objects.get()
     assert (head.seq, head.hash) == (5, events[-1].hash)
     result = audit.verify()
@@ -95,7 +95,7 @@ def test_entries_form_a_gapless_chain_that_verifies() -> None:
 def test_hash_is_keyed_by_the_secret_outside_the_database(settings: Any) -> None:
     (event,) = _write(1)
     settings.AUDIT_HMAC_KEY = "another-key-another-key-another-key"
-    assert chain.entry_hash(chain.chained_content(event), event.prev_hash) != event.hash
+    assert seal.entry_hash(seal.chained_content(event), event.prev_hash) != event.hash
     assert not audit.verify().ok
 
 
@@ -249,14 +249,14 @@ def _printed_head(output: str) -> str:
 def test_head_always_exists_and_is_sealed_with_the_key() -> None:
     head = AuditChainHead.objects.get()  # created by migrate, before any entry
     assert (head.seq, head.hash, head.at) == (0, audit.GENESIS, None)
-    assert head.mac == chain.head_mac(0, audit.GENESIS, None)
+    assert head.mac == seal.head_mac(0, audit.GENESIS, None)
     assert "audit chain intact: 0 entries (no entries), head #0 " in _verify_audit()
     (newest,) = _write(1)  # after the run's own entry, #1
     head = AuditChainHead.objects.get()
     assert (head.seq, head.hash) == (2, newest.hash)
-    assert head.mac == chain.head_mac(2, newest.hash, newest.at)
+    assert head.mac == seal.head_mac(2, newest.hash, newest.at)
     # Its own domain: the same values never yield an entry's hash or a checkpoint's MAC.
-    assert head.mac not in {newest.hash, chain.checkpoint_mac(2, newest.hash, newest.at, 0)}
+    assert head.mac not in {newest.hash, seal.checkpoint_mac(2, newest.hash, newest.at, 0)}
 
 
 @pytest.mark.django_db
@@ -277,7 +277,7 @@ def test_head_sealed_with_another_key_is_reported(settings: Any) -> None:
     _write(5)
     third = AuditEvent.objects.get(seq=3)
     key, settings.AUDIT_HMAC_KEY = settings.AUDIT_HMAC_KEY, "a-guessed-key-a-guessed-key-a-guess"
-    forged = chain.head_mac(3, third.hash, third.at)
+    forged = seal.head_mac(3, third.hash, third.at)
     settings.AUDIT_HMAC_KEY = key
     with triggers_dropped():
         _sql(f"DELETE FROM {TABLE} WHERE seq > 3")

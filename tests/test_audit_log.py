@@ -20,8 +20,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from streams import audit
-from streams.audit import views as audit_views
 from streams.models import AuditEvent, Job, Profile
+from streams.views import audit as audit_views
 
 pytestmark = pytest.mark.django_db
 

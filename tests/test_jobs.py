@@ -24,9 +24,8 @@ from django.utils import timezone
 
 from streams.audit import Context
 from streams.broker.connection import Connection
-from streams.jobs import outcome, reaper, tasks, wakeup
+from streams.jobs import tasks
 from streams.jobs.kinds import KINDS
-from streams.jobs.submit import submit
 from streams.models import (
     AuditEvent,
     Job,
@@ -57,7 +56,7 @@ def test_duplicate_delivery_runs_the_job_once(
     celery_worker: Worker, nats_server: NatsServer, make_profile: Callable[..., Profile]
 ) -> None:
     profile = make_profile(nats_server)
-    job = submit(JobKind.TEST_CONNECTION, profile, Context())
+    job = Job.objects.submit(JobKind.TEST_CONNECTION, profile, Context())
     duplicate = tasks.run_job.apply_async(args=[job.pk])  # a redelivery of the same job
     job = wait_for_job(job.pk)
     wait_until(lambda: f"run_job[{duplicate.id}] succeeded" in celery_worker.log_text(), 10,
@@ -100,10 +99,10 @@ def test_reaper_fails_a_job_whose_worker_died(
     # worker, fails the job on its schedule.
     card = client_alice.get(reverse("job_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
     assert card.status_code == 286
-    assert reaper.WORKER_STOPPED in card.content.decode()
+    assert Job.WORKER_STOPPED in card.content.decode()
     job = wait_for_job(job.pk, timeout=10)
     assert job.status == JobStatus.FAILED
-    assert job.error == reaper.WORKER_STOPPED
+    assert job.error == Job.WORKER_STOPPED
     assert finished_events(job) == ["failed"]
 
 
@@ -136,7 +135,7 @@ def test_no_wait_for_a_job_when_job_wait_is_zero(
     settings.JOB_WAIT = 0
     job = Job.objects.create(kind=JobKind.STREAM_LIST, profile_name="p", target="p")
     started = time.monotonic()
-    assert wakeup.wait(job).status == JobStatus.QUEUED
+    assert job.wait().status == JobStatus.QUEUED
     assert time.monotonic() - started < 1  # the client's socket timeout would end it at 2 s
 
 
@@ -149,7 +148,7 @@ def test_a_job_nobody_picked_up_is_failed_saying_why(
     with transaction.atomic():
         WorkerHeartbeat.objects.all().delete()
         stale, fresh = stale_job(profile, overdue), stale_job(profile, 1)
-        assert reaper.reap_overdue() == 1
+        assert Job.objects.reap_overdue() == 1
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert (stale.status, fresh.status) == (JobStatus.FAILED, JobStatus.QUEUED)
@@ -158,13 +157,13 @@ def test_a_job_nobody_picked_up_is_failed_saying_why(
     with transaction.atomic():
         WorkerHeartbeat.objects.update_or_create(name="w1", defaults={"seen_at": timezone.now()})
         busy = stale_job(other, overdue)
-        reaper.reap_overdue()
+        Job.objects.reap_overdue()
     busy.refresh_from_db()
     assert busy.error.endswith("s: the workers were busy with other jobs")
     Job.objects.filter(pk=fresh.pk).update(status=JobStatus.RUNNING,
                                            deadline=timezone.now() + timedelta(minutes=1))
     behind = stale_job(profile, overdue)
-    reaper.reap_overdue()
+    Job.objects.reap_overdue()
     behind.refresh_from_db()
     assert "behind another job on this connection, which is still running" in behind.error
 
@@ -177,11 +176,11 @@ def test_one_unreachable_connection_holds_up_no_other_jobs(
     with socket.create_server(("127.0.0.1", 0)) as silent:
         port = silent.getsockname()[1]
         hanging = make_profile("\n".join([f"nats://127.0.0.1:{port}"] * 3), connect_timeout=30)
-        tests = [submit(JobKind.TEST_CONNECTION, hanging, Context())
+        tests = [Job.objects.submit(JobKind.TEST_CONNECTION, hanging, Context())
                  for _ in range(2)]
         healthy = make_profile(nats_server, last_server_version=nats_server.version)
-        create = submit(JobKind.STREAM_CREATE, healthy, Context(), target="quick",
-                                   params={"config": {"name": "quick", "subjects": ["quick"]}})
+        create = Job.objects.submit(JobKind.STREAM_CREATE, healthy, Context(), target="quick",
+                                    params={"config": {"name": "quick", "subjects": ["quick"]}})
         assert wait_for_job(create.pk, timeout=10).status == JobStatus.SUCCEEDED
         statuses = sorted(Job.objects.get(pk=job.pk).status for job in tests)
         assert statuses == [JobStatus.QUEUED, JobStatus.RUNNING]
@@ -229,7 +228,7 @@ def test_a_profile_deleted_while_its_job_runs(
     kind = KINDS[JobKind.STREAM_CREATE]
     result = kind.call(claimed, Connection.from_profile(profile))  # the real create
     profile.delete()
-    outcome.succeed(claimed, kind, result)
+    claimed.finish(result, kind)
     job.refresh_from_db()
     assert (job.status, job.profile_id, claimed.profile) == (JobStatus.SUCCEEDED, None, None)
     finished = AuditEvent.objects.get(job=job, action="job.finished")
@@ -274,8 +273,8 @@ def test_the_web_process_never_imports_the_broker_client() -> None:
     """Every screen and the job submission load without nats-py: only the worker talks to
     brokers."""
     code = ("import sys, django; django.setup(); from django.urls import get_resolver; "
-            "[p for p in get_resolver().url_patterns]; import streams.jobs.submit, "
-            "streams.jobs.reaper, streams.views.streams, streams.views.profiles; "
+            "[p for p in get_resolver().url_patterns]; import streams.models, "
+            "streams.jobs.wakeup, streams.views.streams, streams.views.profiles; "
             "print(sorted(m for m in sys.modules if m == 'nats' or m.startswith('nats.')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, timeout=60,

@@ -17,8 +17,8 @@ from django.utils import timezone
 from django.utils.cache import has_vary_header
 
 from streams import audit
-from streams.audit.views import PAGE_SIZE
 from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile, Stream
+from streams.views.audit import PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
 

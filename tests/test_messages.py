@@ -22,7 +22,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from streams.jobs import reaper
 from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile
 from streams.payloads import MAX_PAYLOAD
 from tests.support.jobs import job_from, wait_for_job
@@ -260,8 +259,8 @@ def test_a_message_on_its_own_page_is_its_readers_and_for_minutes(
                             ).status_code == 404
     # Forgotten minutes later, body and headers alike; the region says so in place.
     Job.objects.filter(pk=job.pk).update(
-        finished_at=timezone.now() - reaper.MESSAGES_KEPT - timedelta(seconds=1))
-    assert reaper.forget_messages() == 1
+        finished_at=timezone.now() - Job.MESSAGES_KEPT - timedelta(seconds=1))
+    assert Job.objects.forget_expired_messages() == 1
     job.refresh_from_db()
     assert job.result == {"seq": 1, "size": 12}
     expired = client_alice.get(f"{page_url}?job={job.pk}", HTTP_HX_REQUEST="true")
@@ -339,8 +338,8 @@ def test_a_download_nobody_takes_is_forgotten(
         kind=JobKind.MESSAGE_GET, profile=profile, profile_name=profile.name, target="s",
         status=JobStatus.SUCCEEDED, finished_at=finished,
         result={"seq": 1, "size": 7, "data": base64.b64encode(b"private").decode()})
-        for finished in (now - reaper.MESSAGES_KEPT - timedelta(seconds=1), now))
-    reaper.forget_messages()
+        for finished in (now - Job.MESSAGES_KEPT - timedelta(seconds=1), now))
+    Job.objects.forget_expired_messages()
     old.refresh_from_db()
     recent.refresh_from_db()
     assert old.result == {"seq": 1, "size": 7} and "data" in recent.result
@@ -369,8 +368,8 @@ def test_browsed_messages_are_shown_to_their_reader_only_and_for_minutes(
 
     # The worker's housekeeping forgets them minutes later; the region says so in place.
     Job.objects.filter(pk=job.pk).update(
-        finished_at=timezone.now() - reaper.MESSAGES_KEPT - timedelta(seconds=1))
-    assert reaper.forget_messages() == 1
+        finished_at=timezone.now() - Job.MESSAGES_KEPT - timedelta(seconds=1))
+    assert Job.objects.forget_expired_messages() == 1
     job.refresh_from_db()
     assert not any(s in json.dumps(job.result) for s in secrets)
     expired = client_alice.get(results_url(profile, "private", job), HTTP_HX_REQUEST="true")
@@ -690,7 +689,7 @@ def test_a_publish_no_worker_ran_keeps_no_body_either(
     page = client_alice.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert "sent.x" in page and "hush-hush" not in page and "cHJpdmF0ZSBib2R5" not in page
     Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=10))
-    reaper.reap_overdue()
+    Job.objects.reap_overdue()
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.params == {"subject": "sent.x", "size": 12}
 

@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from streams import audit, plans
+from streams import audit
 from streams.models import (
     AuditEvent,
     Job,
@@ -377,9 +377,9 @@ def test_a_proposed_plan_deletes_nothing_unless_the_apply_is_confirmed(
     url = own_server.url
     profile = make_profile(own_server, name="staging", last_server_version=own_server.version)
     create_raw(url, {"name": "old_one", "subjects": ["old.>"]})
-    plan = plans.propose(profile, {"new_one": {"name": "new_one", "subjects": ["new.>"]}},
-                         origin="import", context=audit.Context(actor=user),
-                         delete_missing=True)
+    plan = Plan.objects.propose(profile, {"new_one": {"name": "new_one", "subjects": ["new.>"]}},
+                                origin="import", context=audit.Context(actor=user),
+                                delete_missing=True)
     assert wait_for_job(plan.plan_job_id).status == JobStatus.SUCCEEDED
     plan.refresh_from_db()
     assert [(s["name"], s["action"]) for s in plan.steps] == [("new_one", "create"),
@@ -445,8 +445,8 @@ def test_a_plan_whose_server_is_unreachable_says_why_and_reads_no_more(
     client_alice: Client, user: Any, make_profile: Callable[..., Profile],
 ) -> None:
     profile = make_profile("nats://127.0.0.1:1", name="production", connect_timeout=1)
-    plan = plans.propose(profile, {"s": {"name": "s"}}, origin="import",
-                         context=audit.Context(actor=user))
+    plan = Plan.objects.propose(profile, {"s": {"name": "s"}}, origin="import",
+                                context=audit.Context(actor=user))
     job = wait_for_job(plan.plan_job_id)
     assert job.status == JobStatus.FAILED and job.error
     page = client_alice.get(reverse("plan_detail", args=[plan.pk])).content.decode()
@@ -555,8 +555,8 @@ def test_what_the_server_fills_in_is_never_a_change(
     desired = {"name": "plan_defaults", "subjects": ["plan_defaults.>"], "max_msgs": -1,
                "max_age": 0, "duplicate_window": 120 * 10**9, "deny_delete": False}
     create_raw(server.url, {"name": "plan_defaults", "subjects": ["plan_defaults.>"]})
-    plan = plans.propose(profile, {"plan_defaults": desired}, origin="import",
-                         context=audit.Context(actor=user))
+    plan = Plan.objects.propose(profile, {"plan_defaults": desired}, origin="import",
+                                context=audit.Context(actor=user))
     assert wait_for_job(plan.plan_job_id).status == JobStatus.SUCCEEDED
     plan.refresh_from_db()
     assert plan.steps == [{"name": "plan_defaults", "action": "unchanged", "changes": {},
@@ -575,7 +575,8 @@ def test_a_duplicate_window_left_out_is_the_one_the_server_fills_in(
                               "max_age": 30 * 10**9}}
     for config in desired.values():
         create_raw(server.url, config)
-    plan = plans.propose(profile, desired, origin="import", context=audit.Context(actor=user))
+    plan = Plan.objects.propose(profile, desired, origin="import",
+                                context=audit.Context(actor=user))
     assert wait_for_job(plan.plan_job_id).status == JobStatus.SUCCEEDED
     plan.refresh_from_db()
     assert [(s["name"], s["action"], s["changes"]) for s in plan.steps] == [
@@ -589,8 +590,8 @@ def test_subjects_left_out_are_the_streams_name_as_the_server_fills_in(
     user: Any, profile: Profile, server: NatsServer,
 ) -> None:
     create_raw(server.url, {"name": "plan_nosubj"})
-    plan = plans.propose(profile, {"plan_nosubj": {"name": "plan_nosubj"}}, origin="import",
-                         context=audit.Context(actor=user))
+    plan = Plan.objects.propose(profile, {"plan_nosubj": {"name": "plan_nosubj"}}, origin="import",
+                                context=audit.Context(actor=user))
     assert wait_for_job(plan.plan_job_id).status == JobStatus.SUCCEEDED
     plan.refresh_from_db()
     assert [(s["action"], s["changes"]) for s in plan.steps] == [("unchanged", {})]

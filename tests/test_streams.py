@@ -18,7 +18,6 @@ from streams import stream_config
 from streams.audit import Context
 from streams.cli_values import NS
 from streams.jobs.kinds import KINDS
-from streams.jobs.submit import submit
 from streams.models import (
     AuditEvent,
     Job,
@@ -397,7 +396,7 @@ def test_an_identical_create_says_the_stream_already_existed(
 ) -> None:
     """Ten identical creates at once: one creates, nine say nothing changed, one audit entry."""
     config = {"name": "twin", "subjects": ["twin"]}
-    jobs = [submit(JobKind.STREAM_CREATE, profile, Context(), target="twin",
+    jobs = [Job.objects.submit(JobKind.STREAM_CREATE, profile, Context(), target="twin",
                               params={"config": config}) for _ in range(10)]
     jobs = [wait_for_job(job.pk) for job in jobs]
     assert {job.status for job in jobs} == {JobStatus.SUCCEEDED}

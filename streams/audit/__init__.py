@@ -1,9 +1,11 @@
 """The team audit log: every change, who made it, when, before and after, and how it ended.
 
-chain      the one write path (entry, record, append), the HMAC hash chain and its sealed
-           head; snapshots and diffs the entries carry
+chain      the HMAC hash chain and its sealed head, the context entries copy; snapshots and
+           diffs the entries carry. The write path is AuditEvent.objects (entry, record,
+           append, in streams.models, sealed by streams.seal); chain's entry, record and append
+           hand on to it
 integrity  the chain read back: verify (the walk from the last checkpoint to the head), prune
-views      the review screen, its filters, an entry's detail, and the exports
+filters    the review screen's filters (the screen itself is streams.views.audit)
 
 The write path, verify and prune are re-exported here: `from streams import audit;
 audit.record(...)`, `audit.verify()`."""

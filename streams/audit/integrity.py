@@ -15,20 +15,9 @@ from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from streams.audit.chain import (
-    CHAINED_FIELDS,
-    GENESIS,
-    HEAD_REBUILT,
-    Context,
-    checkpoint_mac,
-    deletion_gate,
-    entry_hash,
-    head_mac,
-    lock_head,
-    matches,
-    record,
-)
+from streams.audit.chain import HEAD_REBUILT, Context, deletion_gate, lock_head, record
 from streams.models import AuditChainHead, AuditCheckpoint, AuditEvent
+from streams.seal import CHAINED_FIELDS, GENESIS, checkpoint_mac, entry_hash, head_mac, matches
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,9 @@
-"""Jobs: every broker operation is a Job row run by a Celery worker.
+"""Jobs: every broker operation is a Job row run by a Celery worker. The Job owns its life
+(streams.models: Job.objects.submit, job.wait, job.finish, job.fail, the reaper's
+Job.objects.reap_overdue); here is what runs it on the worker.
 
-submit   (web)     the job and its audit entry in one transaction, handed to a worker on commit
 tasks    (worker)  run_job: claim, call the broker through the job's kind, retry or end
 kinds    (worker)  one class per kind of job: what it asks the broker and what it records
-rows     (worker)  what stream jobs store in our own rows
-outcome            how a job ends: its outcome, what it records and its audit entries at once
-reaper             jobs nobody will finish, failed with the reason; the workers' heartbeat
-wakeup             a job's end, told by the worker to the request waiting for it
+wakeup             a job's end, told by the worker to the request waiting for it (Redis)
 
-The web process imports submit, outcome and reaper only, never the broker (nor nats-py)."""
+The web process never imports tasks or kinds, nor the broker (nor nats-py)."""

@@ -1,5 +1,5 @@
-"""The worker's one task: run a job, given only its id. The run loop and the retry policy live
-here; what the job asks and records is its kind's."""
+"""The worker's one task: run a job, given only its id. Thin: the job claims, finishes and fails
+itself (streams.models.Job), its kind says what it asks and records; the retry policy is here."""
 
 from __future__ import annotations
 
@@ -10,15 +10,13 @@ from django.conf import settings
 
 from streams.broker.connection import Connection
 from streams.errors import OperationError
-from streams.jobs import outcome
 from streams.jobs.kinds import KINDS
-from streams.jobs.submit import RUN_JOB
 from streams.models import Job, ProfileBusy
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name=RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True,
+@shared_task(name=Job.TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
              max_retries=None)
 def run_job(self: Task, job_id: int) -> None:
     """A redelivered or duplicate task finds the job claimed or ended and does nothing."""
@@ -38,9 +36,9 @@ def run_job(self: Task, job_id: int) -> None:
             if job.requeue(error.message):
                 raise self.retry(countdown=2 ** job.attempts) from None
             return
-        outcome.fail(job, error, kind=kind)
+        job.fail(error, kind=kind)
     except Exception as exc:
         log.exception("job %s (%s) crashed", job.pk, job.kind)
-        outcome.fail(job, OperationError(f"internal error: {type(exc).__name__}"), kind=kind)
+        job.fail(OperationError(f"internal error: {type(exc).__name__}"), kind=kind)
     else:
-        outcome.succeed(job, kind, result)
+        job.finish(result, kind)

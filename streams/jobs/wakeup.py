@@ -1,7 +1,8 @@
 """The moment a job ends, told by the worker to a web request waiting for it: a per-job list in
 the Redis that carries the queue. A list rather than pub/sub, so an end that comes before the
 wait starts is not missed; it expires on its own when nobody waited. When Redis does not answer,
-nothing is lost: the page polls the job card instead."""
+nothing is lost: the page polls the job card instead. Below the models (Job.wait, Job.finish
+call it): it knows job ids, never rows."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ import logging
 import threading
 
 import redis
+from celery import current_app
 from django.conf import settings
-
-from memphisadmin.celery import app
-from streams.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +19,11 @@ _local = threading.local()  # a client per thread: gthread web workers wait side
 
 
 def _client() -> redis.Redis:
-    if getattr(_local, "url", None) != app.conf.broker_url:
-        _local.client = redis.Redis.from_url(app.conf.broker_url, socket_connect_timeout=1,
+    url = current_app.conf.broker_url  # the project's app, without importing the project
+    if getattr(_local, "url", None) != url:
+        _local.client = redis.Redis.from_url(url, socket_connect_timeout=1,
                                              socket_timeout=settings.JOB_WAIT + 2)
-        _local.url = app.conf.broker_url
+        _local.url = url
     return _local.client
 
 
@@ -40,14 +40,10 @@ def notify(job_id: int) -> None:
         log.warning("could not announce the end of job %s: %s", job_id, exc)
 
 
-def wait(job: Job) -> Job:
-    """The job as it is once it ended, or after JOB_WAIT seconds, whichever comes first."""
-    job.refresh_from_db()
-    if job.is_finished or settings.JOB_WAIT == 0:  # BLPOP's timeout 0 would wait forever
-        return job
+def wait_for(job_id: int, timeout: float) -> None:
+    """Until the job's end is announced, or for `timeout` seconds (more than 0: BLPOP's 0 waits
+    forever); Job.wait reads the row afterwards."""
     try:
-        _client().blpop([_key(job.pk)], timeout=settings.JOB_WAIT)
+        _client().blpop([_key(job_id)], timeout=timeout)
     except redis.RedisError as exc:
-        log.warning("could not wait for job %s: %s", job.pk, exc)
-    job.refresh_from_db()
-    return job
+        log.warning("could not wait for job %s: %s", job_id, exc)

@@ -70,7 +70,7 @@ def drop_guards(apps, schema_editor):
 
 def chain_existing(apps, schema_editor):
     """Entries written before the chain existed are chained in the order they were written."""
-    from streams.audit.chain import CHAINED_FIELDS, GENESIS, entry_hash
+    from streams.seal import CHAINED_FIELDS, GENESIS, entry_hash
 
     AuditEvent = apps.get_model("streams", "AuditEvent")
     AuditChainHead = apps.get_model("streams", "AuditChainHead")

@@ -58,7 +58,7 @@ def drop_guards(apps, schema_editor):
 def seal_head(apps, schema_editor):
     """Seal the existing head as it stands; create it where there is none yet (an empty log, or
     one whose first writer has not run), continuing from what is there as writers used to."""
-    from streams.audit.chain import GENESIS, head_mac
+    from streams.seal import GENESIS, head_mac
 
     db = schema_editor.connection.alias
     AuditChainHead = apps.get_model("streams", "AuditChainHead")

@@ -12,8 +12,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, consumer_config, stream_config
 from streams.forms.consumers import ConsumerForm, DeleteConsumerForm, PauseConsumerForm
-from streams.jobs import wakeup
-from streams.jobs.submit import submit
 from streams.models import Consumer, Job, JobKind, JobStatus, Profile, Stream, StreamStatus
 from streams.views.http import (
     HtmxHttpRequest,
@@ -68,10 +66,10 @@ def consumer_create(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         valid = form.is_valid()
         form.normalise()
         if valid and "validate" not in request.GET:
-            job = wakeup.wait(submit(
+            job = Job.objects.submit(
                 JobKind.CONSUMER_CREATE, profile, audit.Context.from_request(request),
                 target=name, params={"consumer": form.config["durable_name"],
-                                     "config": form.config}))
+                                     "config": form.config}).wait()
             return _create_outcome(request, profile, stream, job)
     return _render(request, form, _context(profile, stream, form=form))
 
@@ -106,9 +104,9 @@ def consumer_edit(request: HttpRequest, pk: int, name: str, consumer: str) -> Ht
         form.normalise()
         if valid and "validate" not in request.GET and confirmed(
                 request, form, context, "consumer", _diff_rows):
-            job = wakeup.wait(submit(
+            job = Job.objects.submit(
                 JobKind.CONSUMER_UPDATE, profile, audit.Context.from_request(request),
-                target=name, params={"consumer": consumer, "changes": form.changes}))
+                target=name, params={"consumer": consumer, "changes": form.changes}).wait()
             return _edit_outcome(request, profile, stream, consumer, job)
     return _render(request, form, context)
 
@@ -152,9 +150,9 @@ def consumer_delete(request: HttpRequest, pk: int, name: str, consumer: str) -> 
     form = DeleteConsumerForm(request.POST or None, consumer_name=consumer, info=row.info)
     context = _context(profile, stream, consumer=row, form=form, refusal=_refusal(stream))
     if request.method == "POST" and not context["refusal"] and form.is_valid():
-        context["job"] = wakeup.wait(submit(
+        context["job"] = Job.objects.submit(
             JobKind.CONSUMER_DELETE, profile, audit.Context.from_request(request), target=name,
-            params={"consumer": consumer, **form.seen_params}))
+            params={"consumer": consumer, **form.seen_params}).wait()
     return render(request, page_or_partial(request, "streams/consumer_delete.html",
                                            "delete_region"), context)
 
@@ -176,9 +174,9 @@ def consumer_pause(request: HttpRequest, pk: int, name: str, consumer: str) -> H
                        refusal=_pause_refusal(profile, stream, row))
     if request.method == "POST" and not context["refusal"] and form.is_valid():
         until = consumer_config.api_time(form.cleaned_data["pause_until"])
-        context["job"] = wakeup.wait(submit(
+        context["job"] = Job.objects.submit(
             JobKind.CONSUMER_PAUSE, profile, audit.Context.from_request(request), target=name,
-            params={"consumer": consumer, "pause_until": until}))
+            params={"consumer": consumer, "pause_until": until}).wait()
     return render(request, page_or_partial(request, "streams/consumer_pause.html",
                                            "pause_region"), context)
 
@@ -193,8 +191,8 @@ def consumer_resume(request: HtmxHttpRequest, pk: int, name: str, consumer: str)
     context = _context(profile, stream, consumer=row, form=PauseConsumerForm(),
                        refusal=_pause_refusal(profile, stream, row))
     if not context["refusal"]:
-        context["job"] = wakeup.wait(submit(
+        context["job"] = Job.objects.submit(
             JobKind.CONSUMER_RESUME, profile, audit.Context.from_request(request), target=name,
-            params={"consumer": consumer}))
+            params={"consumer": consumer}).wait()
     return render(request, page_or_partial(request, "streams/consumer_pause.html",
                                            "pause_region"), context)

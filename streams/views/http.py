@@ -21,7 +21,6 @@ from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
 from streams import audit
-from streams.jobs import reaper
 from streams.models import Consumer, Job, JobStatus, Profile, Stream
 
 View = Callable[..., HttpResponse]
@@ -119,11 +118,11 @@ def permission_denied(request: HtmxHttpRequest, exception: Exception) -> HttpRes
 
 def job_context(job: Job) -> dict[str, Any]:
     """What a job card shows: the job, and why it will be failed if it is overdue."""
-    return {"job": job, "stalled": "" if job.is_finished else reaper.stalled(job)}
+    return {"job": job, "stalled": "" if job.is_finished else job.stalled()}
 
 
 def job_card(request: HtmxHttpRequest, job: Job) -> HttpResponse:
-    """The card of a job a POST submitted and waited for (wakeup.wait): its outcome, or still
+    """The card of a job a POST submitted and waited for (Job.wait): its outcome, or still
     running and polling."""
     response = render(request, "streams/job_detail.html#job_card", job_context(job))
     if job.is_finished:
@@ -132,7 +131,7 @@ def job_card(request: HtmxHttpRequest, job: Job) -> HttpResponse:
 
 
 def reading(request: HttpRequest, job: Job | None) -> HttpResponse:
-    """The answer to a page's read (jobs.submit.read_again): a poll of the read, whose end
+    """The answer to a page's read (Job.objects.read_again): a poll of the read, whose end
     reloads the sections showing its rows; or, when they were read meanwhile, that at once."""
     response = render(request, "streams/_reading.html", {"job": job})
     if job is None:

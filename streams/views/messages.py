@@ -17,8 +17,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, cli_values, payloads
 from streams.forms.messages import BrowseForm, MessageForm, PublishForm
-from streams.jobs import wakeup
-from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
 from streams.views.http import (
     HtmxHttpRequest,
@@ -59,8 +57,8 @@ def message_browse(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
     if not form.is_valid():
         return render(request, "streams/messages.html#results", {
             "profile": profile, "stream": stream, "form": form})
-    job = wakeup.wait(submit(JobKind.MESSAGE_LIST, profile, audit.Context.from_request(request),
-                             target=name, params={**form.params, "count": PAGE}))
+    job = Job.objects.submit(JobKind.MESSAGE_LIST, profile, audit.Context.from_request(request),
+                             target=name, params={**form.params, "count": PAGE}).wait()
     response = _results(request, profile, stream, job)
     # The address bar gets what was asked, so a reload or a shared link shows this page.
     query = urlencode({key: value for key, value in request.POST.items()
@@ -80,7 +78,7 @@ def message_results(request: HtmxHttpRequest, pk: int, name: str) -> HttpRespons
 def _results(request: HttpRequest, profile: Profile, stream: Stream, job: Job) -> HttpResponse:
     context: dict[str, Any] = {"profile": profile, "stream": stream, "job": job}
     result = job.result if job.status == JobStatus.SUCCEEDED else None
-    if result and "messages" not in result:  # forgotten (reaper.forget_messages)
+    if result and "messages" not in result:  # forgotten (Job.objects.forget_expired_messages)
         context["expired"] = True
     elif result:
         messages = [{**message, "shown": payloads.line(message["data"], message["size"])}
@@ -115,9 +113,9 @@ def message_detail(request: HtmxHttpRequest, pk: int, name: str, seq: int) -> Ht
         raise Http404("no such sequence")
     context: dict[str, Any] = {"profile": profile, "stream": stream, "seq": seq}
     if request.method == "POST":
-        job = wakeup.wait(submit(JobKind.MESSAGE_READ, profile,
+        job = Job.objects.submit(JobKind.MESSAGE_READ, profile,
                                  audit.Context.from_request(request), target=name,
-                                 params={"seq": seq}))
+                                 params={"seq": seq}).wait()
     elif request.htmx and not request.htmx.history_restore_request and "job" in request.GET:
         job = addressed_job(profile, JobKind.MESSAGE_READ, request, target=name,
                             actor=request.user, params__seq=seq)
@@ -128,7 +126,7 @@ def message_detail(request: HtmxHttpRequest, pk: int, name: str, seq: int) -> Ht
         if message := job.result.get("message"):
             context.update(message=message, hex_bytes=payloads.HEX_BYTES,
                            shown=payloads.show(message["data"], job.result["size"]))
-        else:  # forgotten (reaper.forget_messages), or deleted through the dashboard since
+        else:  # forgotten (forget_expired_messages), or deleted through the dashboard since
             context["expired"] = True
     return render(request, "streams/message_detail.html#message", context)
 
@@ -146,9 +144,9 @@ def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
     form = MessageForm(request.POST)
     if not form.is_valid():
         return refused(request, f"Not deleted: {form.errors['seq'][0]}")
-    job = wakeup.wait(submit(JobKind.MESSAGE_DELETE, profile,
+    job = Job.objects.submit(JobKind.MESSAGE_DELETE, profile,
                              audit.Context.from_request(request), target=name,
-                             params={"seq": form.cleaned_data["seq"], **form.seen_params}))
+                             params={"seq": form.cleaned_data["seq"], **form.seen_params}).wait()
     return job_card(request, job)
 
 
@@ -167,9 +165,9 @@ def message_download(request: HtmxHttpRequest, pk: int, name: str) -> HttpRespon
         form = MessageForm(request.POST)
         if not form.is_valid():
             return refused(request, f"Not downloaded: {form.errors['seq'][0]}")
-        job = wakeup.wait(submit(JobKind.MESSAGE_GET, profile,
+        job = Job.objects.submit(JobKind.MESSAGE_GET, profile,
                                  audit.Context.from_request(request), target=name,
-                                 params={"seq": form.cleaned_data["seq"]}))
+                                 params={"seq": form.cleaned_data["seq"]}).wait()
         if job.status != JobStatus.SUCCEEDED:
             return redirect("job_detail", pk=job.pk)
     if "data" not in job.result:
@@ -201,10 +199,10 @@ def message_publish(request: HtmxHttpRequest, pk: int, name: str) -> HttpRespons
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data["payload"].encode()
         subject, headers = form.cleaned_data["subject"], form.cleaned_data["headers"]
-        context["job"] = wakeup.wait(submit(
+        context["job"] = Job.objects.submit(
             JobKind.MESSAGE_PUBLISH, profile, audit.Context.from_request(request), target=name,
             params={"subject": subject, "headers": headers, "size": len(data),
                     "data": base64.b64encode(data).decode()},
-            audited={"subject": subject, "size": len(data)}))
+            audited={"subject": subject, "size": len(data)}).wait()
     template = "streams/message_publish.html"
     return render(request, f"{template}#publish_region" if request.htmx else template, context)

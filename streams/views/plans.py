@@ -13,11 +13,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from streams import audit, plans
+from streams import audit
 from streams.filters import StreamFilter
 from streams.forms.plans import ApplyForm, PlanForm
-from streams.jobs.submit import submit
-from streams.models import JobKind, JobStatus, Plan, Profile, StreamDefinition, StreamSync
+from streams.models import Job, JobKind, JobStatus, Plan, Profile, StreamDefinition, StreamSync
 from streams.plans import steps as planning
 from streams.views.http import HtmxHttpRequest, job_context, page_or_partial, permission_required
 from streams.views.streams import listing
@@ -46,7 +45,7 @@ def plan_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             definitions = definitions.filter(name__in=shown.values("name"))
         desired = dict(definitions.order_by("name").values_list("name", "config"))
         if desired or form.cleaned_data["delete_missing"]:
-            return _to_plan(request, plans.propose(
+            return _to_plan(request, Plan.objects.propose(
                 profile, desired, origin="definitions",
                 context=audit.Context.from_request(request),
                 delete_missing=form.cleaned_data["delete_missing"]))
@@ -65,7 +64,7 @@ def stream_plan(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
     """A plan to put one stream back as its definition says (drifted, or deleted outside)."""
     profile = get_object_or_404(Profile, pk=pk)
     definition = get_object_or_404(StreamDefinition, profile=profile, name=name)
-    return _to_plan(request, plans.propose(
+    return _to_plan(request, Plan.objects.propose(
         profile, {name: definition.config}, origin=f"restore the definition of {name}",
         context=audit.Context.from_request(request)))
 
@@ -126,7 +125,7 @@ def plan_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             elif plan.apply_job_id is not None:
                 form.add_error(None, "This plan was applied already: plan again.")
             else:
-                plan.apply_job = submit(
+                plan.apply_job = Job.objects.submit(
                     JobKind.STREAM_APPLY, plan.profile, audit.Context.from_request(request),
                     params={"plan": plan.pk, "origin": plan.origin,
                             "deletes_confirmed": bool(form.deletes)})

@@ -10,9 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, profiles, system_streams
 from streams.forms.profiles import ProfileForm
-from streams.jobs import wakeup
-from streams.jobs.submit import submit
-from streams.models import JobKind, Profile
+from streams.models import Job, JobKind, Profile
 from streams.views.http import HtmxHttpRequest, job_card, page_or_partial, permission_required
 
 
@@ -79,10 +77,11 @@ def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def profile_test(request: HttpRequest, pk: int) -> HttpResponse:
     profile = get_object_or_404(Profile, pk=pk)
-    job = submit(JobKind.TEST_CONNECTION, profile, audit.Context.from_request(request))
+    job = Job.objects.submit(JobKind.TEST_CONNECTION, profile,
+                             audit.Context.from_request(request))
     if not request.htmx:
         return redirect("job_detail", pk=job.pk)
-    return job_card(request, wakeup.wait(job))
+    return job_card(request, job.wait())
 
 
 
@@ -92,8 +91,9 @@ def profile_test(request: HttpRequest, pk: int) -> HttpResponse:
 def profile_capture(request: HttpRequest, pk: int) -> HttpResponse:
     """Make or remove the capture stream as the profile says, and read its size."""
     profile = get_object_or_404(Profile, pk=pk)
-    job = submit(JobKind.ADVISORY_CAPTURE, profile, audit.Context.from_request(request),
-                 target=system_streams.CAPTURE_STREAM)
+    job = Job.objects.submit(JobKind.ADVISORY_CAPTURE, profile,
+                             audit.Context.from_request(request),
+                             target=system_streams.CAPTURE_STREAM)
     if not request.htmx:
         return redirect("job_detail", pk=job.pk)
-    return job_card(request, wakeup.wait(job))
+    return job_card(request, job.wait())

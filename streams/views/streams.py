@@ -16,8 +16,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from streams import audit, definitions, stream_config, system_streams
 from streams.filters import STREAM_COLUMNS, StreamFilter
 from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
-from streams.jobs import wakeup
-from streams.jobs.submit import read_again, read_due, submit
 from streams.models import (
     BrokerKind,
     Job,
@@ -45,10 +43,9 @@ from streams.views.http import (
 )
 
 STREAM_PAGE = 50
-STREAM_JOB_KINDS = [JobKind.STREAM_INFO, JobKind.STREAM_CREATE, JobKind.STREAM_UPDATE,
-                    JobKind.STREAM_DELETE, JobKind.STREAM_PURGE, JobKind.CONSUMER_CREATE,
-                    JobKind.CONSUMER_UPDATE, JobKind.CONSUMER_DELETE, JobKind.CONSUMER_PAUSE,
-                    JobKind.CONSUMER_RESUME]
+# The jobs a stream's page lists: those acting on the stream or its consumers.
+STREAM_JOB_KINDS = [kind for kind in JobKind
+                    if kind.target_type == "stream" and kind.family in {"stream", "consumer"}]
 
 
 
@@ -115,7 +112,7 @@ def listing(profile: Profile, data: QueryDict) -> dict[str, Any]:
         "last_listing": last_listing,
         "failed_read": failed_read,
         "read_seconds": _seconds_since(last_listing),
-        "read_due": read_due(JobKind.STREAM_LIST, profile),
+        "read_due": Job.objects.read_due(JobKind.STREAM_LIST, profile),
         "hidden": hidden,
         "hidden_count": sum(count for count, _ in hidden),
         "sync_counts": _sync_counts(profile),
@@ -145,10 +142,10 @@ def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Read the listing again. A quick job's answer is its card and the table itself, as the
     page's filters (sent along) show it: one response, nothing to reload."""
     profile = get_object_or_404(Profile, pk=pk)
-    job = submit(JobKind.STREAM_LIST, profile, audit.Context.from_request(request))
+    job = Job.objects.submit(JobKind.STREAM_LIST, profile, audit.Context.from_request(request))
     if not request.htmx:
         return redirect("stream_list", pk=pk)
-    job = wakeup.wait(job)
+    job = job.wait()
     if not job.is_finished:  # the card polls; the table reloads when it ends
         return job_card(request, job)
     return render(request, "streams/stream_list.html#refreshed",
@@ -158,9 +155,9 @@ def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @permission_required("streams.view_stream")
 @require_POST
 def stream_list_read(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Asked by the table as it loads when its rows are due: see jobs.submit.read_again."""
+    """Asked by the table as it loads when its rows are due: see Job.objects.read_again."""
     profile = get_object_or_404(Profile, pk=pk)
-    return reading(request, read_again(JobKind.STREAM_LIST, profile,
+    return reading(request, Job.objects.read_again(JobKind.STREAM_LIST, profile,
                                        audit.Context.from_request(request)))
 
 
@@ -178,11 +175,11 @@ def stream_adopt(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     names = list(unmanaged.order_by("name").values_list("name", flat=True))
     if not names:
         return refused(request, "Nothing to adopt: no unmanaged stream was chosen.")
-    job = submit(JobKind.STREAM_ADOPT, profile, audit.Context.from_request(request),
-                 params={"names": names})
+    job = Job.objects.submit(JobKind.STREAM_ADOPT, profile, audit.Context.from_request(request),
+                             params={"names": names})
     if not request.htmx:
         return redirect("stream_list", pk=pk)
-    job = wakeup.wait(job)
+    job = job.wait()
     if not job.is_finished:
         return job_card(request, job)
     return render(request, "streams/stream_list.html#refreshed",
@@ -217,7 +214,7 @@ def _detail(profile: Profile, stream: Stream) -> dict[str, Any]:
         # as old as its last read; the page counts them once, by their rows.
         "consumers_read_seconds": _seconds_since(last_read),
         "failed_read": failed_read,
-        "read_due": read_due(JobKind.STREAM_INFO, profile, stream.name),
+        "read_due": Job.objects.read_due(JobKind.STREAM_INFO, profile, stream.name),
         "memphis": profile.broker_kind == BrokerKind.MEMPHIS and not stream.system_kind,
         "station": stream.name.replace("#", "."),  # Memphis turns a station's dots into #
         "definition": StreamDefinition.objects.filter(profile=profile, name=stream.name).first(),
@@ -238,9 +235,9 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any]]:
 @permission_required("streams.view_stream")
 @require_POST
 def stream_read(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
-    """Asked by the stream's page as it loads when its rows are due (jobs.submit.read_again)."""
+    """Asked by the stream's page as it loads when its rows are due (Job.objects.read_again)."""
     profile = get_object_or_404(Profile, pk=pk)
-    return reading(request, read_again(JobKind.STREAM_INFO, profile,
+    return reading(request, Job.objects.read_again(JobKind.STREAM_INFO, profile,
                                        audit.Context.from_request(request), target=name))
 
 
@@ -249,10 +246,11 @@ def stream_read(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
 def stream_refresh(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
     """Read the stream again; a quick job's answer is its card and the refreshed details."""
     profile = get_object_or_404(Profile, pk=pk)
-    job = submit(JobKind.STREAM_INFO, profile, audit.Context.from_request(request), target=name)
+    job = Job.objects.submit(JobKind.STREAM_INFO, profile, audit.Context.from_request(request),
+                             target=name)
     if not request.htmx:
         return redirect("stream_detail", pk=pk, name=name)
-    job = wakeup.wait(job)
+    job = job.wait()
     stream = Stream.objects.filter(profile=profile, name=name).first()
     if not job.is_finished or stream is None:  # still running, or gone: the card says which
         return job_card(request, job)
@@ -283,10 +281,10 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
         valid = form.is_valid()
         form.normalise()
         if valid and "validate" not in request.GET:
-            job = wakeup.wait(submit(
+            job = Job.objects.submit(
                 JobKind.STREAM_CREATE, profile, audit.Context.from_request(request),
                 target=form.config["name"], params={"config": form.config},
-            ))
+            ).wait()
             return _create_outcome(request, profile, job)
     return _render_form(request, form, context)
 
@@ -317,10 +315,10 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         form.normalise()
         if valid and "validate" not in request.GET and confirmed(
                 request, form, context, "stream", _diff_rows):
-            job = wakeup.wait(submit(
+            job = Job.objects.submit(
                 JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
                 target=name, params={"changes": form.changes, "config": form.config},
-            ))
+            ).wait()
             return _edit_outcome(request, profile, stream_or_gone(profile, name), job)
     return _render_form(request, form, context)
 
@@ -362,9 +360,9 @@ def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         "refusal": _changeable(stream, "deleted"),
     }
     if request.method == "POST" and not context["refusal"] and form.is_valid():
-        context["job"] = wakeup.wait(submit(JobKind.STREAM_DELETE, profile,
+        context["job"] = Job.objects.submit(JobKind.STREAM_DELETE, profile,
                                             audit.Context.from_request(request), target=name,
-                                            params=form.seen_params))
+                                            params=form.seen_params).wait()
     return render(request, page_or_partial(request, "streams/stream_delete.html", "delete_region"),
                   context)
 
@@ -382,8 +380,8 @@ def stream_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     if "job" in request.GET:  # its card ended: the outcome
         context["job"] = addressed_job(profile, JobKind.STREAM_PURGE, request, target=name)
     if request.method == "POST" and not context["refusal"] and form.is_valid():
-        context["job"] = wakeup.wait(submit(JobKind.STREAM_PURGE, profile,
+        context["job"] = Job.objects.submit(JobKind.STREAM_PURGE, profile,
                                             audit.Context.from_request(request), target=name,
-                                            params={**form.params, **form.seen_params}))
+                                            params={**form.params, **form.seen_params}).wait()
     return render(request, page_or_partial(request, "streams/stream_purge.html", "purge_region"),
                   context)

@@ -9,9 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, plans, stream_json
+from streams import audit, stream_json
 from streams.forms.transfer import CopyForm, ImportForm
-from streams.models import Profile
+from streams.models import Plan, Profile
 from streams.views.http import HtmxHttpRequest, permission_required, refused
 
 
@@ -62,8 +62,8 @@ def definitions_import(request: HttpRequest, pk: int) -> HttpResponse:
     form = ImportForm(request.POST if posted else None, request.FILES if posted else None,
                       profile=profile)
     if posted and form.is_valid():
-        plan = plans.propose(profile, form.desired, origin="import",
-                             context=audit.Context.from_request(request))
+        plan = Plan.objects.propose(profile, form.desired, origin="import",
+                                    context=audit.Context.from_request(request))
         return redirect("plan_detail", plan.pk)
     return render(request, "streams/definitions_import.html", {"profile": profile, "form": form})
 
@@ -78,8 +78,8 @@ def definitions_copy(request: HttpRequest, pk: int) -> HttpResponse:
     ticked = (request.POST if request.method == "POST" else request.GET).getlist("name")
     form = CopyForm(request.POST if bound else None, initial={"name": ticked}, source=source)
     if bound and form.is_valid():
-        plan = plans.propose(form.cleaned_data["target"], form.desired,
-                             origin=f"copy from {source.name}",
-                             context=audit.Context.from_request(request))
+        plan = Plan.objects.propose(form.cleaned_data["target"], form.desired,
+                                    origin=f"copy from {source.name}",
+                                    context=audit.Context.from_request(request))
         return redirect("plan_detail", plan.pk)
     return render(request, "streams/definitions_copy.html", {"profile": source, "form": form})

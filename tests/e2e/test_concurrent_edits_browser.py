@@ -10,8 +10,7 @@ from django.contrib.auth import get_user_model
 from playwright.sync_api import Browser, Page, expect
 
 from streams.audit import Context
-from streams.jobs.submit import submit
-from streams.models import JobKind, JobStatus, Profile
+from streams.models import Job, JobKind, JobStatus, Profile
 from tests.support.browser import log_in
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
@@ -38,7 +37,7 @@ def test_a_stale_form_changes_only_what_its_user_changed_and_refuses_conflicts(
     api(nats_server.url, "STREAM.DELETE.shared")
     create_raw(nats_server.url, {"name": "shared", "subjects": ["shared"]})
     profile = make_profile(nats_server, last_server_version=nats_server.version)
-    read = submit(JobKind.STREAM_INFO, profile, Context(), target="shared")
+    read = Job.objects.submit(JobKind.STREAM_INFO, profile, Context(), target="shared")
     assert wait_for_job(read.pk).status == JobStatus.SUCCEEDED
 
     get_user_model().objects.create_superuser("bob", "", "bob-pass-7731")

@@ -12,7 +12,6 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from streams import audit
-from streams.jobs.submit import submit
 from streams.models import Job, JobKind, JobStatus, Profile
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
@@ -36,7 +35,7 @@ def _profile(server: NatsServer, name: str) -> Profile:
 
 def _read(profile: Profile, kind: str, target: str = "") -> None:
     """What an earlier visit stored: a read job's rows."""
-    job = wait_for_job(submit(kind, profile, audit.Context(), target=target).pk)
+    job = wait_for_job(Job.objects.submit(kind, profile, audit.Context(), target=target).pk)
     assert job.status == JobStatus.SUCCEEDED, job.error
 
 

@@ -14,7 +14,6 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
-from streams.jobs import reaper
 from streams.models import Job, JobKind, Profile
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import create_raw, in_thread
@@ -92,8 +91,8 @@ def test_an_expired_browse_and_an_oversized_body_say_so_in_place(
     expect(rows).to_have_count(1)
     job = Job.objects.filter(kind=JobKind.MESSAGE_LIST).latest("pk")
     Job.objects.filter(pk=job.pk).update(
-        finished_at=timezone.now() - reaper.MESSAGES_KEPT - timedelta(seconds=1))
-    reaper.forget_messages()
+        finished_at=timezone.now() - Job.MESSAGES_KEPT - timedelta(seconds=1))
+    Job.objects.forget_expired_messages()
     # The region polls its job by this address: one coming back late finds the page forgotten.
     page.evaluate("address => htmx.ajax('GET', address, {target: '#messages', swap: 'outerHTML'})",
                   f"/profiles/{profile.pk}/stream/expiring/messages/results/?job={job.pk}")

@@ -8,7 +8,6 @@ from streams import system_streams
 from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
 from streams.errors import OperationError
-from streams.jobs import rows
 from streams.jobs.kinds.base import Kind, Result
 from streams.jobs.kinds.streams import stream_entry
 from streams.models import AuditEvent, Job, JobKind, Profile, Stream
@@ -35,7 +34,7 @@ class KeepAdvisories(Kind):
             last_capture_error=error.message if error else "",
         )
         if kept:
-            rows.store_stream(job, kept)
+            Stream.objects.store_one(job.profile_id, job.target, kept)
             return stream_entry(job, "stream.created", error, after=kept["config"],
                                  message="created to keep advisories while the listener is "
                                          "down") if result["created"] else []

@@ -9,9 +9,8 @@ from streams.broker import consumers as broker_consumers
 from streams.broker.connection import Connection
 from streams.broker.errors import NotAsSeen
 from streams.errors import OperationError
-from streams.jobs import rows
 from streams.jobs.kinds.base import Kind, Result
-from streams.models import AuditEvent, Job, JobKind
+from streams.models import AuditEvent, Consumer, Job, JobKind, Profile
 
 
 def _consumer_entry(
@@ -39,10 +38,10 @@ class CreateConsumer(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        rows.mark_consumer_gone(job, error)
+        self.note_consumer_gone(job, error)
         if result is not None:
-            rows.store_consumer(job, result["info"])
-            rows.note_server(job, result)
+            Consumer.objects.store_one(job.profile_id, job.target, result["info"])
+            Profile.objects.note_version(job.profile, result.get("server_version"))
             if not result["created"]:
                 return []  # nothing changed: the job's own entry says so
         return _consumer_entry(job, "consumer.created", error, "created",
@@ -65,12 +64,12 @@ class UpdateConsumer(Kind):
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
         changes = job.params["changes"]
-        rows.mark_consumer_gone(job, error)
+        self.note_consumer_gone(job, error)
         if result is None:
             return _consumer_entry(job, "consumer.changed", error, "", changes=changes)
         before, after = result["before"], result["info"]["config"]
-        rows.store_consumer(job, result["info"])
-        rows.note_server(job, result)
+        Consumer.objects.store_one(job.profile_id, job.target, result["info"])
+        Profile.objects.note_version(job.profile, result.get("server_version"))
         return _consumer_entry(job, "consumer.changed", error,
                                "changed" if result["applied"] else "nothing to change",
                                before=before, after=after,
@@ -87,12 +86,12 @@ class DeleteConsumer(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        rows.mark_consumer_gone(job, error)
+        self.note_consumer_gone(job, error)
         if isinstance(error, NotAsSeen):  # the page shows the one there now
-            rows.store_consumer(job, error.info)
+            Consumer.objects.store_one(job.profile_id, job.target, error.info)
         if result is None:
             return _consumer_entry(job, "consumer.deleted", error, "")
-        rows.forget_consumer(job, job.params["consumer"])
+        Consumer.objects.forget(job.profile_id, job.target, job.params["consumer"])
         if not result["deleted"]:
             return []
         return _consumer_entry(job, "consumer.deleted", error, "deleted",
@@ -113,11 +112,11 @@ class PauseConsumer(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        rows.mark_consumer_gone(job, error)
+        self.note_consumer_gone(job, error)
         if result is None:
             return _consumer_entry(job, self.action, error, "")
-        rows.store_consumer(job, result["info"])
-        rows.note_server(job, result)
+        Consumer.objects.store_one(job.profile_id, job.target, result["info"])
+        Profile.objects.note_version(job.profile, result.get("server_version"))
         return _consumer_entry(job, self.action, error, self.describe(job, result),
                                before=_pause_state(result["before"]),
                                after=_pause_state(result["info"]))

@@ -14,7 +14,6 @@ from streams import audit
 from streams.broker import messages as broker_messages
 from streams.broker.connection import Connection
 from streams.errors import OperationError
-from streams.jobs import rows
 from streams.jobs.kinds.base import Kind, Result
 from streams.models import AuditEvent, Job, JobKind
 
@@ -32,7 +31,7 @@ class BrowseMessages(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        rows.mark_gone(job, error)
+        self.note_gone(job, error)
         return _read_entry(job, [message["seq"] for message in result["messages"]]
                            if result else [])
 
@@ -52,7 +51,7 @@ class DownloadMessage(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        rows.mark_gone(job, error)
+        self.note_gone(job, error)
         return _read_entry(job, [result["seq"]] if result else [])
 
     def summary(self, result: Result) -> Result:
@@ -76,7 +75,7 @@ class ReadMessage(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        rows.mark_gone(job, error)
+        self.note_gone(job, error)
         return _read_entry(job, [result["seq"]] if result else [])
 
     def summary(self, result: Result) -> Result:
@@ -115,7 +114,7 @@ class DeleteMessage(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        rows.mark_gone(job, error)
+        self.note_gone(job, error)
         if result is not None:  # not in the stream now: pages and downloads holding it drop it
             Job.objects.forget_messages_of(job.profile_id, job.target, result["seq"])
         if result is not None and not result["deleted"]:

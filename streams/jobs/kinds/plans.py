@@ -13,9 +13,17 @@ from streams import audit, definitions, stream_config
 from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
 from streams.errors import OperationError
-from streams.jobs import rows
 from streams.jobs.kinds.base import Kind, Result
-from streams.models import AuditEvent, BrokerKind, Job, JobKind, Plan, Stream, StreamDefinition
+from streams.models import (
+    AuditEvent,
+    BrokerKind,
+    Job,
+    JobKind,
+    Plan,
+    Profile,
+    Stream,
+    StreamDefinition,
+)
 from streams.plans import steps as planning
 
 
@@ -45,7 +53,7 @@ class PlanChanges(Kind):
                error: OperationError | None) -> list[AuditEvent]:
         if result is not None:
             Plan.objects.filter(pk=job.params["plan"]).update(steps=result["steps"])
-            rows.note_server(job, result)
+            Profile.objects.note_version(job.profile, result.get("server_version"))
         return []
 
     def summary(self, result: Result) -> Result:
@@ -119,10 +127,10 @@ class ApplyPlan(Kind):
                 gone.append(name)
             else:
                 configs[name] = answer["info"]["config"]
-                stream_rows.append(rows.stream_row(job.profile_id, answer["info"], now,
-                                                   definition=configs[name]))
-        rows.store_definitions(job, configs)
-        rows.store_streams(stream_rows)
+                stream_rows.append(Stream.objects.row(job.profile_id, answer["info"], now,
+                                                      definition=configs[name]))
+        StreamDefinition.objects.store(job, configs)
+        Stream.objects.store(stream_rows)
         Stream.objects.filter(profile_id=job.profile_id, name__in=gone).delete()
         StreamDefinition.objects.filter(profile_id=job.profile_id, name__in=gone).delete()
         audit.append(entries)

@@ -11,9 +11,18 @@ from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
 from streams.broker.errors import NotAsSeen
 from streams.errors import OperationError
-from streams.jobs import rows
 from streams.jobs.kinds.base import Kind, Result
-from streams.models import AuditEvent, Consumer, Job, JobKind, Stream, StreamStatus, StreamSync
+from streams.models import (
+    AuditEvent,
+    Consumer,
+    Job,
+    JobKind,
+    Profile,
+    Stream,
+    StreamDefinition,
+    StreamStatus,
+    StreamSync,
+)
 
 
 class ListStreams(Kind):
@@ -32,26 +41,26 @@ class ListStreams(Kind):
             result["missing"], (StreamStatus.MISSING, "no replica of this stream answered"))
         unreadable.update((name, (StreamStatus.OFFLINE, reason))
                           for name, reason in result["offline"].items())
-        defined = rows.defined(job.profile_id)
-        previous = rows.sync_states(job.profile_id)
+        defined = StreamDefinition.objects.configs(job.profile_id)
+        previous = Stream.objects.sync_states(job.profile_id)
         stored = {}
         for info in result["streams"]:
             name = info["config"]["name"]
-            stored[name] = rows.stream_row(job.profile_id, info, now,
-                                           *unreadable.pop(name, (StreamStatus.OK, "")),
-                                           definition=defined.get(name))
+            stored[name] = Stream.objects.row(job.profile_id, info, now,
+                                              *unreadable.pop(name, (StreamStatus.OK, "")),
+                                              definition=defined.get(name))
         for name, (status, reason) in unreadable.items():  # known by name only
-            stored[name] = rows.unreadable_row(
+            stored[name] = Stream.objects.unreadable_row(
                 job.profile_id, name, status, reason, now,
                 StreamSync.DRIFTED if name in defined else StreamSync.UNMANAGED)
         for name in defined.keys() - stored.keys():
-            stored[name] = rows.missing_row(job.profile_id, name, now)
-        rows.store_streams(list(stored.values()))
+            stored[name] = Stream.objects.missing_row(job.profile_id, name, now)
+        Stream.objects.store(list(stored.values()))
         # Streams that were neither in this listing nor defined are gone, with their consumers.
         Stream.objects.filter(profile_id=job.profile_id, read_at__lt=now).delete()
         Consumer.objects.filter(profile_id=job.profile_id).exclude(
             stream_name__in=list(stored)).delete()
-        rows.note_server(job, result)
+        Profile.objects.note_version(job.profile, result.get("server_version"))
         return outside.noticed(job, previous, stored.values())
 
     def summary(self, result: Result) -> Result:
@@ -70,13 +79,13 @@ class ReadStream(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        rows.mark_gone(job, error)
+        self.note_gone(job, error)
         if result is None:
             return []
-        previous = rows.sync_states(job.profile_id, [job.target])
-        row = rows.store_stream(job, self.summary(result)["info"])
-        rows.store_consumers(job.profile_id, job.target, result["consumers"], result["missing"])
-        rows.note_server(job, result)
+        previous = Stream.objects.sync_states(job.profile_id, [job.target])
+        row = Stream.objects.store_one(job.profile_id, job.target, self.summary(result)["info"])
+        Consumer.objects.store(job.profile_id, job.target, result["consumers"], result["missing"])
+        Profile.objects.note_version(job.profile, result.get("server_version"))
         return outside.noticed(job, previous, [row])
 
     def summary(self, result: Result) -> Result:
@@ -118,9 +127,9 @@ class CreateStream(Kind):
         asked = job.params["config"]
         if result is not None:
             if result["created"]:
-                rows.store_definition(job, result["info"]["config"])
-            rows.store_stream(job, result["info"])
-            rows.note_server(job, result)
+                StreamDefinition.objects.store(job, {job.target: result["info"]["config"]})
+            Stream.objects.store_one(job.profile_id, job.target, result["info"])
+            Profile.objects.note_version(job.profile, result.get("server_version"))
             if not result["created"]:
                 return []  # nothing changed: the job's own entry says so
         return stream_entry(job, "stream.created", error,
@@ -145,12 +154,12 @@ class UpdateStream(Kind):
                error: OperationError | None) -> list[AuditEvent]:
         changes = job.params["changes"]
         if result is None:
-            rows.mark_gone(job, error)
+            self.note_gone(job, error)
             return stream_entry(job, "stream.changed", error, changes=changes)
         before, after = result["before"], result["info"]["config"]
-        rows.store_definition(job, after)
-        rows.store_stream(job, result["info"])
-        rows.note_server(job, result)
+        StreamDefinition.objects.store(job, {job.target: after})
+        Stream.objects.store_one(job.profile_id, job.target, result["info"])
+        Profile.objects.note_version(job.profile, result.get("server_version"))
         return stream_entry(job, "stream.changed", error, before=before, after=after,
                              changes=stream_config.diff(before, after, list(changes)),
                              message="changed" if result["applied"] else "nothing to change")
@@ -171,7 +180,7 @@ class DeleteStream(Kind):
         Stream.objects.filter(profile_id=job.profile_id, name=job.target).delete()
         Consumer.objects.filter(profile_id=job.profile_id, stream_name=job.target).delete()
         Job.objects.forget_messages_of(job.profile_id, job.target)
-        forgotten, _ = rows.forget_definition(job)
+        forgotten, _ = StreamDefinition.objects.forget(job.profile_id, job.target)
         if result["deleted"]:
             return stream_entry(job, "stream.deleted", error, before=result["before"],
                                  message="deleted")
@@ -188,7 +197,7 @@ def _show_what_is_there(job: Job, error: OperationError | None) -> None:
     """A step refused because the stream is not the one its page showed: the page shows the
     one there now, and confirming again acts on that one."""
     if isinstance(error, NotAsSeen):
-        rows.store_stream(job, error.info)
+        Stream.objects.store_one(job.profile_id, job.target, error.info)
 
 
 class PurgeStream(Kind):
@@ -203,10 +212,10 @@ class PurgeStream(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        rows.mark_gone(job, error)
+        self.note_gone(job, error)
         _show_what_is_there(job, error)
         if result is not None:
-            rows.store_stream(job, result["info"])
+            Stream.objects.store_one(job.profile_id, job.target, result["info"])
             # Its messages browsed or read for download before go too (a purge by subject or
             # keep leaves some: those are read again by the next browse).
             Job.objects.forget_messages_of(job.profile_id, job.target)
@@ -231,12 +240,12 @@ class AdoptStreams(Kind):
         if result is None:
             return []
         configs = {info["config"]["name"]: info["config"] for info in result["infos"]}
-        rows.store_definitions(job, configs)
+        StreamDefinition.objects.store(job, configs)
         now = timezone.now()
-        rows.store_streams([rows.stream_row(job.profile_id, info, now,
-                                            definition=info["config"])
-                            for info in result["infos"]])
-        rows.note_server(job, result)
+        Stream.objects.store([Stream.objects.row(job.profile_id, info, now,
+                                                 definition=info["config"])
+                              for info in result["infos"]])
+        Profile.objects.note_version(job.profile, result.get("server_version"))
         context = audit.Context.of_job(job)
         return [audit.entry("stream.adopted", context, target_type="stream", target_name=name,
                             profile=job.profile, job=job, outcome="succeeded", after=config,

@@ -23,11 +23,11 @@ from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
-from streams import audit, consumer_config, plans, stream_config
+from streams import audit, consumer_config, stream_config
 from streams.audit.chain import SECRET_CHANGED
 from streams.audit.filters import ACTIONS, LIFECYCLE, AuditFilter
 from streams.forms import transfer
-from streams.models import AuditEvent, Job, Profile
+from streams.models import AuditEvent, Job, Plan, Profile
 from streams.views.http import (
     HtmxHttpRequest,
     follow_address,
@@ -294,8 +294,9 @@ def audit_restore(request: HttpRequest, seq: int) -> HttpResponse:
         context["restore_problems"] = [transfer.Problem(f"entry #{seq}", config.get(
             "name", event.target_name), errors)]
         return render(request, "streams/audit_detail.html", context)
-    plan = plans.propose(profile, {config["name"]: config}, origin=f"restore of audit #{seq}",
-                         context=audit.Context.from_request(request))
+    plan = Plan.objects.propose(profile, {config["name"]: config},
+                                origin=f"restore of audit #{seq}",
+                                context=audit.Context.from_request(request))
     return redirect("plan_detail", plan.pk)
 
 
