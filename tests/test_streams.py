@@ -136,7 +136,9 @@ def test_values_are_normalised_and_validated_per_field(
     url = reverse("stream_create", args=[profile.pk])
     row = client_alice.post(f"{url}?validate=max_bytes", {**SEED_FORM, "max_bytes": "1GB"},
                             HTTP_HX_REQUEST="true").content.decode()
-    assert row.startswith('\n<div class="field-row" id="row-max_bytes">')
+    # The row alone, which validates itself again once left.
+    assert row.strip().startswith(f'<div class="field-row" id="row-max_bytes" hx-post="{url}'
+                                  '?validate=max_bytes" hx-trigger="change"')
     assert 'value="1GiB"' in row and "<form" not in row
     row = client_alice.post(f"{url}?validate=max_age", {**SEED_FORM, "max_age": "90m"},
                             HTTP_HX_REQUEST="true").content.decode()
@@ -144,6 +146,7 @@ def test_values_are_normalised_and_validated_per_field(
     row = client_alice.post(f"{url}?validate=name", {**SEED_FORM, "name": "bad.name"},
                             HTTP_HX_REQUEST="true").content.decode()
     assert "Not allowed in a stream name: ." in row
+    assert 'hx-trigger="input delay:400ms"' in row  # the name, as it is typed
     row = client_alice.post(f"{url}?validate=duplicate_window",
                             {**SEED_FORM, "max_age": "1m", "duplicate_window": "2m0s"},
                             HTTP_HX_REQUEST="true").content.decode()

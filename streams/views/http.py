@@ -139,19 +139,12 @@ def reading(request: HttpRequest, job: Job | None) -> HttpResponse:
     return response
 
 
-def form_response(request: HttpRequest, template: str, form: forms.Form,
+def form_response(request: HtmxHttpRequest, template: str, form: forms.Form,
                   context: dict[str, Any], *, typed: str = "name") -> HttpResponse:
-    """The field row alone while the user types, else the form region or the page."""
-    for name, form_field in form.fields.items():
-        if form_field.widget.is_hidden:
-            continue
-        # Each field validates itself: the name (`typed`) as it is typed, the rest once left,
-        # because normalising `1G` to `1GiB` under the cursor would fight the typing.
-        form_field.widget.attrs.update({
-            "hx-post": f"{request.path}?validate={name}",
-            "hx-trigger": "input changed delay:400ms" if name == typed else "change",
-            "hx-target": f"#row-{name}", "hx-swap": "outerHTML",
-        })
+    """The field row alone while the user types (each row validates itself, as the template
+    _field_row.html says: `typed` as it is typed, the others once left), else the form region
+    or the page."""
+    context = {**context, "typed": typed}
     field = request.GET.get("validate", "")
     if request.method == "POST" and field in form.fields:
         return render(request, f"{template}#field_row", {**context, "field": form[field]})

@@ -23,6 +23,7 @@ from streams.views.http import (
     addressed_job,
     follow_address,
     job_card,
+    page_or_partial,
     permission_required,
     refused,
     stream_or_gone,
@@ -205,4 +206,4 @@ def message_publish(request: HtmxHttpRequest, pk: int, name: str) -> HttpRespons
                     "data": base64.b64encode(data).decode()},
             audited={"subject": subject, "size": len(data)}).wait()
     template = "streams/message_publish.html"
-    return render(request, f"{template}#publish_region" if request.htmx else template, context)
+    return render(request, page_or_partial(request, template, "publish_region"), context)
