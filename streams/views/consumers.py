@@ -22,6 +22,7 @@ from streams.views.http import (
     job_context,
     page_or_partial,
     permission_required,
+    sent,
     stream_or_gone,
     with_broker_error,
 )
@@ -62,15 +63,12 @@ def consumer_create(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     if refusal := _refusal(stream):
         raise PermissionDenied(refusal)
     form = ConsumerForm(request.POST or None, profile=profile, stream=stream.config)
-    if request.method == "POST":
-        valid = form.is_valid()
-        form.normalise()
-        if valid and "validate" not in request.GET:
-            job = Job.objects.submit(
-                JobKind.CONSUMER_CREATE, profile, audit.Context.from_request(request),
-                target=name, params={"consumer": form.config["durable_name"],
-                                     "config": form.config}).wait()
-            return _create_outcome(request, profile, stream, job)
+    if sent(request, form):
+        job = Job.objects.submit(
+            JobKind.CONSUMER_CREATE, profile, audit.Context.from_request(request),
+            target=name, params={"consumer": form.config["durable_name"],
+                                 "config": form.config}).wait()
+        return _create_outcome(request, profile, stream, job)
     return _render(request, form, _context(profile, stream, form=form))
 
 
@@ -99,15 +97,11 @@ def consumer_edit(request: HttpRequest, pk: int, name: str, consumer: str) -> Ht
     form = ConsumerForm(request.POST or None, profile=profile, stream=stream.config,
                         current=row.config)
     context = _context(profile, stream, form=form, consumer=row)
-    if request.method == "POST":
-        valid = form.is_valid()
-        form.normalise()
-        if valid and "validate" not in request.GET and confirmed(
-                request, form, context, "consumer", _diff_rows):
-            job = Job.objects.submit(
-                JobKind.CONSUMER_UPDATE, profile, audit.Context.from_request(request),
-                target=name, params={"consumer": consumer, "changes": form.changes}).wait()
-            return _edit_outcome(request, profile, stream, consumer, job)
+    if sent(request, form) and confirmed(request, form, context, "consumer", _diff_rows):
+        job = Job.objects.submit(
+            JobKind.CONSUMER_UPDATE, profile, audit.Context.from_request(request),
+            target=name, params={"consumer": consumer, "changes": form.changes}).wait()
+        return _edit_outcome(request, profile, stream, consumer, job)
     return _render(request, form, context)
 
 

@@ -173,6 +173,16 @@ def with_broker_error(job: Job, form: F) -> F:
     return form
 
 
+def sent(request: HttpRequest, form: Any) -> bool:
+    """Whether a create or edit form (stream, consumer) was sent to act on, valid: a POST, not
+    one row's validation (`?validate=`). Its values are normalised for the page either way."""
+    if request.method != "POST":
+        return False
+    valid = form.is_valid()
+    form.normalise()
+    return valid and "validate" not in request.GET
+
+
 def digest(changes: dict[str, Any]) -> str:
     """What an edit's Apply sends back: the digest of exactly the changes it was shown."""
     return hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()[:16]

@@ -38,6 +38,7 @@ from streams.views.http import (
     permission_required,
     reading,
     refused,
+    sent,
     stream_or_gone,
     with_broker_error,
 )
@@ -277,15 +278,12 @@ def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
                                addressed_job(profile, JobKind.STREAM_CREATE, request))
     form = StreamForm(request.POST or None, profile=profile)
     context = _form_context(profile, form)
-    if request.method == "POST":
-        valid = form.is_valid()
-        form.normalise()
-        if valid and "validate" not in request.GET:
-            job = Job.objects.submit(
-                JobKind.STREAM_CREATE, profile, audit.Context.from_request(request),
-                target=form.config["name"], params={"config": form.config},
-            ).wait()
-            return _create_outcome(request, profile, job)
+    if sent(request, form):
+        job = Job.objects.submit(
+            JobKind.STREAM_CREATE, profile, audit.Context.from_request(request),
+            target=form.config["name"], params={"config": form.config},
+        ).wait()
+        return _create_outcome(request, profile, job)
     return _render_form(request, form, context)
 
 
@@ -310,16 +308,12 @@ def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         raise PermissionDenied(refusal)
     form = StreamForm(request.POST or None, profile=profile, current=stream.config)
     context = _form_context(profile, form, stream=stream)
-    if request.method == "POST":
-        valid = form.is_valid()
-        form.normalise()
-        if valid and "validate" not in request.GET and confirmed(
-                request, form, context, "stream", _diff_rows):
-            job = Job.objects.submit(
-                JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
-                target=name, params={"changes": form.changes, "config": form.config},
-            ).wait()
-            return _edit_outcome(request, profile, stream_or_gone(profile, name), job)
+    if sent(request, form) and confirmed(request, form, context, "stream", _diff_rows):
+        job = Job.objects.submit(
+            JobKind.STREAM_UPDATE, profile, audit.Context.from_request(request),
+            target=name, params={"changes": form.changes, "config": form.config},
+        ).wait()
+        return _edit_outcome(request, profile, stream_or_gone(profile, name), job)
     return _render_form(request, form, context)
 
 
