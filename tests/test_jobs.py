@@ -52,6 +52,12 @@ def finished_events(job: Job) -> list[str]:
                 .values_list("outcome", flat=True))
 
 
+def test_every_operation_has_one_kind_that_runs_it() -> None:
+    """JobKind names the operations; the registry holds one class for each, and no other."""
+    assert set(KINDS) == set(JobKind.values)
+    assert all(kind.kind == name for name, kind in KINDS.items())
+
+
 def test_duplicate_delivery_runs_the_job_once(
     celery_worker: Worker, nats_server: NatsServer, make_profile: Callable[..., Profile]
 ) -> None:
