@@ -18,7 +18,7 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client
-from django.urls import resolve, reverse
+from django.urls import reverse
 from django.utils import timezone
 from nats.js.api import (
     DiscardPolicy,
@@ -39,7 +39,7 @@ from streams.uploads import BoundedUpload
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.pages import field_errors
-from tests.support.plans import restored
+from tests.support.plans import planned, restored
 from tests.support.raw_jetstream import create_raw, live_config
 from tests.support.stream_forms import create_stream, reviewed_edit, run_post
 from tests.support.versions import both_versions
@@ -273,16 +273,6 @@ def test_options_the_target_server_lacks_are_refused_unless_left_at_their_defaul
 
 
 # Through the screens, on real servers ---------------------------------------------------------
-
-
-def planned(response: HttpResponse) -> Plan:
-    """The plan a view redirected to, once its job has worked out the steps."""
-    assert response.status_code == 302, response.content.decode()[:3000]
-    plan = Plan.objects.get(pk=resolve(response["Location"]).kwargs["pk"])
-    job = wait_for_job(plan.plan_job_id)
-    assert job.status == JobStatus.SUCCEEDED, job.error
-    plan.refresh_from_db()
-    return plan
 
 
 def applied(client: Client, plan: Plan) -> Plan:
