@@ -110,3 +110,30 @@ def test_seed_stream_lifecycle_in_the_browser(
                                                             timeout=20_000)
     assert page.evaluate("window.notReloaded") is True
     assert api(urls[0], f"STREAM.INFO.{STREAM}")["error"]["err_code"] == 10059
+
+
+def test_a_field_left_for_the_submit_button_is_not_checked_twice(
+    page: Page, make_profile: Callable[..., Profile], nats_server: NatsServer,
+) -> None:
+    """Leaving a field checks it on the server, except when it is left by pressing Create: the
+    create checks every field, and a second request at the moment of the click slows it."""
+    profile = make_profile(nats_server.url, name="leaving")
+    page.goto(f"/profiles/{profile.pk}/streams/new/")
+    checks: list[str] = []
+    page.on("request", lambda request: checks.append(request.url)
+            if "validate=" in request.url else None)
+    page.get_by_label("Max Message Size").fill("1MB")
+    page.keyboard.press("Tab")  # left by the keyboard: checked, and shown normalised
+    expect(page.get_by_label("Max Message Size")).to_have_value("1MiB")
+    assert any("validate=max_msg_size" in url for url in checks)
+
+    checks.clear()
+    api(nats_server.url, "STREAM.DELETE.left_by_clicking")
+    page.get_by_label("Stream Name").fill("left_by_clicking")
+    page.wait_for_timeout(500)  # the name's check as it is typed is over
+    checks.clear()
+    page.locator("#id_subjects").fill("left.by.clicking")
+    page.click("button:has-text('Create stream')")
+    expect(page.locator(".success")).to_have_text("Stream left_by_clicking was created",
+                                                  timeout=20_000)
+    assert checks == []
