@@ -163,6 +163,19 @@ class JobKind(models.TextChoices):
         return self in {JobKind.STREAM_LIST, JobKind.STREAM_INFO, JobKind.MESSAGE_LIST,
                         JobKind.MESSAGE_GET, JobKind.MESSAGE_READ}
 
+    @property
+    def stream_changes(self) -> frozenset[str]:
+        """The changes to streams a job of this kind makes, as the server's advisories name
+        them: how the listener tells the dashboard's own changes from those made outside when
+        the server names no client (streams.outside). An apply makes any, to its plan's
+        streams; the others to their target."""
+        return {JobKind.STREAM_CREATE: frozenset({"created"}),
+                JobKind.STREAM_UPDATE: frozenset({"updated"}),
+                JobKind.STREAM_DELETE: frozenset({"deleted"}),
+                JobKind.STREAM_APPLY: frozenset({"created", "updated", "deleted"}),
+                JobKind.ADVISORY_CAPTURE: frozenset({"created", "deleted"}),
+                }.get(self, frozenset())
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"

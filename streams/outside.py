@@ -26,6 +26,7 @@ from streams.models import (
     Job,
     JobKind,
     JobStatus,
+    Plan,
     Profile,
     SeenAdvisory,
     Stream,
@@ -41,11 +42,7 @@ REJECTED_ACTION = "advisories.rejected"
 UNKNOWN_AUTHOR = "nats:unknown"
 # Longer than the capture stream keeps an advisory, so none is delivered after its id is gone.
 SEEN_FOR = timedelta(days=8)
-# The dashboard's own jobs making each kind of change, and how far apart the broker's clock and
-# ours may be when a job is matched to an advisory by time.
-JOB_KINDS = {"created": [JobKind.STREAM_CREATE, JobKind.ADVISORY_CAPTURE],
-             "updated": [JobKind.STREAM_UPDATE],
-             "deleted": [JobKind.STREAM_DELETE, JobKind.ADVISORY_CAPTURE]}
+# How far apart the broker's clock and ours may be when a job is matched to an advisory by time.
 CLOCK_SKEW = timedelta(seconds=2)
 
 
@@ -190,13 +187,18 @@ def _first_time(advisory_id: str, profile: Profile) -> bool:
 
 def _made_by_a_job(profile: Profile, change: StreamChange) -> bool:
     """Servers before 2.11 name no client in their advisories: a change is the dashboard's own
-    when one of its jobs making that kind of change to that stream ran at that moment."""
-    return (Job.objects.filter(profile=profile, target=change.stream,
-                               kind__in=JOB_KINDS[change.action],
-                               started_at__lte=change.at + CLOCK_SKEW)
+    when one of its jobs making that kind of change to that stream (its target, or a step of
+    an apply's plan) ran at that moment."""
+    jobs = (Job.objects.filter(profile=profile, started_at__lte=change.at + CLOCK_SKEW,
+                               kind__in=[kind for kind in JobKind
+                                         if change.action in kind.stream_changes])
             .exclude(status=JobStatus.QUEUED)
-            .filter(Q(finished_at=None) | Q(finished_at__gte=change.at - CLOCK_SKEW))
-            .exists())
+            .filter(Q(finished_at=None) | Q(finished_at__gte=change.at - CLOCK_SKEW)))
+    if jobs.exclude(kind=JobKind.STREAM_APPLY).filter(target=change.stream).exists():
+        return True
+    plans = Plan.objects.filter(apply_job__in=jobs.filter(kind=JobKind.STREAM_APPLY))
+    return any(step["name"] == change.stream for steps in plans.values_list("steps", flat=True)
+               for step in steps or [])
 
 
 def _after(change: StreamChange, live: dict[str, Any] | None) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from tests.support.jobs import wait_for_job
 from tests.support.listener import Listener
 from tests.support.nats_server import NatsServer
 from tests.support.network import free_port
-from tests.support.plans import restored
+from tests.support.plans import apply, restored
 from tests.support.raw_jetstream import api, in_thread
 from tests.support.stream_forms import create_stream, reviewed_edit, run_post
 from tests.support.versions import DEBIAN_NATS_SERVER, both_versions
@@ -188,6 +188,25 @@ def test_a_change_made_outside_offers_to_restore_the_definition(
     assert plan.desired["undo"]["max_msgs"] == 10
     assert [(step["name"], step["action"], step["changes"]) for step in plan.steps] == [
         ("undo", "update", {"max_msgs": [99, 10]})]
+
+
+@both_versions
+def test_a_plan_the_dashboard_applies_is_not_recorded_as_made_outside(
+    client_alice: Client, profile: Profile, server: NatsServer, listener: Listener,
+) -> None:
+    """Before 2.11 an apply's changes are told from outside ones by its job, as a create's
+    are, though the job's target is the connection and its streams are in its plan."""
+    assert create_stream(client_alice, profile, name="redo", subjects="redo",
+                         max_msgs="10").status == JobStatus.SUCCEEDED
+    as_bob(server, "STREAM.UPDATE.redo", {**as_bob(server, "STREAM.INFO.redo")["config"],
+                                          "max_msgs": 99})
+    [entry] = wait_for_entries(1, listener)
+
+    apply(client_alice, restored(client_alice, entry.seq))
+    assert as_bob(server, "STREAM.INFO.redo")["config"]["max_msgs"] == 10
+    as_bob(server, "STREAM.CREATE.later", {"name": "later", "subjects": ["later"]})
+    [_, later] = wait_for_entries(2, listener)  # advisories come in order: the apply's first
+    assert later.target_name == "later"
 
 
 def test_an_entry_written_by_the_first_listener_still_offers_its_restore(

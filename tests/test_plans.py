@@ -28,6 +28,7 @@ from streams.models import (
 from streams.plans import steps as planning
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
+from tests.support.plans import apply
 from tests.support.proxies import BusyProxy
 from tests.support.raw_jetstream import api, create_raw, live_config, publish
 from tests.support.stream_forms import create_stream, refresh_list
@@ -60,17 +61,6 @@ def planned(client: Client, url: str, data: dict[str, Any]) -> Plan:
 
 def plan_streams(client: Client, profile: Profile, scope: str, **data: Any) -> Plan:
     return planned(client, reverse("plan_create", args=[profile.pk]), {"scope": scope, **data})
-
-
-def apply(client: Client, plan: Plan, timeout: float = 60, **data: str) -> Plan:
-    response = client.post(reverse("plan_apply", args=[plan.pk]), data, HTTP_HX_REQUEST="true")
-    assert response.status_code == 200
-    plan.refresh_from_db()
-    assert plan.apply_job_id, response.content.decode()[:2000]
-    job = wait_for_job(plan.apply_job_id, timeout=timeout)
-    assert job.status == JobStatus.SUCCEEDED, job.error
-    plan.refresh_from_db()
-    return plan
 
 
 def step(plan: Plan, name: str) -> planning.Step:

@@ -1,5 +1,5 @@
-"""Plans as the screens make them: a view that redirects to one, and an audit entry's
-"Restore this version" button."""
+"""Plans as the screens make them (a view that redirects to one, and an audit entry's "Restore
+this version" button), and applied as their page's Apply does."""
 
 from __future__ import annotations
 
@@ -26,3 +26,15 @@ def restored(client: Client, seq: int) -> Plan:
     page = client.get(reverse("audit_detail", args=[seq])).content.decode()
     assert "Restore this version" in page, f"entry #{seq} offers no restore"
     return planned(client.post(reverse("audit_restore", args=[seq])))
+
+
+def apply(client: Client, plan: Plan, timeout: float = 60, **data: str) -> Plan:
+    """The plan once its Apply (with `data`: a deletion's confirmation) ran and succeeded."""
+    response = client.post(reverse("plan_apply", args=[plan.pk]), data, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    plan.refresh_from_db()
+    assert plan.apply_job_id, response.content.decode()[:2000]
+    job = wait_for_job(plan.apply_job_id, timeout=timeout)
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    plan.refresh_from_db()
+    return plan
