@@ -25,6 +25,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from streams import audit
+from streams.models import AuditEvent
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -92,21 +93,22 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
 
 
 def _record_denied(username: str, context: audit.Context) -> None:
-    audit.record("login", context, target_type="user", target_name=username, outcome="denied",
-                 actor_name=username, message="wrong user name or password; further failures "
-                 f"from this address are counted, not logged, until {lockout_minutes()} "
-                 "minutes pass without one")
+    AuditEvent.objects.record("login", context, target_type="user", target_name=username,
+                              outcome="denied", actor_name=username,
+                              message="wrong user name or password; further failures from this "
+                              f"address are counted, not logged, until {lockout_minutes()} minutes "
+                              "pass without one")
 
 
 def _record_locked_out(username: str, context: audit.Context, failures: int) -> None:
     minutes = lockout_minutes()
     address = context.ip or "an unknown address"
-    audit.record("login.locked_out", context, target_type="user", target_name=username,
-                 outcome="denied", actor_name=username,
-                 after={"failures": failures, "lockout_minutes": minutes},
-                 message=f"{failures} failed login{pluralize(failures)} as {username!r} from "
-                 f"{address}: logins as this user from this address are refused for {minutes} "
-                 "minutes")
+    AuditEvent.objects.record("login.locked_out", context, target_type="user",
+                              target_name=username, outcome="denied", actor_name=username,
+                              after={"failures": failures, "lockout_minutes": minutes},
+                              message=f"{failures} failed login{pluralize(failures)} as "
+                              f"{username!r} from {address}: logins as this user from this "
+                              f"address are refused for {minutes} minutes")
 
 
 def _count_refused(username: str, ip_address: str | None) -> None:

@@ -82,7 +82,7 @@ def record(profile_id: int, change: StreamChange, current: dict[str, Any] | None
         drift = (definitions.drift(stored, live)
                  if stored is not None and live is not None else None)
         actor = _actor(change.author, change.identified)
-        audit.record(
+        AuditEvent.objects.record(
             ACTION, _context(change.author), target_type="stream", target_name=change.stream,
             profile=profile, outcome="succeeded", actor_name=actor,
             before=stored, after=_after(change, live),
@@ -103,7 +103,7 @@ def record_rejected(profile_id: int, count: int, reason: str) -> None:
     profile = Profile.objects.filter(pk=profile_id, record_outside=True).first()
     if profile is None:
         return
-    audit.record(
+    AuditEvent.objects.record(
         REJECTED_ACTION, audit.Context(), target_type="profile", target_name=profile.name,
         profile=profile, outcome="failed", actor_name=audit.command_actor(),
         after={"count": count, "reason": reason},
@@ -142,7 +142,7 @@ def record_lost(profile_id: int, gap: Gap) -> bool:
             what = (f"{gap.last - gap.first + 1} advisories (capture stream sequences "
                     f"{gap.first} to {gap.last}) were removed from it, by its size or age "
                     "limit or a purge, before the listener read them:")
-        audit.record(
+        AuditEvent.objects.record(
             LOST_ACTION, audit.Context(), target_type="profile", target_name=profile.name,
             profile=profile, job=reading, outcome="failed", actor_name=audit.command_actor(),
             after={"stream": system_streams.CAPTURE_STREAM, "first_seq": gap.first,
@@ -295,7 +295,7 @@ def noticed(job: Job, previous: dict[str, tuple[str, Any]],
             message = "changed outside the dashboard back to its definition"
         else:
             continue
-        entries.append(audit.entry(
+        entries.append(AuditEvent.objects.entry(
             ACTION, audit.Context(), target_type="stream", target_name=row["name"],
             profile=job.profile, job=job, outcome="succeeded", actor_name=UNKNOWN_AUTHOR,
             changes=drift, message=f"{message} (found by a read; no advisory named who)"))

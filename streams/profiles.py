@@ -11,7 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from streams import audit, system_streams
-from streams.models import Job, JobKind, Profile
+from streams.models import AuditEvent, Job, JobKind, Profile
 
 
 class ChangedMeanwhile(Exception):
@@ -33,14 +33,15 @@ def save(profile: Profile, context: audit.Context, *, before: dict[str, Any] | N
         profile.save()
         after = audit.profile_snapshot(profile)
         if before is None:
-            audit.record("profile.created", context, target_type="profile",
-                         target_name=profile.name, profile=profile, outcome="succeeded",
-                         after=after, actor_name=actor_name)
+            AuditEvent.objects.record("profile.created", context, target_type="profile",
+                                      target_name=profile.name, profile=profile,
+                                      outcome="succeeded", after=after, actor_name=actor_name)
         else:
-            audit.record("profile.changed", context, target_type="profile",
-                         target_name=profile.name, profile=profile, outcome="succeeded",
-                         before=before, after=after, actor_name=actor_name,
-                         changes=audit.diff(before, after, set(secrets_changed)))
+            AuditEvent.objects.record("profile.changed", context, target_type="profile",
+                                      target_name=profile.name, profile=profile,
+                                      outcome="succeeded", before=before, after=after,
+                                      actor_name=actor_name,
+                                      changes=audit.diff(before, after, set(secrets_changed)))
         kept_before = bool(before and before["record_outside"] and before["keep_advisories"])
         if profile.keeps_advisories != kept_before:  # the capture stream comes or goes
             Job.objects.submit(JobKind.ADVISORY_CAPTURE, profile, context,
@@ -50,7 +51,7 @@ def save(profile: Profile, context: audit.Context, *, before: dict[str, Any] | N
 
 def delete(profile: Profile, context: audit.Context) -> None:
     with transaction.atomic():
-        audit.record("profile.deleted", context, target_type="profile",
-                     target_name=profile.name, outcome="succeeded",
-                     before=audit.profile_snapshot(profile))
+        AuditEvent.objects.record("profile.deleted", context, target_type="profile",
+                                  target_name=profile.name, outcome="succeeded",
+                                  before=audit.profile_snapshot(profile))
         profile.delete()

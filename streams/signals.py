@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.template.defaultfilters import pluralize
 
 from streams import audit, lockout
+from streams.models import AuditEvent
 
 
 @receiver(user_logged_in)
@@ -19,12 +20,14 @@ def _logged_in(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> N
     # A success right after failures may be a guess that worked: say how many there were.
     failures = lockout.forget_failures(request, username)
     message = f"after {failures} failed login{pluralize(failures)} from this address"
-    audit.record("login", audit.Context.from_request(request), target_type="user",
-                 target_name=username, outcome="succeeded", message=message if failures else "")
+    AuditEvent.objects.record("login", audit.Context.from_request(request), target_type="user",
+                              target_name=username, outcome="succeeded",
+                              message=message if failures else "")
 
 
 @receiver(user_logged_out)
 def _logged_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
     if user is not None:  # request.user is still the user while this signal runs
-        audit.record("logout", audit.Context.from_request(request), target_type="user",
-                     target_name=user.get_username(), outcome="succeeded")
+        AuditEvent.objects.record("logout", audit.Context.from_request(request),
+                                  target_type="user", target_name=user.get_username(),
+                                  outcome="succeeded")

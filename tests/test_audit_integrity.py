@@ -36,9 +36,10 @@ HEAD = AuditChainHead._meta.db_table
 
 def _write(count: int, **fields: Any) -> list[AuditEvent]:
     return [
-        audit.record(fields.get("action", "profile.changed"), audit.Context(ip="10.0.0.1"),
-                     target_type="profile", target_name=f"orders-{i}", outcome="succeeded",
-                     actor_name="alice", after={"servers": f"nats://h{i}:4222"})
+        AuditEvent.objects.record(fields.get("action", "profile.changed"),
+                                  audit.Context(ip="10.0.0.1"), target_type="profile",
+                                  target_name=f"orders-{i}", outcome="succeeded",
+                                  actor_name="alice", after={"servers": f"nats://h{i}:4222"})
         for i in range(count)
     ]
 
@@ -102,11 +103,11 @@ def test_hash_is_keyed_by_the_secret_outside_the_database(settings: Any) -> None
 @pytest.mark.django_db
 def test_time_never_runs_backwards_along_the_chain() -> None:
     future = timezone.now() + timedelta(hours=1)  # say, written by a host whose clock is ahead
-    audit.append([AuditEvent(at=future, action="login")])
-    later = audit.record("logout", audit.Context())
+    AuditEvent.objects.append([AuditEvent(at=future, action="login")])
+    later = AuditEvent.objects.record("logout", audit.Context())
     assert later.at == future and AuditChainHead.objects.get().at == future
     with pytest.raises(ValueError, match="earlier"):
-        audit.append([AuditEvent(at=future - timedelta(seconds=1), action="login")])
+        AuditEvent.objects.append([AuditEvent(at=future - timedelta(seconds=1), action="login")])
     assert audit.verify().ok
 
 
@@ -291,7 +292,7 @@ def test_next_write_records_a_rewound_head_instead_of_sealing_it() -> None:
     with triggers_dropped():
         _sql(f"DELETE FROM {TABLE} WHERE seq > 3")
         _rewind_head_to(AuditEvent.objects.get(seq=3))
-    audit.record("login", audit.Context(), actor_name="bob")
+    AuditEvent.objects.record("login", audit.Context(), actor_name="bob")
     marker, login = AuditEvent.objects.filter(seq__gt=3).order_by("seq")
     assert (marker.seq, marker.action, login.seq, login.action) == (4, chain.HEAD_REBUILT, 5,
                                                                     "login")
@@ -481,8 +482,9 @@ def test_concurrent_writers_never_fork_the_chain() -> None:
         try:
             start.wait()
             for i in range(per_thread):
-                audit.record("job.finished", audit.Context(), target_type="stream",
-                             target_name=f"w{n}-{i}", outcome="succeeded", actor_name=f"w{n}")
+                AuditEvent.objects.record("job.finished", audit.Context(), target_type="stream",
+                                          target_name=f"w{n}-{i}", outcome="succeeded",
+                                          actor_name=f"w{n}")
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:

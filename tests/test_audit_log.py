@@ -30,12 +30,12 @@ DAY1 = datetime(2099, 3, 1, 9, 30, tzinfo=UTC)
 
 
 def _entries(specs: list[dict[str, Any]]) -> list[AuditEvent]:
-    """Entries with chosen times (audit.record stamps "now"), chained like any other."""
+    """Entries with chosen times (AuditEvent.objects.record stamps "now"), chained as usual."""
     events = [
         AuditEvent(at=spec.pop("at", DAY1), ip=spec.pop("ip", "192.0.2.7"), **spec)
         for spec in (dict(spec) for spec in specs)
     ]
-    audit.append(events)
+    AuditEvent.objects.append(events)
     return events
 
 
@@ -205,10 +205,13 @@ def test_detail_shows_context_and_change_in_form_labels(client_alice: Client) ->
 
 def test_detail_labels_stream_fields_and_links_the_job(client_alice: Client, user: Any) -> None:
     job = Job.objects.create(kind="stream_update", profile_name="prod", target="orders")
-    event = audit.record("stream.changed", audit.Context(actor=user), target_type="stream",
-                         target_name="orders", job=job, outcome="succeeded",
-                         before={"max_msgs": -1, "description": "old", "sealed": False},
-                         after={"max_msgs": 1000, "subjects": ["orders.>"], "sealed": False})
+    event = AuditEvent.objects.record("stream.changed", audit.Context(actor=user),
+                                      target_type="stream", target_name="orders", job=job,
+                                      outcome="succeeded",
+                                      before={"max_msgs": -1, "description": "old",
+                                              "sealed": False},
+                                      after={"max_msgs": 1000, "subjects": ["orders.>"],
+                                             "sealed": False})
     page = client_alice.get(f"/audit/{event.seq}/")
     assert f'href="/jobs/{job.pk}/"' in page.content.decode()
     # The stream form's labels (the `nats stream add` prompts), not the JetStream keys; the
@@ -228,10 +231,11 @@ def test_detail_labels_consumer_fields_with_the_consumer_form(client_alice: Clie
                                                               user: Any) -> None:
     # A consumer entry's target is its stream, yet its keys are the consumer's: max_bytes is
     # the stream form's "Total Stream Size" and something else entirely on a consumer.
-    event = audit.record("consumer.changed", audit.Context(actor=user), target_type="stream",
-                         target_name="orders", outcome="succeeded",
-                         before={"max_bytes": -1, "max_deliver": -1},
-                         after={"max_bytes": 1024, "max_deliver": 5})
+    event = AuditEvent.objects.record("consumer.changed", audit.Context(actor=user),
+                                      target_type="stream", target_name="orders",
+                                      outcome="succeeded",
+                                      before={"max_bytes": -1, "max_deliver": -1},
+                                      after={"max_bytes": 1024, "max_deliver": 5})
     page = client_alice.get(f"/audit/{event.seq}/")
     changes = [(row.label, row.old, row.new) for row in page.context["changes"]]
     assert changes == [
@@ -242,9 +246,9 @@ def test_detail_labels_consumer_fields_with_the_consumer_form(client_alice: Clie
 
 def test_entries_survive_deletion_of_what_they_describe(client_alice: Client) -> None:
     profile = Profile.objects.create(name="gone-soon", servers="nats://127.0.0.1:4222")
-    created = audit.record("profile.created", audit.Context(), target_type="profile",
-                           target_name=profile.name, profile=profile,
-                           after=audit.profile_snapshot(profile))
+    created = AuditEvent.objects.record("profile.created", audit.Context(), target_type="profile",
+                                        target_name=profile.name, profile=profile,
+                                        after=audit.profile_snapshot(profile))
     assert client_alice.post(f"/profiles/{profile.pk}/delete/").status_code == 302
     assert not Profile.objects.filter(name="gone-soon").exists()
     get_user_model().objects.filter(username="alice").update(is_active=True)
@@ -263,8 +267,8 @@ def test_profile_and_stream_tabs_reuse_the_list(client_alice: Client) -> None:
     other = Profile.objects.create(name="other", servers="nats://127.0.0.1:4222")
     for profile in (prod, other):
         for name in ("orders", "payments"):
-            audit.record("job.requested", audit.Context(), target_type="stream",
-                         target_name=name, profile=profile, outcome="requested")
+            AuditEvent.objects.record("job.requested", audit.Context(), target_type="stream",
+                                      target_name=name, profile=profile, outcome="requested")
     tab = client_alice.get(f"/profiles/{prod.pk}/audit/")
     assert {row["profile"] for row in tab.context["page"].rows} == {"prod"}
     assert len(tab.context["page"].rows) == 2

@@ -16,7 +16,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import has_vary_header
 
-from streams import audit
 from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile, Stream
 from streams.views.audit import PAGE_SIZE
 
@@ -85,7 +84,8 @@ def test_one_pager_sets_htmx_once_and_keeps_real_links(
 ) -> None:
     _jobs(profile, 120, status=JobStatus.FAILED)
     _streams(profile, [f"s{i:03d}" for i in range(60)])
-    audit.append([AuditEvent(at=timezone.now(), action="job.finished") for _ in range(60)])
+    AuditEvent.objects.append([AuditEvent(at=timezone.now(), action="job.finished")
+                               for _ in range(60)])
     pages = [
         (reverse("job_list"), {"status": "failed", "kind": "", "page": "2"}, "job-table",
          ["status=failed&amp;page=1", "status=failed&amp;page=3"]),
@@ -201,8 +201,8 @@ def test_audit_date_filters_are_sequence_ranges_and_survive_the_last_day(
     client_alice: Client,
 ) -> None:
     day = datetime(2099, 6, 1, 12, tzinfo=UTC)
-    audit.append([AuditEvent(at=day + timedelta(days=i), action="job.finished",
-                             target_name=f"d{i}") for i in range(5)])
+    AuditEvent.objects.append([AuditEvent(at=day + timedelta(days=i), action="job.finished",
+                                          target_name=f"d{i}") for i in range(5)])
     url = reverse("audit_list")
     with CaptureQueriesContext(connection) as queries:
         response = client_alice.get(url, {"since": "2099-06-02", "until": "2099-06-04"})
@@ -220,8 +220,9 @@ def test_audit_date_filters_are_sequence_ranges_and_survive_the_last_day(
 def test_audit_rows_escape_what_entries_hold_and_shorten_long_messages(
     client_alice: Client,
 ) -> None:
-    audit.append([AuditEvent(at=timezone.now(), action="login", actor_name="<b>eve</b>",
-                             message="<script>alert(1)</script>" + "x" * 200)])
+    AuditEvent.objects.append([AuditEvent(at=timezone.now(), action="login",
+                                          actor_name="<b>eve</b>",
+                                          message="<script>alert(1)</script>" + "x" * 200)])
     html = client_alice.get(reverse("audit_list"), {"action": "login"}).content.decode()
     assert "<script>alert" not in html and "<b>eve" not in html
     assert "<td>&lt;b&gt;eve&lt;/b&gt;</td>" in html

@@ -218,9 +218,10 @@ def test_an_entry_written_by_the_first_listener_still_offers_its_restore(
     as_bob(server, "STREAM.UPDATE.older", {**as_bob(server, "STREAM.INFO.older")["config"],
                                            "max_msgs": 99})
     definition = StreamDefinition.objects.get(profile=profile, name="older").config
-    entry = audit.record(ACTION, audit.Context(), target_type="stream", target_name="older",
-                         profile=profile, outcome="succeeded", actor_name="nats:bob",
-                         before={"config": definition}, after={"config": None})
+    entry = AuditEvent.objects.record(ACTION, audit.Context(), target_type="stream",
+                                      target_name="older", profile=profile, outcome="succeeded",
+                                      actor_name="nats:bob",
+                                      before={"config": definition}, after={"config": None})
 
     plan = restored(client_alice, entry.seq)
     assert [(step["name"], step["action"], step["changes"]) for step in plan.steps] == [

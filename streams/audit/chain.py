@@ -1,7 +1,6 @@
 """The hash chain that makes tampering evident: how it works (the write path that builds it is
-AuditEvent.objects.append in streams.models, sealed by streams.seal; entry, record, append and
-lock_head here hand on to it), who acts (Context), the gate prune and flush pass, and the
-snapshots and diffs entries carry.
+AuditEvent.objects, with entry, record and append, in streams.models, sealed by streams.seal),
+who acts (Context), the gate prune and flush pass, and the snapshots and diffs entries carry.
 
 Chain: entry n stores prev_hash (entry n-1's hash, or a checkpoint's, or GENESIS) and
 hash = HMAC-SHA256(AUDIT_HMAC_KEY, canonical JSON of {entry: its stored content incl. seq,
@@ -64,25 +63,6 @@ class Context:
 def command_actor() -> str:
     """How entries written by a management command name their actor."""
     return f"manage.py ({getpass.getuser()})"
-
-def entry(action: str, context: Context, **fields: Any) -> AuditEvent:
-    """An entry not yet in the log (AuditEvent.objects.entry)."""
-    return AuditEvent.objects.entry(action, context, **fields)
-
-
-def record(action: str, context: Context, **fields: Any) -> AuditEvent:
-    """Write one entry now (AuditEvent.objects.record)."""
-    return AuditEvent.objects.record(action, context, **fields)
-
-
-def append(events: list[AuditEvent]) -> None:
-    """Chain entries onto the log (AuditEvent.objects.append)."""
-    AuditEvent.objects.append(events)
-
-
-def lock_head() -> AuditChainHead:
-    """The chain head, locked until the transaction ends (AuditEvent.objects.lock_head)."""
-    return AuditEvent.objects.lock_head()
 
 
 def start_chain(using: str = DEFAULT_DB_ALIAS) -> None:

@@ -109,9 +109,9 @@ class AuditFilter(ListFilter):
                          ) -> QuerySet[AuditEvent]:
         return events  # what it changes is the fold, in filter_queryset
 
-    # Entries are in time order (audit.record never dates one before its predecessor), so a date
-    # range is a seq range: two probes of the (at, seq) index, then the same range scan as every
-    # other filter instead of a sort of everything in the range.
+    # Entries are in time order (AuditEvent.objects.append never dates one before its
+    # predecessor), so a date range is a seq range: two probes of the (at, seq) index, then the
+    # same range scan as every other filter instead of a sort of everything in the range.
 
     def filter_since(self, events: QuerySet[AuditEvent], name: str, day: date
                      ) -> QuerySet[AuditEvent]:

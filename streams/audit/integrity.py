@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from streams.audit.chain import HEAD_REBUILT, Context, deletion_gate, lock_head, record
+from streams.audit.chain import HEAD_REBUILT, Context, deletion_gate
 from streams.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from streams.seal import CHAINED_FIELDS, GENESIS, checkpoint_mac, entry_hash, head_mac, matches
 
@@ -149,7 +149,7 @@ def prune(before: datetime, context: Context, actor_name: str = "") -> Pruned:
     """Remove the entries older than `before` (a prefix of the chain: everything ahead of the
     oldest entry that is not older) and leave a signed checkpoint where they ended."""
     with deletion_gate():
-        lock_head()
+        AuditEvent.objects.lock_head()
         first_kept = (AuditEvent.objects.filter(at__gte=before).order_by("seq")
                       .values_list("seq", flat=True).first())
         doomed = AuditEvent.objects.all()
@@ -168,9 +168,10 @@ def prune(before: datetime, context: Context, actor_name: str = "") -> Pruned:
                 # The ORM refuses to delete entries; this statement is the one sanctioned way.
                 cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq <= %s", [seq])
             pruned = Pruned(removed, seq)
-        record("audit.pruned", context, target_type="audit", outcome="succeeded",
-               actor_name=actor_name, after={"before": before.isoformat(),
-                                             "removed": pruned.removed,
-                                             "up_to_seq": pruned.up_to_seq},
-               message=f"removed {pruned.removed} entries older than {before.isoformat()}")
+        AuditEvent.objects.record("audit.pruned", context, target_type="audit",
+                                  outcome="succeeded", actor_name=actor_name,
+                                  after={"before": before.isoformat(), "removed": pruned.removed,
+                                         "up_to_seq": pruned.up_to_seq},
+                                  message=f"removed {pruned.removed} entries older than "
+                                          f"{before.isoformat()}")
     return pruned

@@ -361,10 +361,11 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
     events = filters.qs
     # The export shows the log as it was when asked for, without its own entry.
     up_to = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
-    audit.record("audit.exported", audit.Context.from_request(request), target_type="audit",
-                 target_name=extension, outcome="succeeded",
-                 after={"format": extension, "filters": filters.in_use.dict(), "up_to_seq": up_to},
-                 message=f"exported the audit log as {extension}")
+    AuditEvent.objects.record("audit.exported", audit.Context.from_request(request),
+                              target_type="audit", target_name=extension, outcome="succeeded",
+                              after={"format": extension, "filters": filters.in_use.dict(),
+                                     "up_to_seq": up_to},
+                              message=f"exported the audit log as {extension}")
     response = StreamingHttpResponse(lines(_export_rows(events, up_to)),
                                      content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")

@@ -21,7 +21,7 @@ from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
 from streams import audit
-from streams.models import Consumer, Job, JobStatus, Profile, Stream
+from streams.models import AuditEvent, Consumer, Job, JobStatus, Profile, Stream
 
 View = Callable[..., HttpResponse]
 # The one event saying "a job ended", raised by the response that shows the end; every section
@@ -67,9 +67,9 @@ def permission_required(perm: str) -> Callable[[View], View]:
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not request.user.has_perm(perm):
-                audit.record("permission.denied", audit.Context.from_request(request),
-                             target_type="view", target_name=request.path[:255],
-                             outcome="denied", message=f"missing permission {perm}")
+                AuditEvent.objects.record("permission.denied", audit.Context.from_request(request),
+                                          target_type="view", target_name=request.path[:255],
+                                          outcome="denied", message=f"missing permission {perm}")
                 raise PermissionDenied
             return view(request, *args, **kwargs)
 

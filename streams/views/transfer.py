@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, stream_json
 from streams.forms.transfer import CopyForm, ImportForm
-from streams.models import Plan, Profile
+from streams.models import AuditEvent, Plan, Profile
 from streams.views.http import HtmxHttpRequest, permission_required, refused
 
 
@@ -35,14 +35,14 @@ def definitions_export(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     configs = dict(sorted({**definitions, **unmanaged}.items()))
     if not configs:
         return refused(request, "Nothing to export: no stream was chosen.")
-    audit.record("definitions.exported", audit.Context.from_request(request),
-                 target_type="profile", target_name=profile.name, profile=profile,
-                 outcome="succeeded",
-                 after={"streams": list(configs), **({"live": list(unmanaged)} if unmanaged
-                                                     else {})},
-                 message=f"exported {len(configs)} stream configuration(s)"
-                         + (f", {len(unmanaged)} of them unmanaged, as last read"
-                            if unmanaged else ""))
+    AuditEvent.objects.record("definitions.exported", audit.Context.from_request(request),
+                              target_type="profile", target_name=profile.name, profile=profile,
+                              outcome="succeeded",
+                              after={"streams": list(configs),
+                                     **({"live": list(unmanaged)} if unmanaged else {})},
+                              message=f"exported {len(configs)} stream configuration(s)"
+                                      + (f", {len(unmanaged)} of them unmanaged, as last read"
+                                         if unmanaged else ""))
     if len(configs) == 1:
         [(name, config)] = configs.items()
         response = HttpResponse(stream_json.dumps(config), content_type="application/json")

@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from streams import audit
-from streams.models import JobKind, Profile, Stream
+from streams.models import AuditEvent, JobKind, Profile, Stream
 from tests.support.jobs import read_just_now
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import create_raw, publish
@@ -48,9 +48,9 @@ def test_a_profile_and_a_stream_page_keep_their_address_while_their_audit_loads(
     settings.READ_AGAIN_AFTER = 600
     read_just_now(profile, JobKind.STREAM_INFO, "orders")  # the row above, as if read
     for i in range(60):  # more than a page, so the section has a pager
-        audit.record("stream.changed", audit.Context(), target_type="stream",
-                     target_name="orders", profile=profile, outcome="succeeded",
-                     message=f"change {i}")
+        AuditEvent.objects.record("stream.changed", audit.Context(), target_type="stream",
+                                  target_name="orders", profile=profile, outcome="succeeded",
+                                  message=f"change {i}")
     base = live_server.url  # type: ignore[attr-defined]
     profiles, profile_page = f"{base}/profiles/", f"{base}/profiles/{profile.pk}/"
     stream_page = f"{base}/profiles/{profile.pk}/stream/orders/"
@@ -75,8 +75,8 @@ def test_a_profile_and_a_stream_page_keep_their_address_while_their_audit_loads(
 
 def test_the_audit_pages_own_filter_pushes_its_address(page: Page, live_server: object) -> None:
     for i in range(4):
-        audit.record("job.finished", audit.Context(), target_type="stream",
-                     target_name=f"orders-{i}", outcome=("failed", "succeeded")[i % 2])
+        AuditEvent.objects.record("job.finished", audit.Context(), target_type="stream",
+                                  target_name=f"orders-{i}", outcome=("failed", "succeeded")[i % 2])
     base = live_server.url  # type: ignore[attr-defined]
     page.goto("/audit/")
     everything = page.locator("#audit-table tbody tr").count()  # the login's entry too

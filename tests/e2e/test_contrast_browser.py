@@ -8,7 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from streams import audit
-from streams.models import Job, JobKind, JobStatus, Profile, Stream
+from streams.models import AuditEvent, Job, JobKind, JobStatus, Profile, Stream
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import create_raw, publish
 
@@ -81,8 +81,8 @@ def test_links_buttons_and_badges_have_aa_contrast(page: Page, nats_server: Nats
         Job.objects.create(kind=JobKind.STREAM_INFO, profile_name="elsewhere",
                            target="contrast_orders", status=status)
     for outcome in ("succeeded", "failed", "denied"):
-        audit.record("stream.changed", audit.Context(), target_type="stream",
-                     target_name="contrast_orders", profile=profile, outcome=outcome)
+        AuditEvent.objects.record("stream.changed", audit.Context(), target_type="stream",
+                                  target_name="contrast_orders", profile=profile, outcome=outcome)
 
     problems, seen = [], set()
     for address, ready in [

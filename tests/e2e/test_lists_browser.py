@@ -14,7 +14,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from streams import audit
-from streams.models import Profile, Stream, StreamDefinition
+from streams.models import AuditEvent, Profile, Stream, StreamDefinition
 from tests.support.jobs import read_just_now
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import create_raw
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def test_back_to_a_filter_htmx_no_longer_holds_brings_back_the_whole_page(page: Page) -> None:
     for i in range(12):
-        audit.record("job.finished", audit.Context(), target_type="stream",
-                     target_name=f"orders-{i}", outcome=("failed", "succeeded")[i % 2])
+        AuditEvent.objects.record("job.finished", audit.Context(), target_type="stream",
+                                  target_name=f"orders-{i}", outcome=("failed", "succeeded")[i % 2])
     page.goto("/audit/")
     rows = page.locator("#audit-table tbody tr")
     page.select_option("select[name=outcome]", "failed")

@@ -21,7 +21,7 @@ def _consumer_entry(
     """A consumer's entry names its stream as the target (consumer names are unique only
     within a stream) and the consumer in its message and configs."""
     name = job.params["consumer"]
-    return [audit.entry(
+    return [AuditEvent.objects.entry(
         action, audit.Context.of_job(job), target_type="stream", target_name=job.target,
         profile=job.profile, job=job, outcome="failed" if error else "succeeded",
         before=before, after=after, changes=changes,

@@ -89,7 +89,7 @@ def _read_entry(job: Job, seqs: list[int]) -> list[AuditEvent]:
     """Data access, when the deployment records it: the sequences, never a payload."""
     if not settings.AUDIT_MESSAGE_READS or not seqs:
         return []
-    return [audit.entry(
+    return [AuditEvent.objects.entry(
         "messages.read", audit.Context.of_job(job), target_type="stream",
         target_name=job.target, profile=job.profile, job=job, outcome="succeeded",
         after={"seqs": seqs}, message=f"{job.get_kind_display()}: {len(seqs)} message(s)")]
@@ -98,7 +98,7 @@ def _read_entry(job: Job, seqs: list[int]) -> list[AuditEvent]:
 def _message_entry(job: Job, action: str, error: OperationError | None,
                    facts: dict[str, Any] | None, message: str) -> list[AuditEvent]:
     """Subject, sequence and size only: a message's body and headers stay out of the log."""
-    return [audit.entry(
+    return [AuditEvent.objects.entry(
         action, audit.Context.of_job(job), target_type="stream", target_name=job.target,
         profile=job.profile, job=job, outcome="failed" if error else "succeeded",
         after=facts, message=error.message if error else message)]

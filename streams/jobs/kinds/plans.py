@@ -116,7 +116,7 @@ class ApplyPlan(Kind):
             plan.outcomes[name] = {"outcome": outcome, "message": answer["error"],
                                    "err_code": answer["err_code"]}
             if entry is not None:
-                entries.append(audit.entry(
+                entries.append(AuditEvent.objects.entry(
                     _APPLY_ACTIONS[op], context, target_type="stream", target_name=name,
                     profile=job.profile, job=job,
                     outcome="failed" if answer["error"] else "succeeded",
@@ -133,7 +133,7 @@ class ApplyPlan(Kind):
         Stream.objects.store(stream_rows)
         Stream.objects.filter(profile_id=job.profile_id, name__in=gone).delete()
         StreamDefinition.objects.filter(profile_id=job.profile_id, name__in=gone).delete()
-        audit.append(entries)
+        AuditEvent.objects.append(entries)
         Plan.objects.filter(pk=plan.pk).update(outcomes=plan.outcomes)
 
     def describe(self, job: Job, result: Result) -> str:

@@ -107,7 +107,7 @@ def stream_entry(
     before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
     changes: dict[str, Any] | None = None, message: str = "",
 ) -> list[AuditEvent]:
-    return [audit.entry(
+    return [AuditEvent.objects.entry(
         action, audit.Context.of_job(job), target_type="stream", target_name=job.target,
         profile=job.profile, job=job, outcome="failed" if error else "succeeded",
         before=before, after=after, changes=changes,
@@ -247,9 +247,11 @@ class AdoptStreams(Kind):
                               for info in result["infos"]])
         Profile.objects.note_version(job.profile, result.get("server_version"))
         context = audit.Context.of_job(job)
-        return [audit.entry("stream.adopted", context, target_type="stream", target_name=name,
-                            profile=job.profile, job=job, outcome="succeeded", after=config,
-                            message="adopted: its live configuration is now its definition")
+        return [AuditEvent.objects.entry("stream.adopted", context, target_type="stream",
+                                         target_name=name, profile=job.profile, job=job,
+                                         outcome="succeeded", after=config,
+                                         message="adopted: its live configuration is now its "
+                                                 "definition")
                 for name, config in configs.items()]
 
     def summary(self, result: Result) -> Result:

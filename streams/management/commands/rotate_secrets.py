@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from streams import audit
-from streams.models import Profile
+from streams.models import AuditEvent, Profile
 
 
 class Command(BaseCommand):
@@ -23,7 +23,8 @@ class Command(BaseCommand):
                 # Reading decrypts with whichever key matches; saving encrypts with the first.
                 profile.save(update_fields=list(Profile.SECRET_FIELDS))
                 count += 1
-            audit.record("secrets.rotated", audit.Context(), target_type="profile",
-                         outcome="succeeded", actor_name=f"manage.py ({getpass.getuser()})",
-                         message=f"re-encrypted the secrets of {count} profile(s)")
+            AuditEvent.objects.record("secrets.rotated", audit.Context(), target_type="profile",
+                                      outcome="succeeded",
+                                      actor_name=f"manage.py ({getpass.getuser()})",
+                                      message=f"re-encrypted the secrets of {count} profile(s)")
         self.stdout.write(f"re-encrypted the secrets of {count} profile(s)")

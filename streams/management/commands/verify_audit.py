@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from streams import audit
 from streams.audit.integrity import HeadRef, verify
+from streams.models import AuditEvent
 
 
 def _head(value: str) -> HeadRef:
@@ -73,12 +74,14 @@ class Command(BaseCommand):
         span = (f"#{result.first_seq}–#{result.last_seq}" if result.last_seq is not None
                 else "no entries")
         head = result.head
-        audit.record("audit.verified", audit.Context(), target_type="audit",
-                     outcome="succeeded" if result.ok else "failed",
-                     actor_name=audit.command_actor(),
-                     after={"checked": result.checked, "problem_seq": result.problem_seq,
-                            "head": str(head) if head is not None else None},
-                     message=result.problem or f"{result.checked} entries intact ({span})")
+        AuditEvent.objects.record("audit.verified", audit.Context(), target_type="audit",
+                                  outcome="succeeded" if result.ok else "failed",
+                                  actor_name=audit.command_actor(),
+                                  after={"checked": result.checked,
+                                         "problem_seq": result.problem_seq,
+                                         "head": str(head) if head is not None else None},
+                                  message=result.problem
+                                          or f"{result.checked} entries intact ({span})")
         if not result.ok or head is None:
             raise CommandError(f"audit chain broken: {result.problem}")
         if anchor is not None:
