@@ -1,0 +1,81 @@
+"""The rows, one module per concern; `from streams.models import …` is the way in. The modules
+import one another one way only (profiles, then audit, then jobs, then streams and plans):
+
+profiles  saved connections to brokers, which every other row belongs to
+audit     the append-only, hash-chained audit log, its sealed head and its checkpoints
+jobs      broker operations (the Job owns its life) and the workers' heartbeats
+streams   what the broker last said about streams and consumers; the team's definitions
+outside   what the advisory listener has recorded of changes made outside
+plans     bulk changes to a profile's streams, proposed and then applied"""
+
+from streams.definitions import StreamSync
+from streams.models.audit import (
+    Acting,
+    AppendOnlyError,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEvent,
+    AuditQuerySet,
+)
+from streams.models.jobs import (
+    Job,
+    JobKind,
+    JobQuerySet,
+    JobStatus,
+    ProfileBusy,
+    Recording,
+    WorkerHeartbeat,
+    WorkerHeartbeatQuerySet,
+)
+from streams.models.outside import CaptureMark, SeenAdvisory
+from streams.models.plans import Plan, PlanQuerySet
+from streams.models.profiles import AuthMethod, BrokerKind, Profile, ProfileQuerySet
+from streams.models.streams import (
+    Config,
+    Consumer,
+    ConsumerQuerySet,
+    Stream,
+    StreamDefinition,
+    StreamDefinitionQuerySet,
+    StreamQuerySet,
+    StreamStatus,
+)
+
+# Migrations 0006, 0009 and 0015 name the field streams.models.UInt64Field, from when it was
+# defined here.
+from streams.uint64 import UInt64Field
+
+__all__ = [
+    "Acting",
+    "AppendOnlyError",
+    "AuditChainHead",
+    "AuditCheckpoint",
+    "AuditEvent",
+    "AuditQuerySet",
+    "AuthMethod",
+    "BrokerKind",
+    "CaptureMark",
+    "Config",
+    "Consumer",
+    "ConsumerQuerySet",
+    "Job",
+    "JobKind",
+    "JobQuerySet",
+    "JobStatus",
+    "Plan",
+    "PlanQuerySet",
+    "Profile",
+    "ProfileBusy",
+    "ProfileQuerySet",
+    "Recording",
+    "SeenAdvisory",
+    "Stream",
+    "StreamDefinition",
+    "StreamDefinitionQuerySet",
+    "StreamQuerySet",
+    "StreamStatus",
+    "StreamSync",
+    "UInt64Field",
+    "WorkerHeartbeat",
+    "WorkerHeartbeatQuerySet",
+]

@@ -1,0 +1,484 @@
+"""Broker operations: the Job row that owns its life (submit, claim, finish, fail, reap) and the
+workers' heartbeats the reaper consults."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, Protocol
+
+from celery import current_app
+from django.conf import settings
+from django.db import connection, connections, models, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from streams.errors import OperationError
+from streams.jobs import wakeup
+from streams.models.audit import Acting, AuditEvent
+from streams.models.profiles import Profile
+
+log = logging.getLogger(__name__)
+
+
+class JobKind(models.TextChoices):
+    TEST_CONNECTION = "test_connection", "Test connection"
+    STREAM_LIST = "stream_list", "List streams"
+    STREAM_INFO = "stream_info", "Read stream"
+    STREAM_CREATE = "stream_create", "Create stream"
+    STREAM_UPDATE = "stream_update", "Edit stream"
+    STREAM_DELETE = "stream_delete", "Delete stream"
+    STREAM_PURGE = "stream_purge", "Purge stream"
+    STREAM_ADOPT = "stream_adopt", "Adopt streams"
+    MESSAGE_LIST = "message_list", "Browse messages"
+    MESSAGE_DELETE = "message_delete", "Delete message"
+    MESSAGE_PUBLISH = "message_publish", "Publish message"
+    MESSAGE_GET = "message_get", "Download message"
+    MESSAGE_READ = "message_read", "Read message"
+    ADVISORY_CAPTURE = "advisory_capture", "Advisory capture stream"
+    # A consumer job's target is its stream; the consumer's name is in its params.
+    CONSUMER_CREATE = "consumer_create", "Create consumer"
+    CONSUMER_UPDATE = "consumer_update", "Edit consumer"
+    CONSUMER_DELETE = "consumer_delete", "Delete consumer"
+    CONSUMER_PAUSE = "consumer_pause", "Pause consumer"
+    CONSUMER_RESUME = "consumer_resume", "Resume consumer"
+    STREAM_PLAN = "stream_plan", "Plan changes"
+    STREAM_APPLY = "stream_apply", "Apply plan"
+
+    @property
+    def target_type(self) -> str:
+        """What a job of this kind acts on, as its audit entries name it."""
+        return ("profile" if self in {JobKind.TEST_CONNECTION, JobKind.STREAM_LIST,
+                                      JobKind.STREAM_ADOPT, JobKind.STREAM_PLAN,
+                                      JobKind.STREAM_APPLY} else "stream")
+
+    @property
+    def family(self) -> str:
+        """What it acts on, by the name of its kind: "stream", "consumer", "message"…"""
+        return self.value.partition("_")[0]
+
+    @property
+    def reads(self) -> bool:
+        """Whether a job of this kind only reads what a page shows. It changes nothing, so it
+        writes no entry of its own to the audit log, which records changes and security events
+        (who read which messages is recorded with settings.AUDIT_MESSAGE_READS). A connection
+        test stays recorded: it is someone trying the profile's credentials."""
+        return self in {JobKind.STREAM_LIST, JobKind.STREAM_INFO, JobKind.MESSAGE_LIST,
+                        JobKind.MESSAGE_GET, JobKind.MESSAGE_READ}
+
+    @property
+    def stream_changes(self) -> frozenset[str]:
+        """The changes to streams a job of this kind makes, as the server's advisories name
+        them: how the listener tells the dashboard's own changes from those made outside when
+        the server names no client (streams.outside). An apply makes any, to its plan's
+        streams; the others to their target."""
+        return {JobKind.STREAM_CREATE: frozenset({"created"}),
+                JobKind.STREAM_UPDATE: frozenset({"updated"}),
+                JobKind.STREAM_DELETE: frozenset({"deleted"}),
+                JobKind.STREAM_APPLY: frozenset({"created", "updated", "deleted"}),
+                JobKind.ADVISORY_CAPTURE: frozenset({"created", "deleted"}),
+                }.get(self, frozenset())
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ProfileBusy(Exception):
+    """Another job of the same profile is running: this one waits its turn (see claim)."""
+
+
+class Recording(Protocol):
+    """What a job's kind says about its end (streams.jobs.kinds.Kind: the worker's; the web
+    process never imports those)."""
+
+    done: str
+
+    def record(self, job: Job, result: dict[str, Any] | None,
+               error: OperationError | None) -> list[AuditEvent]: ...
+
+    def summary(self, result: dict[str, Any]) -> dict[str, Any]: ...
+
+    def describe(self, job: Job, result: dict[str, Any]) -> str: ...
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def submit(
+        self, kind: str, profile: Profile, context: Acting, *, target: str = "",
+        params: dict[str, Any] | None = None, audited: dict[str, Any] | None = None,
+    ) -> Job:
+        """The one way a job starts: its row and, unless it only reads, the entry saying who
+        asked for it, in one transaction, handed to a worker once both are committed.
+        `audited`: what the entry records of the params when not their public part (which
+        leaves a message's body and headers out of the log)."""
+        with transaction.atomic():
+            job = self.create(
+                kind=kind,
+                profile=profile,
+                profile_name=profile.name,
+                target=target or profile.name,
+                params=params or {},
+                actor=context.actor,
+                actor_name=context.actor.get_username() if context.actor else "",
+                ip=context.ip,
+                user_agent=context.user_agent,
+                request_id=context.request_id,
+            )
+            if not JobKind(kind).reads:  # a read is on the Job row alone
+                AuditEvent.objects.record(
+                    "job.requested", context, target_type=JobKind(kind).target_type,
+                    target_name=job.target, profile=profile, job=job, outcome="requested",
+                    after=(job.public_params if audited is None else audited) or None,
+                    message=job.get_kind_display(),
+                )
+            transaction.on_commit(job.enqueue)
+        return job
+
+    def _reads(self, kind: str, profile: Profile, target: str) -> JobQuerySet:
+        reads = self.filter(profile=profile, kind=kind)
+        return reads.filter(target=target) if target else reads
+
+    def read_due(self, kind: str, profile: Profile, target: str = "") -> bool:
+        """Whether the rows a read of this kind stores (a profile's streams, one stream's) are
+        older than READ_AGAIN_AFTER, or were never read, with no such read queued or running.
+        A read that failed counts as one: its page shows the error rather than asking at once
+        again."""
+        recent = timezone.now() - timedelta(seconds=settings.READ_AGAIN_AFTER)
+        return not self._reads(kind, profile, target).filter(
+            Q(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)) | Q(finished_at__gte=recent)
+        ).exists()
+
+    def read_again(self, kind: str, profile: Profile, context: Acting, *,
+                   target: str = "") -> Job | None:
+        """The read a page asks for as it opens: the one queued or running already, else a new
+        one when the rows are due (read_due), else None (read meanwhile). Submitted under a
+        lock on the profile's row on PostgreSQL (SQLite's IMMEDIATE transactions take turns),
+        so pages opened together share one read."""
+        with transaction.atomic():
+            if connection.features.has_select_for_update:
+                list(Profile.objects.select_for_update().filter(pk=profile.pk).only("pk"))
+            ongoing = self._reads(kind, profile, target).filter(
+                status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).order_by("-pk").first()
+            if ongoing is not None:
+                return ongoing
+            if not self.read_due(kind, profile, target):
+                return None
+            return self.submit(kind, profile, context, target=target)
+
+    def claim(self, job_id: int) -> Job | None:
+        """Mark a queued job running, unless another job of its profile is running: one
+        profile's jobs run one at a time, so an unreachable or slow broker holds one worker slot
+        rather than all of them, and two writes to one stream never overlap. None when someone
+        else has the job or it has ended (a redelivered or duplicated task is a no-op);
+        ProfileBusy when it must wait its turn."""
+        now = timezone.now()
+        running = self.filter(profile_id=OuterRef("profile_id"), status=JobStatus.RUNNING)
+        with transaction.atomic(using=self.db):
+            if connections[self.db].features.has_select_for_update:
+                # PostgreSQL: one profile's claims take turns on its row, so that two of them
+                # never both see no running job. (SQLite's IMMEDIATE transactions take turns.)
+                list(Profile.objects.select_for_update(of=("self",)).filter(jobs=job_id)
+                     .only("pk"))
+            claimed = self.filter(pk=job_id, status=JobStatus.QUEUED).exclude(
+                Exists(running)).update(
+                status=JobStatus.RUNNING,
+                started_at=now,
+                deadline=now + timedelta(seconds=settings.JOB_RUN_TIMEOUT),
+                attempts=F("attempts") + 1,
+            )
+        if claimed:
+            return self.select_related("profile", "actor").get(pk=job_id)
+        if self.filter(pk=job_id, status=JobStatus.QUEUED).exists():
+            raise ProfileBusy
+        return None
+
+    def holding_messages(self) -> JobQuerySet:
+        """Jobs whose result still holds messages they read (Job.MESSAGE_RESULTS)."""
+        held = Q()
+        for kind, key in Job.MESSAGE_RESULTS.items():
+            held |= Q(kind=kind, result__has_key=key)
+        return self.filter(held, status=JobStatus.SUCCEEDED)
+
+    def forget_messages_of(self, profile_id: int, stream: str, seq: int | None = None) -> int:
+        """Results holding message `seq` of a stream (any of its messages when None) drop
+        their messages: the dashboard deleted it, or purged or deleted the stream."""
+        jobs = self.holding_messages().filter(profile_id=profile_id, target=stream)
+        return sum(job.forget_messages() for job in jobs.only("pk", "kind", "result")
+                   if seq is None or seq in job.held_seqs)
+
+    def overdue(self) -> tuple[JobQuerySet, JobQuerySet]:
+        """Jobs nobody will finish (as Job.is_overdue): (running past their deadline, as when
+        their worker died; queued longer than JOB_QUEUE_TIMEOUT)."""
+        now = timezone.now()
+        jobs = self.select_related("profile", "actor")
+        return (jobs.filter(status=JobStatus.RUNNING, deadline__lt=now),
+                jobs.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(
+                    seconds=settings.JOB_QUEUE_TIMEOUT)))
+
+    def reap_overdue(self) -> int:
+        """Fail the jobs nobody will finish, saying why; returns how many were failed. Run on
+        timers of each worker's main process (memphisadmin.celery.Housekeeping)."""
+        running, queued = self.overdue()
+        reaped = 0
+        for job in running:
+            job.fail(OperationError(Job.WORKER_STOPPED))
+            reaped += 1
+        now = timezone.now()
+        for job in queued:
+            job.fail(OperationError(job._why_not_picked_up(now)), expected=JobStatus.QUEUED)
+            reaped += 1
+        return reaped
+
+    def forget_expired_messages(self) -> int:
+        """Messages read by a browse, or for a download never taken (the user left the job's
+        page): after Job.MESSAGES_KEPT the row keeps what was read, not the messages. Returns
+        how many jobs forgot theirs."""
+        stale = self.holding_messages().filter(
+            finished_at__lt=timezone.now() - Job.MESSAGES_KEPT)
+        return sum(job.forget_messages() for job in stale.only("pk", "kind", "result"))
+
+
+class Job(models.Model):
+    """One broker operation. The row is the source of truth for its progress and outcome, and
+    the job owns its life: Job.objects.submit(), then a worker's claim and finish() or fail()
+    (or the reaper's fail()), while a request may wait() for its end."""
+
+    FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+    # The worker's task, sent by name: the web process never imports the worker's modules.
+    TASK = "streams.run_job"
+    WORKER_STOPPED = ("the worker stopped before finishing the job (still running past its "
+                      "deadline)")
+    # How long a job's row keeps the messages it read (MESSAGE_RESULTS): a browse's page for
+    # its reader to look at, a download for its reader to take (views.messages).
+    MESSAGES_KEPT = timedelta(minutes=10)
+    # Params the worker needs while the job runs and nobody may read afterwards, or on the job's
+    # page meanwhile: a published message's body and headers (its audit entry keeps neither),
+    # and what a page showed of the object it acts on (compared with the live one, then moot).
+    PRIVATE_PARAMS = frozenset({"data", "headers", "seen"})
+    # Where a job's result holds the messages it read, for the user who asked and for minutes
+    # (JobQuerySet.forget_expired_messages): a browse's page, a download's whole message, one
+    # message read for its own page.
+    MESSAGE_RESULTS = {JobKind.MESSAGE_LIST: "messages", JobKind.MESSAGE_GET: "data",
+                       JobKind.MESSAGE_READ: "message"}
+
+    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    profile = models.ForeignKey(Profile, null=True, on_delete=models.SET_NULL, related_name="jobs")
+    profile_name = models.CharField(max_length=100)
+    target = models.CharField(max_length=255, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    actor_name = models.CharField(max_length=150, blank=True)
+    # Where the request came from, copied into the entries the worker writes for this job.
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    request_id = models.CharField(max_length=32, blank=True)
+
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    err_code = models.IntegerField(null=True, blank=True)
+    error_field = models.CharField(max_length=64, blank=True)
+    # How far a job of many parts has got while it runs: {"done": n, "total": m}.
+    progress = models.JSONField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "deadline"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+    def is_overdue(self, now: datetime) -> bool:
+        """The rule of JobQuerySet.overdue, for one job in hand."""
+        if self.status == JobStatus.RUNNING:
+            return self.deadline is not None and self.deadline < now
+        return (self.status == JobStatus.QUEUED
+                and self.created_at < now - timedelta(seconds=settings.JOB_QUEUE_TIMEOUT))
+
+    def requeue(self, reason: str) -> bool:
+        """Back in the queue for another attempt after a retryable failure."""
+        return bool(Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(
+            status=JobStatus.QUEUED, error=f"attempt {self.attempts} failed: {reason}",
+            deadline=None))
+
+    def note_progress(self, done: int, total: int) -> bool:
+        """How far a running job of many parts has got, for its card. Each step forward moves
+        the reaper's deadline too: a long apply is alive while it progresses."""
+        self.progress = {"done": done, "total": total}
+        return bool(Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(
+            progress=self.progress,
+            deadline=timezone.now() + timedelta(seconds=settings.JOB_RUN_TIMEOUT)))
+
+    def enqueue(self) -> None:
+        """Hand the job to a worker; fail it (in place too) when the queue is unreachable."""
+        try:
+            current_app.send_task(self.TASK, args=[self.pk])
+        except OperationalError as exc:
+            log.warning("job %s not enqueued: %s", self.pk, exc)
+            self.fail(OperationError("task queue unreachable: the job could not be handed to a "
+                                     "worker (is Redis running?)"), expected=JobStatus.QUEUED)
+
+    def wait(self) -> Job:
+        """The job as it is once it ended, or after JOB_WAIT seconds, whichever comes first."""
+        self.refresh_from_db()
+        if self.is_finished or settings.JOB_WAIT == 0:  # BLPOP's timeout 0 would wait forever
+            return self
+        wakeup.wait_for(self.pk, settings.JOB_WAIT)
+        self.refresh_from_db()
+        return self
+
+    def finish(self, result: dict[str, Any], kind: Recording) -> None:
+        """The broker did what the job asked: the outcome, what its kind records of the answer
+        and the audit entries, at once."""
+        try:
+            self._end(JobStatus.SUCCEEDED, JobStatus.RUNNING, kind=kind, result=result)
+        except Exception as exc:
+            # The broker did its part: say so, rather than leave the job to look like a dead
+            # worker.
+            log.exception("job %s (%s): recording the outcome failed", self.pk, self.kind)
+            self._end(JobStatus.FAILED, JobStatus.RUNNING, error=OperationError(
+                f"{kind.done}; recording the outcome failed: {type(exc).__name__}: "
+                f"{str(exc)[:200]}"))
+
+    def fail(self, error: OperationError, *, kind: Recording | None = None,
+             expected: str = JobStatus.RUNNING) -> None:
+        """Without a kind (a job that never reached the broker: no worker, Redis down) only the
+        outcome and the job's closing entry are written."""
+        self._end(JobStatus.FAILED, expected, kind=kind, error=error)
+
+    def _end(
+        self, status: str, expected: str, *, kind: Recording | None = None,
+        result: dict[str, Any] | None = None, error: OperationError | None = None,
+    ) -> None:
+        """Nothing happens when the job is no longer `expected`: the reaper or a duplicate task
+        ended it meanwhile."""
+        with transaction.atomic():
+            if not self.close(
+                expected, status=status, finished_at=timezone.now(), params=self.public_params,
+                result=kind.summary(result) if kind and result is not None else result,
+                error=error.message if error else "",
+                err_code=error.err_code if error else None,
+                error_field=error.field if error else "",
+            ):
+                return
+            transaction.on_commit(partial(wakeup.notify, self.pk))  # a request may be waiting
+            recorded = kind is not None and self.profile is not None  # a deleted profile: none
+            entries = kind.record(self, result, error) if recorded else []
+            if JobKind(self.kind).reads:  # what it found may be a change (made outside)
+                AuditEvent.objects.append(entries)
+                return
+            if error:
+                message = error.message
+            elif kind and result is not None:
+                message = kind.describe(self, result)
+            else:
+                message = self.get_kind_display()
+            AuditEvent.objects.append([*entries, AuditEvent.objects.entry(
+                "job.finished", self, target_type=JobKind(self.kind).target_type,
+                target_name=self.target, profile=self.profile, job=self, outcome=status,
+                message=message,
+            )])
+
+    def stalled(self) -> str:
+        """Why an unfinished job will be failed by the reaper, or "" while it is on time. Reads
+        only: pages show it at once, the reaper writes it."""
+        now = timezone.now()
+        if not self.is_overdue(now):
+            return ""
+        return (self.WORKER_STOPPED if self.status == JobStatus.RUNNING
+                else self._why_not_picked_up(now))
+
+    def _why_not_picked_up(self, now: datetime) -> str:
+        waited = f"{settings.JOB_QUEUE_TIMEOUT:g} s"
+        if Job.objects.filter(profile_id=self.profile_id, status=JobStatus.RUNNING).exists():
+            return (f"it waited {waited} behind another job on this connection, which is still "
+                    "running (a connection runs one job at a time)")
+        last_seen = WorkerHeartbeat.objects.order_by("-seen_at").values_list(
+            "seen_at", flat=True).first()
+        if last_seen and (now - last_seen).total_seconds() < 3 * settings.WORKER_HEARTBEAT_INTERVAL:
+            return (f"no worker slot came free within {waited}: the workers were busy with "
+                    "other jobs")
+        since = (f" (the last one was seen {int((now - last_seen).total_seconds())} s ago)"
+                 if last_seen else "")
+        return f"no worker picked the job up within {waited}: no worker is running{since}"
+
+    def close(self, expected: str, **outcome: Any) -> bool:
+        """Write the outcome (status, finished_at, result, error…) if the job is still
+        `expected` (the reaper or a duplicate task may have ended it meanwhile), on the row and
+        on this object. A profile deleted while the job ran is let go of here."""
+        ours = Job.objects.filter(pk=self.pk, status=expected)
+        if not ours.filter(profile_id=self.profile_id).update(**outcome):
+            if not ours.update(**outcome):
+                return False
+            self.profile = None
+        for name, value in outcome.items():
+            setattr(self, name, value)
+        return True
+
+    @property
+    def held_seqs(self) -> list[int]:
+        """The sequences of the messages its result holds."""
+        if self.kind == JobKind.MESSAGE_LIST:
+            return [message["seq"] for message in self.result.get("messages", [])]
+        return [self.result["seq"]] if self.MESSAGE_RESULTS[self.kind] in self.result else []
+
+    def forget_messages(self) -> bool:
+        """Drop the messages its result holds; the rest (the stream's range, a download's
+        sequence and size) stays."""
+        if self.result is None or self.result.pop(self.MESSAGE_RESULTS[self.kind], None) is None:
+            return False
+        return bool(Job.objects.filter(pk=self.pk).update(result=self.result))
+
+    @property
+    def names_a_stream(self) -> bool:
+        """Whether its target is a stream (else a profile)."""
+        return JobKind(self.kind).target_type == "stream"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def public_params(self) -> dict[str, Any]:
+        return {key: value for key, value in self.params.items()
+                if key not in self.PRIVATE_PARAMS}
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+class WorkerHeartbeatQuerySet(models.QuerySet["WorkerHeartbeat"]):
+    def note_alive(self, name: str) -> None:
+        """A worker says it is alive (on a timer of its main process), so a job nobody picked
+        up can say whether any worker runs."""
+        self.update_or_create(name=name[:255], defaults={"seen_at": timezone.now()})
+
+
+class WorkerHeartbeat(models.Model):
+    """When each worker last said it was alive, so a job nobody picked up can be told apart:
+    no worker running, or every worker busy."""
+
+    name = models.CharField(max_length=255, unique=True)
+    seen_at = models.DateTimeField()
+
+    objects = WorkerHeartbeatQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return self.name
