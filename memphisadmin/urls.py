@@ -14,6 +14,7 @@ from streams.views import (
     plans,
     profiles,
     streams,
+    teams,
     transfer,
 )
 
@@ -78,6 +79,14 @@ urlpatterns = [
     path("profiles/<int:pk>/stream/<str:name>/plan/", plans.stream_plan, name="stream_plan"),
     path("plans/<int:pk>/", plans.plan_detail, name="plan_detail"),
     path("plans/<int:pk>/apply/", plans.plan_apply, name="plan_apply"),
+    path("teams/", teams.team_list, name="team_list"),
+    path("teams/new/", teams.team_create, name="team_create"),
+    path("teams/<int:pk>/", teams.team_detail, name="team_detail"),
+    path("teams/<int:pk>/members/", teams.team_member_add, name="team_member_add"),
+    path("teams/<int:pk>/members/<int:member>/role/", teams.team_member_role,
+         name="team_member_role"),
+    path("teams/<int:pk>/members/<int:member>/remove/", teams.team_member_remove,
+         name="team_member_remove"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("audit/", audit.audit_list, name="audit_list"),

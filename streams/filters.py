@@ -12,8 +12,8 @@ from django.http import QueryDict
 from django_filters.fields import BaseCSVField
 from django_filters.widgets import BaseCSVWidget
 
-from streams import naming
-from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamSync
+from streams import naming, policy
+from streams.models import Job, JobKind, JobStatus, Stream, StreamSync
 
 
 class ListFilter(filters.FilterSet):
@@ -42,7 +42,8 @@ class JobFilter(ListFilter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        names = Profile.objects.values_list("name", flat=True)
+        user = self.request.user if self.request else None
+        names = policy.profiles(user).values_list("name", flat=True)
         self.filters["profile"].extra["widget"] = forms.Select(
             choices=[("", "any"), *((name, name) for name in names)])
 

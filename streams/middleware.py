@@ -79,3 +79,4 @@ class GoneMiddleware:
         if not isinstance(exception, Gone):
             return None
         return render(request, "streams/gone.html", exception.context, status=404)
+

@@ -24,7 +24,7 @@ from streams.forms.messages import BrowseForm, MessageForm, PublishForm
 from streams.forms.profiles import ProfileForm
 from streams.forms.streams import PurgeForm, StreamForm
 from streams.forms.transfer import ImportForm
-from streams.models import Consumer, Job, JobKind, Plan, Profile, Stream, StreamDefinition
+from streams.models import Consumer, Job, JobKind, Plan, Profile, Stream, StreamDefinition, Team
 from tests.support.consumer_forms import SEED_CONSUMER
 from tests.support.pages import field_errors
 from tests.support.stream_forms import SEED_FORM
@@ -255,7 +255,7 @@ def test_profile_form_refuses_bad_values_beside_their_field(
     client_alice: Client, field: str, value: str,
 ) -> None:
     data = {**PROFILE_FORM, field: value}
-    form = ProfileForm(data)
+    form = ProfileForm(data, teams=Team.objects.filter(pk=Team.objects.default().pk))
     valid = form.is_valid()
     if not valid:
         assert_refused_beside_a_field(form)

@@ -32,6 +32,7 @@ from tests.support.plans import apply
 from tests.support.proxies import BusyProxy
 from tests.support.raw_jetstream import api, create_raw, live_config, publish
 from tests.support.stream_forms import create_stream, refresh_list
+from tests.support.teams import logged_in, member
 from tests.support.versions import DEBIAN_NATS_SERVER, VERSIONS, both_versions
 from tests.support.waiting import wait_until
 
@@ -460,25 +461,19 @@ def test_an_apply_refused_without_htmx_shows_why_on_the_page(
     assert Plan.objects.get(pk=plan.pk).apply_job_id is None
 
 
-def test_a_plan_that_creates_streams_is_applied_only_by_who_may_create_them(
-    client: Client, make_profile: Callable[..., Profile],
+def test_a_plan_is_applied_only_by_an_operator(
+    make_profile: Callable[..., Profile],
 ) -> None:
-    from django.contrib.auth.models import Permission, User
-
     profile = make_profile("nats://127.0.0.1:1", name="production")
     plan = Plan.objects.create(profile=profile, origin="import", desired={
         "new_one": {"name": "new_one"}}, steps=[
         {"name": "new_one", "action": "create", "changes": {}, "refused": {}}])
-    editor = User.objects.create_user("editor", password="pass-word-1")
-    editor.user_permissions.add(*Permission.objects.filter(
-        codename__in=["view_stream", "change_stream"]))
-    client.force_login(editor)
-    response = client.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
+    viewer = logged_in(member(profile.team, "viewer", "viewer"))
+    response = viewer.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
     assert response.status_code == 403
     assert Plan.objects.get(pk=plan.pk).apply_job_id is None
-    editor.user_permissions.add(Permission.objects.get(codename="add_stream"))
-    client.force_login(User.objects.get(pk=editor.pk))
-    client.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
+    operator = logged_in(member(profile.team, "operator", "operator"))
+    operator.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
     assert Plan.objects.get(pk=plan.pk).apply_job_id is not None
 
 
@@ -495,26 +490,22 @@ def test_a_plan_request_refused_without_htmx_gets_the_list_with_why(
     assert not Plan.objects.exists()
 
 
-def test_planning_needs_change_and_deleting_needs_delete_permission(
-    client: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+def test_planning_needs_an_operator_and_deleting_an_admin(
+    make_profile: Callable[..., Profile], own_server: NatsServer,
 ) -> None:
-    from django.contrib.auth.models import Permission, User
-
     profile = make_profile(own_server, name="perms", last_server_version=own_server.version)
     create_raw(own_server.url, {"name": "unwanted", "subjects": ["unwanted.>"]})
-    viewer = User.objects.create_user("viewer", password="pass-word-1")
-    viewer.user_permissions.add(Permission.objects.get(codename="view_stream"))
-    client.force_login(viewer)
-    response = client.post(reverse("plan_create", args=[profile.pk]),
+    viewer = logged_in(member(profile.team, "viewer", "viewer"))
+    response = viewer.post(reverse("plan_create", args=[profile.pk]),
                            {"scope": "profile", "delete_missing": "on",
                             "confirm_profile": "perms"})
     assert response.status_code == 403
-    viewer.user_permissions.add(Permission.objects.get(codename="change_stream"))
-    client.force_login(User.objects.get(pk=viewer.pk))
-    plan = plan_streams(client, profile, "profile", delete_missing="on",
+    operator = logged_in(member(profile.team, "operator", "operator"))
+    plan = plan_streams(operator, profile, "profile", delete_missing="on",
                         confirm_profile="perms")
     assert [(s["name"], s["action"]) for s in plan.steps] == [("unwanted", "delete")]
-    response = client.post(reverse("plan_apply", args=[plan.pk]), {"confirm_profile": "perms"})
+    response = operator.post(reverse("plan_apply", args=[plan.pk]),
+                             {"confirm_profile": "perms"})
     assert response.status_code == 403
     assert Plan.objects.get(pk=plan.pk).apply_job_id is None
     assert api(own_server.url, "STREAM.NAMES", {"offset": 0})["streams"] == ["unwanted"]

@@ -210,15 +210,17 @@ def test_every_page_requires_login(client: Client) -> None:
 
 
 @pytest.mark.django_db
-def test_missing_permission_is_refused_and_audited(client: Client) -> None:
-    viewer = get_user_model().objects.create_user("viewer", password="x-pass-123")
-    client.force_login(viewer)
-    assert client.get(reverse("profile_list")).status_code == 403
+def test_a_user_in_no_team_sees_no_connection_and_adds_none(client: Client) -> None:
+    Profile.objects.create(name="p", servers="nats://h:4222")
+    loner = get_user_model().objects.create_user("loner", password="x-pass-123")
+    client.force_login(loner)
+    page = client.get(reverse("profile_list"))
+    assert page.status_code == 200 and ">p<" not in page.content.decode()
+    assert "New connection" not in page.content.decode()
     assert client.post(reverse("profile_create"), BASE).status_code == 403
-    assert not Profile.objects.exists()
-    denied = AuditEvent.objects.filter(action="permission.denied", actor_name="viewer")
-    assert denied.count() == 2
-    assert "streams.add_profile" in denied.latest("id").message
+    assert Profile.objects.count() == 1
+    denied = AuditEvent.objects.get(action="permission.denied", actor_name="loner")
+    assert "you are admin of no team" in denied.message
 
 
 @pytest.mark.django_db

@@ -13,8 +13,6 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpResponse
 from django.test import Client
@@ -30,7 +28,7 @@ from nats.js.api import (
     StreamSource,
 )
 
-from streams import stream_json
+from streams import audit, stream_json
 from streams.definitions import normalise
 from streams.forms.transfer import ImportForm
 from streams.models import AuditEvent, JobStatus, Plan, Profile, Stream, StreamDefinition
@@ -42,6 +40,7 @@ from tests.support.pages import field_errors
 from tests.support.plans import planned, restored
 from tests.support.raw_jetstream import create_raw, live_config
 from tests.support.stream_forms import create_stream, reviewed_edit, run_post
+from tests.support.teams import member
 from tests.support.versions import both_versions
 
 
@@ -560,16 +559,25 @@ def test_restoring_an_audited_deletion_plans_the_stream_back(
 
 
 @pytest.mark.django_db
-def test_every_transfer_needs_its_permission(client: Client, target: Profile) -> None:
-    viewer = get_user_model().objects.create_user("viewer", password="x")
-    viewer.user_permissions.add(Permission.objects.get(codename="view_streamdefinition"))
+def test_every_transfer_needs_its_role(client: Client, target: Profile,
+                                      make_profile: Callable[..., Profile]) -> None:
+    """A viewer exports and may open the copy page, but neither imports, copies into a
+    connection nor restores a version: those plan changes, an operator's work."""
+    staging = make_profile("nats://127.0.0.1:1", name="staging", team=target.team)
+    viewer = member(target.team, "viewer", "viewer")
     StreamDefinition.objects.create(profile=target, name="a", config={"name": "a"})
+    entry = AuditEvent.objects.record("stream.changed", audit.Context(), target_type="stream",
+                                      target_name="a", profile=target, outcome="succeeded",
+                                      before={"name": "a"}, after={"name": "a"})
     export_url = reverse("definitions_export", args=[target.pk])
-    refused = [reverse("definitions_import", args=[target.pk]),
-               reverse("definitions_copy", args=[target.pk]),
-               reverse("audit_restore", args=[1])]
     assert client.post(export_url, {"all": "1"}).status_code == 302  # to the login page
     client.force_login(viewer)
     assert client.post(export_url, {"all": "1"}).status_code == 200
-    assert [client.post(url).status_code for url in refused] == [403, 403, 403]
-    assert AuditEvent.objects.filter(action="permission.denied").count() == 3
+    assert client.get(reverse("definitions_import", args=[target.pk])).status_code == 403
+    copy = client.post(reverse("definitions_copy", args=[target.pk]),
+                       {"target": staging.pk, "name": ["a"]})
+    assert copy.status_code == 200 and "Select a valid choice" in copy.content.decode()
+    assert client.post(reverse("audit_restore", args=[entry.seq])).status_code == 403
+    assert not Plan.objects.exists()
+    # Two refusals in a burst: the first is in the log, the second counted (streams.refusals).
+    assert AuditEvent.objects.filter(action="permission.denied").count() == 1

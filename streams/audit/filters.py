@@ -26,7 +26,8 @@ ACTIONS = (
     "consumer.changed", "consumer.deleted", "consumer.paused", "consumer.resumed",
     "message.published", "message.deleted", "messages.read", "secrets.rotated",
     "definitions.exported", "audit.exported", "audit.verified", "audit.pruned",
-    "audit.head_rebuilt",
+    "audit.head_rebuilt", "team.created", "team.member_added", "team.role_changed",
+    "team.member_removed",
 )
 # A job's own entries: what was asked and how the job ended. They fold under the entry that
 # says more (AuditFilter's `fold`): the change the job wrote (stream.changed, …), or its end.

@@ -11,9 +11,10 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.core.validators import MaxLengthValidator
+from django.db.models import QuerySet
 
 from streams import naming, system_streams
-from streams.models import AuthMethod, BrokerKind, Profile
+from streams.models import AuthMethod, BrokerKind, Profile, Team
 
 MEMPHIS_PORT = 6666
 MAX_SERVERS = 16
@@ -72,9 +73,10 @@ class ProfileForm(forms.ModelForm):
     class Meta:
         model = Profile
         fields = [
-            "name", "description", "broker_kind", "servers", "connect_timeout", "js_domain",
-            "js_api_prefix", "auth_method", "username", "password", "token", "nkey_seed",
-            "creds", "tls_ca", "tls_client_cert", "tls_client_key", "tls_server_name",
+            "name", "description", "team", "read_only", "broker_kind", "servers",
+            "connect_timeout", "js_domain", "js_api_prefix", "auth_method", "username",
+            "password", "token", "nkey_seed", "creds", "tls_ca", "tls_client_cert",
+            "tls_client_key", "tls_server_name",
             "record_outside", "keep_advisories",
         ]
         widgets = {
@@ -94,8 +96,13 @@ class ProfileForm(forms.ModelForm):
             "keep_advisories": CAPTURE_CONSENT,
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The teams whose profiles the user manages: a profile moves only between those. With
+        # one, it is the answer unless another is sent (scripts post without it).
+        self.fields["team"].queryset = teams
+        self.fields["team"].empty_label = None
+        self.fields["team"].required = not (self.instance.pk or teams.count() == 1)
         # Secrets are write-only: a blank field keeps what is stored, a tick clears it.
         self.stored_secrets = {
             name for name in Profile.SECRET_FIELDS if getattr(self.instance, name, "")
@@ -115,6 +122,14 @@ class ProfileForm(forms.ModelForm):
                 widget=forms.HiddenInput, required=False,
                 initial=self.instance.updated_at.isoformat())
         self.changed_secrets: set[str] = set()
+
+    def clean_team(self) -> Team:
+        """Left out: the profile's team, or a new one's only choice."""
+        team = self.cleaned_data.get("team")
+        if team is None:
+            team = (Team.objects.get(pk=self.instance.team_id) if self.instance.pk
+                    else self.fields["team"].queryset.get())
+        return team
 
     def clean_loaded_at(self) -> datetime | None:
         text = self.cleaned_data["loaded_at"]

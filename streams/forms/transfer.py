@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
 
 from streams import definitions, stream_json
 from streams.forms.streams import StreamForm
@@ -161,12 +162,13 @@ class CopyForm(forms.Form):
         label="Streams", widget=forms.MultipleHiddenInput,
         error_messages={"required": "No stream to copy: tick streams that have a definition."})
 
-    def __init__(self, *args: Any, source: Profile, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, source: Profile, targets: QuerySet[Profile],
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.source = source
         self.definitions = dict(source.stream_definitions.order_by("name")
                                 .values_list("name", "config"))
-        self.fields["target"].queryset = Profile.objects.exclude(pk=source.pk)
+        self.fields["target"].queryset = targets.exclude(pk=source.pk)
         self.fields["name"].choices = [(name, name) for name in self.definitions]
         self.desired: dict[str, Config] = {}
         self.problems: list[Problem] = []

@@ -8,6 +8,7 @@ import logging
 from celery import Task, shared_task
 from django.conf import settings
 
+from streams import policy
 from streams.broker.connection import Connection
 from streams.errors import OperationError
 from streams.jobs.kinds import KINDS
@@ -25,6 +26,9 @@ def run_job(self: Task, job_id: int) -> None:
     except ProfileBusy:  # its turn comes when the profile's running job ends
         raise self.retry(countdown=min(0.05 * 2 ** self.request.retries, 1.0)) from None
     if job is None:
+        return
+    if reason := policy.job_refusal(job):  # a role removed, or the profile made read-only
+        job.fail(OperationError(f"permission revoked: {reason}"))
         return
     kind = KINDS[job.kind]
     try:

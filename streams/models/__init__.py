@@ -1,6 +1,8 @@
 """The rows, one module per concern; `from streams.models import …` is the way in. The modules
-import one another one way only (profiles, then audit, then jobs, then streams and plans):
+import one another one way only (teams, then profiles, then audit, then jobs, then streams and
+plans):
 
+teams     who may see and change which connections: teams, members and their roles
 profiles  saved connections to brokers, which every other row belongs to
 audit     the append-only, hash-chained audit log, its sealed head and its checkpoints
 jobs      broker operations (the Job owns its life) and the workers' heartbeats
@@ -40,6 +42,7 @@ from streams.models.streams import (
     StreamQuerySet,
     StreamStatus,
 )
+from streams.models.teams import Membership, RefusalBurst, Role, Team, TeamQuerySet
 
 # Migrations 0006, 0009 and 0015 name the field streams.models.UInt64Field, from when it was
 # defined here.
@@ -62,12 +65,15 @@ __all__ = [
     "JobKind",
     "JobQuerySet",
     "JobStatus",
+    "Membership",
     "Plan",
     "PlanQuerySet",
     "Profile",
     "ProfileBusy",
     "ProfileQuerySet",
     "Recording",
+    "RefusalBurst",
+    "Role",
     "SeenAdvisory",
     "Stream",
     "StreamDefinition",
@@ -75,6 +81,8 @@ __all__ = [
     "StreamQuerySet",
     "StreamStatus",
     "StreamSync",
+    "Team",
+    "TeamQuerySet",
     "UInt64Field",
     "WorkerHeartbeat",
     "WorkerHeartbeatQuerySet",

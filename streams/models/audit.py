@@ -9,9 +9,10 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from streams import seal, sql
+from streams import policy, seal, sql
 from streams.models.profiles import Profile
 
 
@@ -33,6 +34,13 @@ class AuditQuerySet(models.QuerySet["AuditEvent"]):
     """The one write path of the audit log: entry() makes an entry, append() dates, numbers and
     chains entries onto the log (streams.audit.chain says how the chain and its head work).
     Entries are append-only: the ORM refuses to change or remove them in bulk too."""
+
+    def seen_by(self, user: Any) -> AuditQuerySet:
+        """The entries `user` sees: those of their teams' connections and their own account's;
+        a superuser sees every one."""
+        if getattr(user, "is_superuser", False):
+            return self
+        return self.filter(Q(profile__in=policy.profiles(user)) | Q(actor=user))
 
     def entry(
         self,

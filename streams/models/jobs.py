@@ -10,11 +10,13 @@ from typing import Any, Protocol
 
 from celery import current_app
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection, connections, models, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
+from streams import policy
 from streams.errors import OperationError
 from streams.jobs import wakeup
 from streams.models.audit import Acting, AuditEvent
@@ -81,6 +83,28 @@ class JobKind(models.TextChoices):
                 JobKind.ADVISORY_CAPTURE: frozenset({"created", "deleted"}),
                 }.get(self, frozenset())
 
+    @property
+    def action(self) -> str:
+        """What a job of this kind does, as streams.policy names it: asked when it is
+        submitted and again when a worker runs it."""
+        return {JobKind.TEST_CONNECTION: "test",
+                JobKind.STREAM_CREATE: "stream.create",
+                JobKind.STREAM_UPDATE: "stream.edit",
+                JobKind.STREAM_DELETE: "stream.delete",
+                JobKind.STREAM_PURGE: "stream.purge",
+                JobKind.STREAM_ADOPT: "definitions.adopt",
+                JobKind.MESSAGE_DELETE: "message.delete",
+                JobKind.MESSAGE_PUBLISH: "message.publish",
+                JobKind.ADVISORY_CAPTURE: "profile.edit",
+                JobKind.CONSUMER_CREATE: "consumer.create",
+                JobKind.CONSUMER_UPDATE: "consumer.edit",
+                JobKind.CONSUMER_DELETE: "consumer.delete",
+                JobKind.CONSUMER_PAUSE: "consumer.pause",
+                JobKind.CONSUMER_RESUME: "consumer.pause",
+                JobKind.STREAM_PLAN: "plan",
+                JobKind.STREAM_APPLY: "plan.apply",
+                }.get(self, "view" if self.reads else "")
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -108,6 +132,12 @@ class Recording(Protocol):
 
 
 class JobQuerySet(models.QuerySet["Job"]):
+    def seen_by(self, user: Any) -> JobQuerySet:
+        """The jobs `user` sees: those of their teams' connections, and their own."""
+        if getattr(user, "is_superuser", False):
+            return self
+        return self.filter(Q(profile__in=policy.profiles(user)) | Q(actor=user))
+
     def submit(
         self, kind: str, profile: Profile, context: Acting, *, target: str = "",
         params: dict[str, Any] | None = None, audited: dict[str, Any] | None = None,
@@ -115,9 +145,10 @@ class JobQuerySet(models.QuerySet["Job"]):
         """The one way a job starts: its row and, unless it only reads, the entry saying who
         asked for it, in one transaction, handed to a worker once both are committed.
         `audited`: what the entry records of the params when not their public part (which
-        leaves a message's body and headers out of the log)."""
+        leaves a message's body and headers out of the log). Refused (PermissionDenied) when
+        the requester may not do it on this profile: views ask first, this is the door."""
         with transaction.atomic():
-            job = self.create(
+            job = self.model(
                 kind=kind,
                 profile=profile,
                 profile_name=profile.name,
@@ -129,6 +160,9 @@ class JobQuerySet(models.QuerySet["Job"]):
                 user_agent=context.user_agent,
                 request_id=context.request_id,
             )
+            if reason := policy.job_refusal(job):
+                raise PermissionDenied(reason)
+            job.save(force_insert=True)
             if not JobKind(kind).reads:  # a read is on the Job row alone
                 AuditEvent.objects.record(
                     "job.requested", context, target_type=JobKind(kind).target_type,
@@ -452,6 +486,14 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def action(self) -> str:
+        """What this job does, as streams.policy names it: an apply with deletions confirmed
+        deletes streams, which needs the deleting role."""
+        if self.kind == JobKind.STREAM_APPLY and self.params.get("deletes_confirmed"):
+            return "plan.delete"
+        return JobKind(self.kind).action
 
     @property
     def public_params(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 
 from streams.crypto import EncryptedTextField
+from streams.models.teams import Team, default_team
 
 
 class BrokerKind(models.TextChoices):
@@ -36,6 +37,14 @@ class Profile(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    # Whose connection it is: the team's roles say who may see and change it (streams.policy).
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="profiles",
+                             default=default_team)
+    read_only = models.BooleanField(
+        "Read-only", default=False,
+        help_text="Nothing on this broker is changed from the dashboard, by anyone: no stream, "
+                  "consumer, message or definition. Reads, connection tests and recording "
+                  "changes made outside go on.")
     broker_kind = models.CharField(
         "broker kind", max_length=16, choices=BrokerKind.choices, default=BrokerKind.NATS
     )

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -23,21 +22,22 @@ from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 
-from streams import audit, consumer_config, stream_config
+from streams import audit, consumer_config, policy, stream_config
 from streams.audit.chain import SECRET_CHANGED
 from streams.audit.filters import ACTIONS, LIFECYCLE, AuditFilter
 from streams.forms import transfer
 from streams.models import AuditEvent, Job, Plan, Profile
 from streams.views.http import (
     HtmxHttpRequest,
+    check,
     follow_address,
+    may,
     page_or_partial,
-    permission_required,
 )
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
-TARGET_TYPES = ("profile", "stream", "user", "view", "audit")
+TARGET_TYPES = ("profile", "stream", "team", "user", "view", "audit")
 # The screen's columns, in order; the exports carry exactly these.
 COLUMNS = (
     ("seq", "#"), ("at", "When"), ("actor", "Actor"), ("ip", "IP"), ("action", "Action"),
@@ -136,8 +136,9 @@ def _list(
         "query": query,
         "actions": ACTIONS,
         "target_types": TARGET_TYPES,
-        "actors": get_user_model().objects.values_list("username", flat=True),
-        "profile_names": Profile.objects.values_list("name", flat=True),
+        # Suggestions name only what the user may see: their teams' people and connections.
+        "actors": policy.colleagues(request.user).values_list("username", flat=True),
+        "profile_names": policy.profiles(request.user).values_list("name", flat=True),
     }
     response = render(request, page_or_partial(request, "streams/audit_list.html", "audit_table"),
                       context)
@@ -151,21 +152,18 @@ def _list(
     return response
 
 
-@permission_required("streams.view_auditevent")
 def audit_list(request: HtmxHttpRequest) -> HttpResponse:
-    return _list(request, AuditEvent.objects.all(), {"url": request.path})
+    return _list(request, AuditEvent.objects.seen_by(request.user), {"url": request.path})
 
 
-@permission_required("streams.view_auditevent")
-def profile_audit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("view")
+def profile_audit(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     return _list(request, AuditEvent.objects.filter(profile_id=profile.pk),
                  {"url": request.path, "profile": profile}, fixed=("profile",))
 
 
-@permission_required("streams.view_auditevent")
-def stream_audit(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("view")
+def stream_audit(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpResponse:
     events = AuditEvent.objects.filter(profile_id=profile.pk, target_type="stream",
                                        target_name=name)
     return _list(request, events, {"url": request.path, "profile": profile, "stream": name},
@@ -248,9 +246,8 @@ def change_rows(event: AuditEvent) -> list[ChangeRow]:
     return rows
 
 
-@permission_required("streams.view_auditevent")
 def audit_detail(request: HttpRequest, seq: int) -> HttpResponse:
-    event = get_object_or_404(AuditEvent, seq=seq)
+    event = get_object_or_404(AuditEvent.objects.seen_by(request.user), seq=seq)
     return render(request, "streams/audit_detail.html", _detail(event))
 
 
@@ -280,15 +277,15 @@ def _earlier_config(event: AuditEvent) -> dict[str, Any] | None:
     return before if before.get("name") else None
 
 
-@permission_required("streams.add_streamdefinition")
 @require_POST
 def audit_restore(request: HttpRequest, seq: int) -> HttpResponse:
     """A plan back to the stream's config before this entry's change, on its profile."""
-    event = get_object_or_404(AuditEvent, seq=seq)
+    event = get_object_or_404(AuditEvent.objects.seen_by(request.user), seq=seq)
     context = _detail(event)
     if not context["restorable"]:
         raise Http404("this entry holds no earlier version of a stream on a profile")
     profile = context["profile"]
+    check(request, "plan", profile)
     config, errors = transfer.check(_earlier_config(event), profile)
     if errors:  # e.g. the profile's server is now older than the options it had
         context["restore_problems"] = [transfer.Problem(f"entry #{seq}", config.get(
@@ -354,10 +351,10 @@ EXPORT_FORMATS = {
 }
 
 
-@permission_required("streams.view_auditevent")
 def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
     content_type, extension, lines = EXPORT_FORMATS[fmt]
-    filters = AuditFilter(request.GET, queryset=AuditEvent.objects.all(), fold=False)
+    filters = AuditFilter(request.GET, queryset=AuditEvent.objects.seen_by(request.user),
+                          fold=False)
     events = filters.qs
     # The export shows the log as it was when asked for, without its own entry.
     up_to = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, consumer_config, stream_config
@@ -20,16 +20,14 @@ from streams.views.http import (
     consumer_or_gone,
     form_response,
     job_context,
+    may,
     page_or_partial,
-    permission_required,
     sent,
     stream_or_gone,
     with_broker_error,
 )
 
 FORM_TEMPLATE = "streams/consumer_form.html"
-
-
 
 
 def _refusal(stream: Stream, consumer: Consumer | None = None) -> str:
@@ -51,10 +49,9 @@ def _render(request: HttpRequest, form: ConsumerForm, context: dict[str, Any]) -
     return form_response(request, FORM_TEMPLATE, form, context, typed="durable_name")
 
 
-@permission_required("streams.add_consumer")
 @require_http_methods(["GET", "POST"])
-def consumer_create(request: HttpRequest, pk: int, name: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("consumer.create")
+def consumer_create(request: HttpRequest, profile: Profile, name: str) -> HttpResponse:
     stream = stream_or_gone(profile, name)
     if "job" in request.GET:
         return _create_outcome(request, profile, stream,
@@ -82,10 +79,9 @@ def _create_outcome(request: HttpRequest, profile: Profile, stream: Stream,
     return _render(request, form, _context(profile, stream, form=form, **job_context(job)))
 
 
-@permission_required("streams.change_consumer")
 @require_http_methods(["GET", "POST"])
-def consumer_edit(request: HttpRequest, pk: int, name: str, consumer: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("consumer.edit")
+def consumer_edit(request: HttpRequest, profile: Profile, name: str, consumer: str) -> HttpResponse:
     stream = stream_or_gone(profile, name)
     if "job" in request.GET:
         return _edit_outcome(request, profile, stream, consumer,
@@ -129,10 +125,10 @@ def _diff_rows(changes: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
              consumer_config.format_value(key, new)) for key, (old, new) in changes.items()]
 
 
-@permission_required("streams.delete_consumer")
 @require_http_methods(["GET", "POST"])
-def consumer_delete(request: HttpRequest, pk: int, name: str, consumer: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("consumer.delete")
+def consumer_delete(request: HttpRequest, profile: Profile, name: str,
+                    consumer: str) -> HttpResponse:
     stream = stream_or_gone(profile, name)
     if "job" in request.GET:  # its card ended: the outcome, the consumer's row likely gone
         job = addressed_job(profile, JobKind.CONSUMER_DELETE, request, target=name,
@@ -156,11 +152,11 @@ def _pause_refusal(profile: Profile, stream: Stream, consumer: Consumer) -> str:
         stream_config.parse_version(profile.last_server_version))
 
 
-@permission_required("streams.change_consumer")
 @require_http_methods(["GET", "POST"])
-def consumer_pause(request: HttpRequest, pk: int, name: str, consumer: str) -> HttpResponse:
+@may("consumer.pause")
+def consumer_pause(request: HttpRequest, profile: Profile, name: str,
+                   consumer: str) -> HttpResponse:
     """`nats consumer pause`: no deliveries until a time (2.11+)."""
-    profile = get_object_or_404(Profile, pk=pk)
     stream = stream_or_gone(profile, name)
     row = consumer_or_gone(profile, name, consumer)
     form = PauseConsumerForm(request.POST or None)
@@ -175,11 +171,11 @@ def consumer_pause(request: HttpRequest, pk: int, name: str, consumer: str) -> H
                                            "pause_region"), context)
 
 
-@permission_required("streams.change_consumer")
 @require_POST
-def consumer_resume(request: HtmxHttpRequest, pk: int, name: str, consumer: str) -> HttpResponse:
+@may("consumer.pause")
+def consumer_resume(request: HtmxHttpRequest, profile: Profile, name: str,
+                    consumer: str) -> HttpResponse:
     """`nats consumer resume`: deliver again now."""
-    profile = get_object_or_404(Profile, pk=pk)
     stream = stream_or_gone(profile, name)
     row = consumer_or_gone(profile, name, consumer)
     context = _context(profile, stream, consumer=row, form=PauseConsumerForm(),

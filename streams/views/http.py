@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 from django import forms
@@ -20,8 +20,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import push_url
 from django_htmx.middleware import HtmxDetails
 
-from streams import audit
-from streams.models import AuditEvent, Consumer, Job, JobStatus, Profile, Stream
+from streams import audit, policy, refusals
+from streams.models import Consumer, Job, JobStatus, Plan, Profile, Stream
 
 View = Callable[..., HttpResponse]
 # The one event saying "a job ended", raised by the response that shows the end; every section
@@ -60,22 +60,51 @@ def consumer_or_gone(profile: Profile, stream: str, name: str) -> Consumer:
     return consumer
 
 
-def permission_required(perm: str) -> Callable[[View], View]:
-    """403 for users without `perm`, and an audit entry saying who was refused what."""
+def may(action: str, of: type[Plan] | type[Job] | None = None) -> Callable[[View], View]:
+    """A view acting on connection `pk` (streams.policy's `action`), called with the profile
+    in its place; or, with `of`, on that model's row `pk` (a plan, a job), called with the row,
+    whose profile is the one checked. `visible_profile` and `check` say what a user who may
+    not gets."""
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not request.user.has_perm(perm):
-                AuditEvent.objects.record("permission.denied", audit.Context.from_request(request),
-                                          target_type="view", target_name=request.path[:255],
-                                          outcome="denied", message=f"missing permission {perm}")
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
+        def wrapper(request: HttpRequest, pk: int, *args: Any, **kwargs: Any) -> HttpResponse:
+            row = None if of is None else of.objects.select_related("profile").filter(
+                pk=pk).first()
+            if of is not None and row is None:
+                raise Http404(f"no such {of._meta.verbose_name}")
+            profile = visible_profile(request, pk if row is None else row.profile_id)
+            check(request, action, profile)
+            return view(request, profile if row is None else row, *args, **kwargs)
 
+        wrapper.action = action  # type: ignore[attr-defined]  # the permission tests read it
         return wrapper
 
     return decorator
+
+
+def visible_profile(request: HttpRequest, pk: int | None) -> Profile:
+    """The profile, or the 404 of a missing one for a user who may not see it: another team's
+    connections do not show they exist."""
+    profile = Profile.objects.select_related("team").filter(pk=pk).first()
+    if profile is None or not policy.sees(request.user, profile):
+        raise Http404("no such connection")
+    return profile
+
+
+def check(request: HttpRequest, action: str, profile: Profile) -> None:
+    """403 with the reason for a user who may see the profile but not do `action` on it, and
+    an audit entry saying who was refused what (bounded: refusals.record)."""
+    if reason := policy.refusal(request.user, action, profile):
+        refuse(request, action, reason, profile)
+
+
+def refuse(request: HttpRequest, action: str, reason: str, profile: Profile | None = None,
+           ) -> NoReturn:
+    """The 403 of a refused request, saying why, recorded in the audit log (bounded:
+    streams.refusals)."""
+    refusals.record(audit.Context.from_request(request), request.path, action, reason, profile)
+    raise PermissionDenied(reason[:1].upper() + reason[1:] + ".")
 
 
 def page_or_partial(request: HtmxHttpRequest, template: str, partial: str) -> str:

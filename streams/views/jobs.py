@@ -14,23 +14,21 @@ from streams.views.http import (
     HtmxHttpRequest,
     job_context,
     page_or_partial,
-    permission_required,
 )
 
 
-@permission_required("streams.view_job")
 def job_list(request: HtmxHttpRequest) -> HttpResponse:
-    filters = JobFilter(request.GET, queryset=Job.objects.select_related("profile", "actor"))
+    filters = JobFilter(request.GET, request=request, queryset=Job.objects.seen_by(
+        request.user).select_related("profile", "actor"))
     page = Paginator(filters.qs, 50).get_page(request.GET.get("page"))
     context = {"filters": filters, "page": page, "query": filters.in_use}
     return render(request, page_or_partial(request, "streams/job_list.html", "job_table"), context)
 
 
-@permission_required("streams.view_job")
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The job card. Polling ends when the job has ended, or when it is overdue (a dead or
     missing worker): the card then says why, and the reaper fails the job on its schedule."""
-    job = get_object_or_404(Job, pk=pk)
+    job = get_object_or_404(Job.objects.seen_by(request.user), pk=pk)
     context = job_context(job)
     if not request.htmx:
         return render(request, "streams/job_detail.html", context)

@@ -11,11 +11,11 @@ from urllib.parse import urlencode
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, cli_values, payloads
+from streams import audit, cli_values, payloads, policy
 from streams.forms.messages import BrowseForm, MessageForm, PublishForm
 from streams.models import Job, JobKind, JobStatus, Profile, Stream, StreamStatus
 from streams.views.http import (
@@ -23,8 +23,8 @@ from streams.views.http import (
     addressed_job,
     follow_address,
     job_card,
+    may,
     page_or_partial,
-    permission_required,
     refused,
     stream_or_gone,
 )
@@ -32,11 +32,9 @@ from streams.views.http import (
 PAGE = 50  # messages a page
 
 
-
-@permission_required("streams.view_stream")
-def message_list(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+@may("view")
+def message_list(request: HttpRequest, profile: Profile, name: str) -> HttpResponse:
     """The page: the browse form as the address asks, its results loaded by the form."""
-    profile = get_object_or_404(Profile, pk=pk)
     stream = stream_or_gone(profile, name)
     state = (stream.info or {}).get("state") or {}
     return render(request, "streams/messages.html", {
@@ -49,10 +47,9 @@ def message_list(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     })
 
 
-@permission_required("streams.view_stream")
 @require_POST
-def message_browse(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("view")
+def message_browse(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpResponse:
     stream = stream_or_gone(profile, name)
     form = BrowseForm(request.POST)
     if not form.is_valid():
@@ -64,14 +61,14 @@ def message_browse(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
     # The address bar gets what was asked, so a reload or a shared link shows this page.
     query = urlencode({key: value for key, value in request.POST.items()
                        if key in form.fields and value})
-    return follow_address(request, response, reverse("message_list", args=[pk, name]), query)
+    return follow_address(request, response, reverse("message_list", args=[profile.pk, name]),
+                          query)
 
 
-@permission_required("streams.view_stream")
-def message_results(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+@may("view")
+def message_results(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpResponse:
     """A browse job's page of messages, or, while it runs, the region polling for it. Only for
     the user who browsed: anyone else gets what a missing job gets."""
-    profile = get_object_or_404(Profile, pk=pk)
     job = addressed_job(profile, JobKind.MESSAGE_LIST, request, target=name, actor=request.user)
     return _results(request, profile, stream_or_gone(profile, name), job)
 
@@ -96,19 +93,18 @@ def _results(request: HttpRequest, profile: Profile, stream: Stream, job: Job) -
                        until_seq=until,
                        pages=[(label, json.dumps({"seq": str(seq)}))
                               for label, seq in pages.items() if seq is not None],
-                       can_delete=request.user.has_perm("streams.change_stream")
+                       can_delete=policy.may(request.user, "message.delete", profile)
                        and not stream.config.get("deny_delete")
                        and not stream.config.get("sealed"))
     return render(request, "streams/messages.html#results", context)
 
 
-@permission_required("streams.view_stream")
 @require_http_methods(["GET", "POST"])
-def message_detail(request: HtmxHttpRequest, pk: int, name: str, seq: int) -> HttpResponse:
+@may("view")
+def message_detail(request: HtmxHttpRequest, profile: Profile, name: str, seq: int) -> HttpResponse:
     """One message, as `nats stream get` shows it. The page (GET) loads its region by POST,
     which reads the message in a job; the region polls that job with `?job=` while it runs.
     The message read is its reader's alone and forgotten like a browse's."""
-    profile = get_object_or_404(Profile, pk=pk)
     stream = stream_or_gone(profile, name)
     if not 1 <= seq <= cli_values.UINT64_MAX:
         raise Http404("no such sequence")
@@ -137,10 +133,9 @@ def _changeable(stream: Stream) -> None:
         raise PermissionDenied("This stream's messages cannot be changed here.")
 
 
-@permission_required("streams.change_stream")
 @require_POST
-def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("message.delete")
+def message_delete(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpResponse:
     _changeable(stream_or_gone(profile, name))
     form = MessageForm(request.POST)
     if not form.is_valid():
@@ -151,13 +146,12 @@ def message_delete(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse
     return job_card(request, job)
 
 
-@permission_required("streams.view_stream")
 @require_POST
-def message_download(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+@may("view")
+def message_download(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpResponse:
     """A whole message as a file, read by a job; the job's row does not keep it afterwards. A
     job that fails or is slow shows on its own page, which offers the file once it is read
     (`?job=`) to the user who asked for it."""
-    profile = get_object_or_404(Profile, pk=pk)
     stream_or_gone(profile, name)
     if "job" in request.GET:
         job = addressed_job(profile, JobKind.MESSAGE_GET, request, target=name,
@@ -189,10 +183,9 @@ def _safe(name: str) -> str:
                    for char in name)
 
 
-@permission_required("streams.change_stream")
 @require_http_methods(["GET", "POST"])
-def message_publish(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("message.publish")
+def message_publish(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpResponse:
     stream = stream_or_gone(profile, name)
     _changeable(stream)
     form = PublishForm(request.POST or None, stream=name, subjects=stream.subjects)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +17,7 @@ from streams.filters import StreamFilter
 from streams.forms.plans import ApplyForm, PlanForm
 from streams.models import Job, JobKind, JobStatus, Plan, Profile, StreamDefinition, StreamSync
 from streams.plans import steps as planning
-from streams.views.http import HtmxHttpRequest, job_context, page_or_partial, permission_required
+from streams.views.http import HtmxHttpRequest, check, job_context, may, page_or_partial
 from streams.views.streams import listing
 
 
@@ -27,12 +26,11 @@ def _to_plan(request: HtmxHttpRequest, plan: Plan) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-@permission_required("streams.change_stream")
 @require_POST
-def plan_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+@may("plan")
+def plan_create(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     """A plan to make the ticked streams, the managed ones the filters show, or the whole
     connection match their definitions (the last perhaps deleting what has none)."""
-    profile = get_object_or_404(Profile, pk=pk)
     form = PlanForm(request.POST, profile_name=profile.name)
     if form.is_valid():
         definitions = StreamDefinition.objects.filter(profile=profile)
@@ -58,21 +56,18 @@ def plan_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                   {"profile": profile, "plan_form": form})
 
 
-@permission_required("streams.change_stream")
 @require_POST
-def stream_plan(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+@may("plan")
+def stream_plan(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpResponse:
     """A plan to put one stream back as its definition says (drifted, or deleted outside)."""
-    profile = get_object_or_404(Profile, pk=pk)
     definition = get_object_or_404(StreamDefinition, profile=profile, name=name)
     return _to_plan(request, Plan.objects.propose(
         profile, {name: definition.config}, origin=f"restore the definition of {name}",
         context=audit.Context.from_request(request)))
 
 
-@permission_required("streams.view_stream")
-def plan_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    plan = get_object_or_404(Plan.objects.select_related("profile", "plan_job", "apply_job"),
-                             pk=pk)
+@may("view", of=Plan)
+def plan_detail(request: HtmxHttpRequest, plan: Plan) -> HttpResponse:
     return render(request, page_or_partial(request, "streams/plan_detail.html", "plan_body"),
                   _plan_context(plan, _apply_form(plan)))
 
@@ -98,25 +93,17 @@ def _plan_context(plan: Plan, form: ApplyForm) -> dict[str, Any]:
     }
 
 
-# What creating or deleting a stream needs on its own page, a plan's steps need too.
-_STEP_PERMISSIONS = {planning.CREATE: "streams.add_stream",
-                     planning.DELETE: "streams.delete_stream"}
-
-
-@permission_required("streams.change_stream")
 @require_POST
-def plan_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    """Apply a worked-out plan, once, by someone who may make each kind of change it holds.
-    Its deletions run only with the connection's name typed here, whoever proposed the plan."""
-    plan = get_object_or_404(Plan.objects.select_related("profile"), pk=pk)
+@may("plan.apply", of=Plan)
+def plan_apply(request: HtmxHttpRequest, plan: Plan) -> HttpResponse:
+    """Apply a worked-out plan, once. Its deletions run only with the connection's name typed
+    here, whoever proposed the plan, and by someone who may delete streams."""
     form = _apply_form(plan, request.POST)
-    planned = planning.counts(plan.steps or [])
-    if any(planned[action] and not request.user.has_perm(perm)
-           for action, perm in _STEP_PERMISSIONS.items()):
-        raise PermissionDenied
+    if planning.counts(plan.steps or [])[planning.DELETE]:
+        check(request, "plan.delete", plan.profile)
     if form.is_valid():
         with transaction.atomic():  # one apply per plan, however many clicks
-            plan = Plan.objects.select_for_update().select_related("profile").get(pk=pk)
+            plan = Plan.objects.select_for_update().select_related("profile").get(pk=plan.pk)
             if plan.steps is None and plan.plan_job and plan.plan_job.status == JobStatus.FAILED:
                 form.add_error(None, f"Working out this plan failed ({plan.plan_job.error}): "
                                      "plan again.")
@@ -131,8 +118,8 @@ def plan_apply(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                             "deletes_confirmed": bool(form.deletes)})
                 plan.save(update_fields=["apply_job"])
     if not request.htmx and not form.errors:
-        return redirect("plan_detail", pk=pk)
-    plan = Plan.objects.select_related("profile", "plan_job", "apply_job").get(pk=pk)
+        return redirect("plan_detail", pk=plan.pk)
+    plan = Plan.objects.select_related("profile", "plan_job", "apply_job").get(pk=plan.pk)
     return render(request, page_or_partial(request, "streams/plan_detail.html", "plan_body"),
                   _plan_context(plan, form))
 

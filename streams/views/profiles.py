@@ -4,24 +4,24 @@ capture stream's check."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, profiles, system_streams
+from streams import audit, policy, profiles, system_streams
 from streams.forms.profiles import ProfileForm
-from streams.models import Job, JobKind, Profile
-from streams.views.http import HtmxHttpRequest, job_card, page_or_partial, permission_required
+from streams.models import Job, JobKind, Profile, Role, Team
+from streams.views.http import HtmxHttpRequest, job_card, may, page_or_partial, refuse
 
 
-@permission_required("streams.view_profile")
 def profile_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "streams/profile_list.html", {"profiles": Profile.objects.all()})
+    return render(request, "streams/profile_list.html", {
+        "profiles": policy.profiles(request.user).select_related("team"),
+        "can_add": policy.adds_profiles(request.user)})
 
 
-@permission_required("streams.view_profile")
-def profile_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("view")
+def profile_detail(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     jobs = profile.jobs.select_related("actor")[:10]
     template = page_or_partial(request, "streams/profile_detail.html", "profile_body")
     return render(request, template, {
@@ -32,24 +32,30 @@ def profile_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 hide_secrets = sensitive_post_parameters(*Profile.SECRET_FIELDS)
 
 
-@permission_required("streams.add_profile")
 @require_http_methods(["GET", "POST"])
 @hide_secrets
 def profile_create(request: HttpRequest) -> HttpResponse:
-    form = ProfileForm(request.POST or None, request.FILES or None)
+    """A new connection, in a team whose admin the user is."""
+    if not policy.adds_profiles(request.user):
+        refuse(request, "profile.create",
+               "only a team's admins add connections to it: you are admin of no team")
+    if request.user.is_superuser:
+        Team.objects.default()  # a fresh dashboard's first connection has a team to go in
+    teams = policy.teams(request.user, Role.ADMIN)
+    form = ProfileForm(request.POST or None, request.FILES or None, teams=teams)
     if request.method == "POST" and form.is_valid():
         profile = profiles.save(form.save(commit=False), audit.Context.from_request(request))
         return redirect("profile_detail", pk=profile.pk)
     return render(request, "streams/profile_form.html", {"form": form})
 
 
-@permission_required("streams.change_profile")
 @require_http_methods(["GET", "POST"])
+@may("profile.edit")
 @hide_secrets
-def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+def profile_edit(request: HttpRequest, profile: Profile) -> HttpResponse:
     before = audit.profile_snapshot(profile)
-    form = ProfileForm(request.POST or None, request.FILES or None, instance=profile)
+    form = ProfileForm(request.POST or None, request.FILES or None, instance=profile,
+                       teams=policy.teams(request.user, Role.ADMIN))
     if request.method == "POST" and form.is_valid():
         try:
             profiles.save(form.save(commit=False), audit.Context.from_request(request),
@@ -63,20 +69,18 @@ def profile_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "streams/profile_form.html", {"form": form, "profile": profile})
 
 
-@permission_required("streams.delete_profile")
 @require_http_methods(["GET", "POST"])
-def profile_delete(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("profile.delete")
+def profile_delete(request: HttpRequest, profile: Profile) -> HttpResponse:
     if request.method == "POST":
         profiles.delete(profile, audit.Context.from_request(request))
         return redirect("profile_list")
     return render(request, "streams/profile_delete.html", {"profile": profile})
 
 
-@permission_required("streams.view_profile")
 @require_POST
-def profile_test(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("test")
+def profile_test(request: HttpRequest, profile: Profile) -> HttpResponse:
     job = Job.objects.submit(JobKind.TEST_CONNECTION, profile,
                              audit.Context.from_request(request))
     if not request.htmx:
@@ -84,13 +88,10 @@ def profile_test(request: HttpRequest, pk: int) -> HttpResponse:
     return job_card(request, job.wait())
 
 
-
-
-@permission_required("streams.change_profile")
 @require_POST
-def profile_capture(request: HttpRequest, pk: int) -> HttpResponse:
+@may("profile.edit")
+def profile_capture(request: HttpRequest, profile: Profile) -> HttpResponse:
     """Make or remove the capture stream as the profile says, and read its size."""
-    profile = get_object_or_404(Profile, pk=pk)
     job = Job.objects.submit(JobKind.ADVISORY_CAPTURE, profile,
                              audit.Context.from_request(request),
                              target=system_streams.CAPTURE_STREAM)

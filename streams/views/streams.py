@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -34,8 +34,8 @@ from streams.views.http import (
     form_response,
     job_card,
     job_context,
+    may,
     page_or_partial,
-    permission_required,
     reading,
     refused,
     sent,
@@ -47,7 +47,6 @@ STREAM_PAGE = 50
 # The jobs a stream's page lists: those acting on the stream or its consumers.
 STREAM_JOB_KINDS = [kind for kind in JobKind
                     if kind.target_type == "stream" and kind.family in {"stream", "consumer"}]
-
 
 
 def _changeable(stream: Stream, verb: str) -> str:
@@ -88,9 +87,8 @@ def _seconds_since(job: Job | None) -> int | None:
     return int((timezone.now() - job.finished_at).total_seconds()) if job else None
 
 
-@permission_required("streams.view_stream")
-def stream_list(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("view")
+def stream_list(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     template = page_or_partial(request, "streams/stream_list.html", "stream_table")
     return render(request, template, listing(profile, request.GET))
 
@@ -137,15 +135,14 @@ def _sync_counts(profile: Profile) -> list[tuple[str, str, int]]:
     return [(value, label, counts.get(value, 0)) for value, label in StreamSync.choices]
 
 
-@permission_required("streams.view_stream")
 @require_POST
-def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+@may("view")
+def stream_list_refresh(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     """Read the listing again. A quick job's answer is its card and the table itself, as the
     page's filters (sent along) show it: one response, nothing to reload."""
-    profile = get_object_or_404(Profile, pk=pk)
     job = Job.objects.submit(JobKind.STREAM_LIST, profile, audit.Context.from_request(request))
     if not request.htmx:
-        return redirect("stream_list", pk=pk)
+        return redirect("stream_list", pk=profile.pk)
     job = job.wait()
     if not job.is_finished:  # the card polls; the table reloads when it ends
         return job_card(request, job)
@@ -153,21 +150,19 @@ def stream_list_refresh(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                   {**listing(profile, request.POST), "job": job})
 
 
-@permission_required("streams.view_stream")
 @require_POST
-def stream_list_read(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+@may("view")
+def stream_list_read(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     """Asked by the table as it loads when its rows are due: see Job.objects.read_again."""
-    profile = get_object_or_404(Profile, pk=pk)
     return reading(request, Job.objects.read_again(JobKind.STREAM_LIST, profile,
                                        audit.Context.from_request(request)))
 
 
-@permission_required("streams.add_streamdefinition")
 @require_POST
-def stream_adopt(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+@may("definitions.adopt")
+def stream_adopt(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     """Adopt the ticked streams, or with `matching` every unmanaged one the filters show: each
     one's live config, read again by the job, becomes its definition."""
-    profile = get_object_or_404(Profile, pk=pk)
     unmanaged = profile.streams.filter(sync=StreamSync.UNMANAGED, system_kind="")
     if request.POST.get("matching"):
         unmanaged = StreamFilter(request.POST, queryset=unmanaged).qs
@@ -179,7 +174,7 @@ def stream_adopt(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = Job.objects.submit(JobKind.STREAM_ADOPT, profile, audit.Context.from_request(request),
                              params={"names": names})
     if not request.htmx:
-        return redirect("stream_list", pk=pk)
+        return redirect("stream_list", pk=profile.pk)
     job = job.wait()
     if not job.is_finished:
         return job_card(request, job)
@@ -187,9 +182,8 @@ def stream_adopt(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                   {**listing(profile, request.POST), "job": job})
 
 
-@permission_required("streams.view_stream")
-def stream_detail(request: HttpRequest, pk: int, name: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("view")
+def stream_detail(request: HttpRequest, profile: Profile, name: str) -> HttpResponse:
     return render(request, page_or_partial(request, "streams/stream_detail.html", "stream_body"),
                   _detail(profile, stream_or_gone(profile, name)))
 
@@ -233,24 +227,22 @@ def _config_rows(config: dict[str, Any]) -> list[tuple[str, Any]]:
     return known + [(key, value) for key, value in config.items() if key not in keys]
 
 
-@permission_required("streams.view_stream")
 @require_POST
-def stream_read(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+@may("view")
+def stream_read(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpResponse:
     """Asked by the stream's page as it loads when its rows are due (Job.objects.read_again)."""
-    profile = get_object_or_404(Profile, pk=pk)
     return reading(request, Job.objects.read_again(JobKind.STREAM_INFO, profile,
                                        audit.Context.from_request(request), target=name))
 
 
-@permission_required("streams.view_stream")
 @require_POST
-def stream_refresh(request: HtmxHttpRequest, pk: int, name: str) -> HttpResponse:
+@may("view")
+def stream_refresh(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpResponse:
     """Read the stream again; a quick job's answer is its card and the refreshed details."""
-    profile = get_object_or_404(Profile, pk=pk)
     job = Job.objects.submit(JobKind.STREAM_INFO, profile, audit.Context.from_request(request),
                              target=name)
     if not request.htmx:
-        return redirect("stream_detail", pk=pk, name=name)
+        return redirect("stream_detail", pk=profile.pk, name=name)
     job = job.wait()
     stream = Stream.objects.filter(profile=profile, name=name).first()
     if not job.is_finished or stream is None:  # still running, or gone: the card says which
@@ -269,10 +261,9 @@ def _render_form(request: HttpRequest, form: StreamForm, context: dict[str, Any]
     return form_response(request, "streams/stream_form.html", form, context)
 
 
-@permission_required("streams.add_stream")
 @require_http_methods(["GET", "POST"])
-def stream_create(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("stream.create")
+def stream_create(request: HttpRequest, profile: Profile) -> HttpResponse:
     if "job" in request.GET:
         return _create_outcome(request, profile,
                                addressed_job(profile, JobKind.STREAM_CREATE, request))
@@ -295,10 +286,9 @@ def _create_outcome(request: HttpRequest, profile: Profile, job: Job) -> HttpRes
     return _render_form(request, form, _form_context(profile, form, **job_context(job)))
 
 
-@permission_required("streams.change_stream")
 @require_http_methods(["GET", "POST"])
-def stream_edit(request: HttpRequest, pk: int, name: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("stream.edit")
+def stream_edit(request: HttpRequest, profile: Profile, name: str) -> HttpResponse:
     stream = stream_or_gone(profile, name)
     if "job" in request.GET:  # the job ended (perhaps finding the stream gone)
         return _edit_outcome(request, profile, stream,
@@ -338,10 +328,9 @@ def _diff_rows(changes: dict[str, list[Any]]) -> list[tuple[str, str, str]]:
              stream_config.format_value(key, new)) for key, (old, new) in changes.items()]
 
 
-@permission_required("streams.delete_stream")
 @require_http_methods(["GET", "POST"])
-def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("stream.delete")
+def stream_delete(request: HttpRequest, profile: Profile, name: str) -> HttpResponse:
     if "job" in request.GET:  # its card ended: the outcome, the stream's row likely gone
         job = addressed_job(profile, JobKind.STREAM_DELETE, request, target=name)
         return render(request, page_or_partial(request, "streams/stream_delete.html",
@@ -361,10 +350,9 @@ def stream_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
                   context)
 
 
-@permission_required("streams.delete_stream")
 @require_http_methods(["GET", "POST"])
-def stream_purge(request: HttpRequest, pk: int, name: str) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("stream.purge")
+def stream_purge(request: HttpRequest, profile: Profile, name: str) -> HttpResponse:
     stream = stream_or_gone(profile, name)
     form = PurgeForm(request.POST or None, info=stream.info)
     context: dict[str, Any] = {

@@ -5,24 +5,23 @@ plan (streams.plans), shown before anything is applied."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, stream_json
+from streams import audit, policy, stream_json
 from streams.forms.transfer import CopyForm, ImportForm
 from streams.models import AuditEvent, Plan, Profile
-from streams.views.http import HtmxHttpRequest, permission_required, refused
+from streams.views.http import HtmxHttpRequest, may, refused
 
 
-@permission_required("streams.view_streamdefinition")
 @require_POST
-def definitions_export(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+@may("view")
+def definitions_export(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     """The ticked streams (`name`), or with `all` every stream of the profile but the system
     ones: one as its JSON file, several as a .zip of them. A managed stream is its definition;
     any other its live config as last read, as `nats stream info -j` shows it (stream_json
     leaves out what only the server writes)."""
-    profile = get_object_or_404(Profile, pk=pk)
     defined, live = profile.stream_definitions.all(), profile.streams.exclude(info=None)
     if request.POST.get("all"):
         live = live.filter(system_kind="")
@@ -54,10 +53,9 @@ def definitions_export(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return response
 
 
-@permission_required("streams.add_streamdefinition")
 @require_http_methods(["GET", "POST"])
-def definitions_import(request: HttpRequest, pk: int) -> HttpResponse:
-    profile = get_object_or_404(Profile, pk=pk)
+@may("definitions.import")
+def definitions_import(request: HttpRequest, profile: Profile) -> HttpResponse:
     posted = request.method == "POST"
     form = ImportForm(request.POST if posted else None, request.FILES if posted else None,
                       profile=profile)
@@ -68,15 +66,19 @@ def definitions_import(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "streams/definitions_import.html", {"profile": profile, "form": form})
 
 
-@permission_required("streams.add_streamdefinition")
 @require_http_methods(["GET", "POST"])
-def definitions_copy(request: HttpRequest, pk: int) -> HttpResponse:
+@may("view")
+def definitions_copy(request: HttpRequest, profile: Profile) -> HttpResponse:
     """Reached with the streams ticked on the list (or none: every definition); sent again
     with the profile to copy them to."""
-    source = get_object_or_404(Profile, pk=pk)
+    source = profile
     bound = request.method == "POST" and "target" in request.POST
     ticked = (request.POST if request.method == "POST" else request.GET).getlist("name")
-    form = CopyForm(request.POST if bound else None, initial={"name": ticked}, source=source)
+    targets = policy.profiles(request.user)
+    form = CopyForm(request.POST if bound else None, initial={"name": ticked}, source=source,
+                    targets=targets.filter(pk__in=[target.pk for target in targets if
+                                                   policy.may(request.user, "definitions.copy",
+                                                              target)]))
     if bound and form.is_valid():
         plan = Plan.objects.propose(form.cleaned_data["target"], form.desired,
                                     origin=f"copy from {source.name}",
