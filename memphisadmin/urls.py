@@ -6,6 +6,7 @@ from django.urls import path, re_path
 from django.views.generic import RedirectView
 
 from streams.views import (
+    accounts,
     audit,
     consumers,
     http,
@@ -24,6 +25,8 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="profile_list"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", accounts.PasswordChange.as_view(), name="password_change"),
+    path("password/changed/", accounts.PasswordChanged.as_view(), name="password_changed"),
     path("profiles/", profiles.profile_list, name="profile_list"),
     path("profiles/new/", profiles.profile_create, name="profile_create"),
     path("profiles/<int:pk>/", profiles.profile_detail, name="profile_detail"),

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
@@ -80,3 +82,21 @@ class GoneMiddleware:
             return None
         return render(request, "streams/gone.html", exception.context, status=404)
 
+
+class IdleSessionMiddleware:
+    """Logs out a session left idle for SESSION_IDLE_MINUTES; the login page then asks again
+    (LoginRequiredMiddleware, which runs after). The last activity is written at most once a
+    minute, not on every request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            seen = request.session.get("active_at", now)
+            if now - seen > settings.SESSION_IDLE_MINUTES * 60:
+                logout(request)
+            elif now - seen >= 60 or "active_at" not in request.session:
+                request.session["active_at"] = now
+        return self.get_response(request)

@@ -80,9 +80,10 @@ ROUTES: dict[str, tuple[str, str, bool]] = {
     "audit_restore": ("post", OPERATOR, False),
 }
 # Routes about no one connection, each tested below on its own; and Django's.
-OTHER_ROUTES = {"home", "login", "logout", "profile_list", "profile_create", "job_list",
-                "job_detail", "audit_list", "audit_export", "team_list", "team_create",
-                "team_detail", "team_member_add", "team_member_role", "team_member_remove"}
+OTHER_ROUTES = {"home", "login", "logout", "password_change", "password_changed",
+                "profile_list", "profile_create", "job_list", "job_detail", "audit_list",
+                "audit_export", "team_list", "team_create", "team_detail", "team_member_add",
+                "team_member_role", "team_member_remove"}
 
 
 def test_every_route_has_a_row() -> None:
@@ -333,3 +334,26 @@ def test_a_profile_is_made_and_moved_only_into_a_team_its_maker_administers(
                       ).status_code == 302
     assert Profile.objects.get(name="made").team == world.ours
 
+
+def test_a_user_changes_their_own_password(world: World) -> None:
+    client = as_user(world, VIEWER)
+    weak = client.post(reverse("password_change"), {
+        "old_password": "pass-word-1", "new_password1": "12345678",
+        "new_password2": "12345678"})
+    assert weak.status_code == 200 and "too common" in weak.content.decode()
+    done = client.post(reverse("password_change"), {
+        "old_password": "pass-word-1", "new_password1": "a-Longer-pass-4417",
+        "new_password2": "a-Longer-pass-4417"})
+    assert done.status_code == 302
+    assert get_user_model().objects.get(username="viewer").check_password("a-Longer-pass-4417")
+    assert AuditEvent.objects.get(action="user.password_changed").actor_name == "viewer"
+
+
+def test_an_idle_session_is_logged_out(world: World, settings: Any) -> None:
+    client = as_user(world, VIEWER)
+    assert client.get(reverse("profile_list")).status_code == 200
+    session = client.session
+    session["active_at"] -= settings.SESSION_IDLE_MINUTES * 60 + 1
+    session.save()
+    response = client.get(reverse("profile_list"))
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
