@@ -23,12 +23,14 @@ log = logging.getLogger(__name__)
 class Housekeeping(bootsteps.StartStopStep):
     """The reaper and the heartbeat, on timers of the worker's main process: jobs run in the
     pool, so however long they take, overdue jobs are still failed on time, messages jobs
-    read forgotten, and the worker still reports itself alive."""
+    read forgotten, requests nobody approved in time expired, and the worker still reports
+    itself alive."""
 
     requires = {"celery.worker.components:Timer"}
 
     def start(self, worker: Any) -> None:
         # Imported here: this module is loaded before Django's apps, which the models need.
+        from streams import approvals
         from streams.models import Job, WorkerHeartbeat
 
         beat = (WorkerHeartbeat.objects.note_alive, worker.hostname)
@@ -39,6 +41,8 @@ class Housekeeping(bootsteps.StartStopStep):
                                          (Job.objects.reap_overdue,)),
             worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
                                          (Job.objects.forget_expired_messages,)),
+            worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
+                                         (approvals.expire_due,)),
         ]
 
     def stop(self, worker: Any) -> None:

@@ -217,6 +217,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Mail (approvals tell approvers and requesters): printed to the console in development.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+                        if DEBUG else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_TIMEOUT = 5  # a mail server that does not answer does not hold a decision up for long
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "memphisadmin@localhost")
+# A change on a profile that requires approval is dropped when nobody decides within this.
+APPROVAL_HOURS = env_int("APPROVAL_HOURS", 24, minimum=1)
 # A session left this long without a request is logged out (streams.middleware).
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 60, minimum=1)
 # Login lockout (django-axes): after LOGIN_FAILURE_LIMIT failed logins for one user name from one

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 
 from streams.views import (
     accounts,
+    approvals,
     audit,
     consumers,
     http,
@@ -90,6 +91,10 @@ urlpatterns = [
          name="team_member_role"),
     path("teams/<int:pk>/members/<int:member>/remove/", teams.team_member_remove,
          name="team_member_remove"),
+    path("teams/<int:pk>/webhook/", teams.team_webhook, name="team_webhook"),
+    path("approvals/", approvals.approval_list, name="approval_list"),
+    path("approvals/<int:pk>/", approvals.approval_detail, name="approval_detail"),
+    path("approvals/<int:pk>/decide/", approvals.approval_decide, name="approval_decide"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
     path("audit/", audit.audit_list, name="audit_list"),

@@ -51,6 +51,7 @@ RULES = {
     "profile.edit": Rule(ADMIN, False, "edit this connection"),
     "profile.delete": Rule(ADMIN, False, "delete this connection"),
     "team.members": Rule(ADMIN, False, "manage the team's members"),
+    "approve": Rule(OPERATOR, False, "approve or reject changes"),
 }
 
 def roles(user: Any) -> dict[int, Role]:
@@ -135,3 +136,16 @@ def adds_profiles(user: Any) -> bool:
     """Whether `user` may add connections: to a team they administer (a superuser, to any,
     the Default team when there is none yet)."""
     return getattr(user, "is_superuser", False) or teams(user, ADMIN).exists()
+
+
+def needs_approval(job: Any) -> bool:
+    """A change to a profile that requires approval waits for another member's."""
+    return job.profile.requires_approval and RULES[job.action].changes
+
+
+def approval_refusal(user: Any, job: Any) -> str | None:
+    """Why `user` may not approve or reject this held job: nobody decides on their own
+    request, and only the team's operators and admins (and superusers) decide."""
+    if job.actor_id is not None and job.actor_id == user.pk:
+        return "nobody approves or rejects their own request: another member decides"
+    return refusal(user, "approve", job.profile)

@@ -1,17 +1,19 @@
-"""Audit entries for logins and logouts. Failed logins are recorded where axes counts them
-(streams.lockout), so that a flood of them cannot fill the audit log."""
+"""Audit entries for logins and logouts (failed logins are recorded where axes counts them,
+streams.lockout, so that a flood of them cannot fill the audit log), and the email telling a
+team's approvers of a change held for their approval."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
 from django.template.defaultfilters import pluralize
 
-from streams import audit, lockout
-from streams.models import AuditEvent
+from streams import approvals, audit, lockout
+from streams.models import Approval, AuditEvent
 
 
 @receiver(user_logged_in)
@@ -31,3 +33,9 @@ def _logged_out(sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> 
         AuditEvent.objects.record("logout", audit.Context.from_request(request),
                                   target_type="user", target_name=user.get_username(),
                                   outcome="succeeded")
+
+
+@receiver(post_save, sender=Approval)
+def _approval_asked(sender: Any, instance: Approval, created: bool, **kwargs: Any) -> None:
+    if created:
+        approvals.tell_approvers(instance)

@@ -5,6 +5,7 @@ change made from a page that showed another role is refused, not applied over it
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from django.db import transaction
 
@@ -80,3 +81,28 @@ def _record(membership: Membership, action: str, context: Acting, before: str | 
         outcome="succeeded", message=f"{membership.team.name}: {message}",
         before={"user": who, "role": before} if before else None,
         after={"user": who, "role": after} if after else None)
+
+
+def set_webhook(team: Team, url: str, secret: str, context: Acting) -> None:
+    """A new address (empty: none) and, when given, a new secret; the entry says whether the
+    secret changed, never what it is."""
+    with transaction.atomic():
+        before = {"url": _shown(team.webhook_url)}
+        team.webhook_url = url
+        if secret:
+            team.webhook_secret = secret
+        if not url:
+            team.webhook_secret = ""
+        team.save(update_fields=["webhook_url", "webhook_secret"])
+        AuditEvent.objects.record(
+            "team.webhook_changed", context, target_type="team", target_name=team.name,
+            outcome="succeeded", before=before,
+            after={"url": _shown(url),
+                   "secret": "changed" if secret else "kept" if url else "removed"},
+            message=f"{team.name}: webhook {'set to ' + _shown(url) if url else 'removed'}")
+
+
+def _shown(url: str) -> str:
+    """The address without any user name and password it holds."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])) if url else ""

@@ -116,7 +116,8 @@ def stale_job(profile: Profile, age: float) -> Job:
     """A job queued `age` seconds ago that no worker was ever handed."""
     job = Job.objects.create(kind=JobKind.TEST_CONNECTION, profile=profile,
                              profile_name=profile.name, target=profile.name)
-    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=age))
+    then = timezone.now() - timedelta(seconds=age)
+    Job.objects.filter(pk=job.pk).update(created_at=then, queued_at=then)
     return job
 
 

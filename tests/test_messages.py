@@ -688,7 +688,8 @@ def test_a_publish_no_worker_ran_keeps_no_body_either(
                                "size": 12, "data": base64.b64encode(b"private body").decode()})
     page = client_alice.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert "sent.x" in page and "hush-hush" not in page and "cHJpdmF0ZSBib2R5" not in page
-    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(seconds=10))
+    then = timezone.now() - timedelta(seconds=10)
+    Job.objects.filter(pk=job.pk).update(created_at=then, queued_at=then)
     Job.objects.reap_overdue()
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and job.params == {"subject": "sent.x", "size": 12}

@@ -73,8 +73,8 @@ class ProfileForm(forms.ModelForm):
     class Meta:
         model = Profile
         fields = [
-            "name", "description", "team", "read_only", "broker_kind", "servers",
-            "connect_timeout", "js_domain", "js_api_prefix", "auth_method", "username",
+            "name", "description", "team", "read_only", "requires_approval", "broker_kind",
+            "servers", "connect_timeout", "js_domain", "js_api_prefix", "auth_method", "username",
             "password", "token", "nkey_seed", "creds", "tls_ca", "tls_client_cert",
             "tls_client_key", "tls_server_name",
             "record_outside", "keep_advisories",

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.validators import URLValidator
 
 from streams.models import Membership, Role, Team
 
@@ -52,3 +53,31 @@ class RoleForm(forms.Form):
 
     role = forms.ChoiceField(choices=Role.choices)
     seen = forms.ChoiceField(choices=Role.choices, widget=forms.HiddenInput)
+
+
+class WebhookForm(forms.Form):
+    """Where the team's approval events go, and the secret they are signed with: write-only,
+    like a profile's secrets (blank keeps the stored one; an empty URL removes the webhook)."""
+
+    url = forms.URLField(label="Webhook URL", max_length=500, required=False,
+                         validators=[URLValidator(schemes=["http", "https"])],
+                         assume_scheme="https")
+    secret = forms.CharField(label="Secret", max_length=200, required=False,
+                             widget=forms.PasswordInput(render_value=False),
+                             help_text="At least 16 characters; the receiver checks the "
+                                       "X-Memphisadmin-Signature header with it.")
+
+    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.team = team
+        if team.webhook_secret:
+            self.fields["secret"].help_text = "Set — leave blank to keep."
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        secret = cleaned.get("secret") or ""
+        if secret and len(secret) < 16:
+            self.add_error("secret", "Use at least 16 characters.")
+        elif cleaned.get("url") and not (secret or self.team.webhook_secret):
+            self.add_error("secret", "A webhook needs a secret to sign its events with.")
+        return cleaned

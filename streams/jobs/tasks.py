@@ -1,5 +1,6 @@
-"""The worker's one task: run a job, given only its id. Thin: the job claims, finishes and fails
-itself (streams.models.Job), its kind says what it asks and records; the retry policy is here."""
+"""The worker's tasks: run a job, given only its id, and deliver a team's webhook event
+(streams.webhooks). Thin: the job claims, finishes and fails itself (streams.models.Job), its
+kind says what it asks and records; the retry policy is here."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 from celery import Task, shared_task
 from django.conf import settings
 
-from streams import policy
+from streams import policy, webhooks
 from streams.broker.connection import Connection
 from streams.errors import OperationError
 from streams.jobs.kinds import KINDS
@@ -46,3 +47,10 @@ def run_job(self: Task, job_id: int) -> None:
         job.fail(OperationError(f"internal error: {type(exc).__name__}"), kind=kind)
     else:
         job.finish(result, kind)
+
+
+@shared_task(name=webhooks.TASK, bind=True, acks_late=True, max_retries=webhooks.ATTEMPTS - 1)
+def deliver_webhook(self: Task, delivery_id: int) -> None:
+    """A team's webhook event; a receiver that fails is tried again, 1, 2, 4… s later."""
+    if webhooks.deliver(delivery_id) is False and self.request.retries < self.max_retries:
+        raise self.retry(countdown=2 ** self.request.retries)

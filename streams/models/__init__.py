@@ -5,7 +5,8 @@ plans):
 teams     who may see and change which connections: teams, members and their roles
 profiles  saved connections to brokers, which every other row belongs to
 audit     the append-only, hash-chained audit log, its sealed head and its checkpoints
-jobs      broker operations (the Job owns its life) and the workers' heartbeats
+jobs      broker operations (the Job owns its life), their approvals on profiles that
+          require one, and the workers' heartbeats
 streams   what the broker last said about streams and consumers; the team's definitions
 outside   what the advisory listener has recorded of changes made outside
 plans     bulk changes to a profile's streams, proposed and then applied"""
@@ -20,6 +21,8 @@ from streams.models.audit import (
     AuditQuerySet,
 )
 from streams.models.jobs import (
+    Approval,
+    ApprovalStatus,
     Job,
     JobKind,
     JobQuerySet,
@@ -42,7 +45,14 @@ from streams.models.streams import (
     StreamQuerySet,
     StreamStatus,
 )
-from streams.models.teams import Membership, RefusalBurst, Role, Team, TeamQuerySet
+from streams.models.teams import (
+    Membership,
+    RefusalBurst,
+    Role,
+    Team,
+    TeamQuerySet,
+    WebhookDelivery,
+)
 
 # Migrations 0006, 0009 and 0015 name the field streams.models.UInt64Field, from when it was
 # defined here.
@@ -51,6 +61,8 @@ from streams.uint64 import UInt64Field
 __all__ = [
     "Acting",
     "AppendOnlyError",
+    "Approval",
+    "ApprovalStatus",
     "AuditChainHead",
     "AuditCheckpoint",
     "AuditEvent",
@@ -84,6 +96,7 @@ __all__ = [
     "Team",
     "TeamQuerySet",
     "UInt64Field",
+    "WebhookDelivery",
     "WorkerHeartbeat",
     "WorkerHeartbeatQuerySet",
 ]

@@ -107,6 +107,7 @@ class JobKind(models.TextChoices):
 
 
 class JobStatus(models.TextChoices):
+    HELD = "held", "Awaiting approval"  # on a profile that requires approval (streams.approvals)
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
@@ -146,7 +147,8 @@ class JobQuerySet(models.QuerySet["Job"]):
         asked for it, in one transaction, handed to a worker once both are committed.
         `audited`: what the entry records of the params when not their public part (which
         leaves a message's body and headers out of the log). Refused (PermissionDenied) when
-        the requester may not do it on this profile: views ask first, this is the door."""
+        the requester may not do it on this profile: views ask first, this is the door. On a
+        profile that requires approval a change is held until another member approves it."""
         with transaction.atomic():
             job = self.model(
                 kind=kind,
@@ -162,6 +164,9 @@ class JobQuerySet(models.QuerySet["Job"]):
             )
             if reason := policy.job_refusal(job):
                 raise PermissionDenied(reason)
+            held = policy.needs_approval(job)
+            if held:
+                job.status = JobStatus.HELD
             job.save(force_insert=True)
             if not JobKind(kind).reads:  # a read is on the Job row alone
                 AuditEvent.objects.record(
@@ -170,7 +175,18 @@ class JobQuerySet(models.QuerySet["Job"]):
                     after=(job.public_params if audited is None else audited) or None,
                     message=job.get_kind_display(),
                 )
-            transaction.on_commit(job.enqueue)
+            if held:  # runs once another member approves (streams.approvals)
+                Approval.objects.create(
+                    job=job, sighting=profile.streams.filter(name=job.target).values_list(
+                        "info__config", flat=True).first(),
+                    expires_at=timezone.now() + timedelta(hours=settings.APPROVAL_HOURS))
+                AuditEvent.objects.record(
+                    "approval.requested", context, target_type=JobKind(kind).target_type,
+                    target_name=job.target, profile=profile, job=job, outcome="requested",
+                    message=f"{job.get_kind_display()}: held until another member of "
+                            f"{profile.team.name} approves it")
+            else:
+                transaction.on_commit(job.enqueue)
         return job
 
     def _reads(self, kind: str, profile: Profile, target: str) -> JobQuerySet:
@@ -251,7 +267,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         now = timezone.now()
         jobs = self.select_related("profile", "actor")
         return (jobs.filter(status=JobStatus.RUNNING, deadline__lt=now),
-                jobs.filter(status=JobStatus.QUEUED, created_at__lt=now - timedelta(
+                jobs.filter(status=JobStatus.QUEUED, queued_at__lt=now - timedelta(
                     seconds=settings.JOB_QUEUE_TIMEOUT)))
 
     def reap_overdue(self) -> int:
@@ -316,6 +332,8 @@ class Job(models.Model):
         max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # When it entered the queue: at creation, or when its approval let it go.
+    queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
@@ -342,7 +360,7 @@ class Job(models.Model):
         if self.status == JobStatus.RUNNING:
             return self.deadline is not None and self.deadline < now
         return (self.status == JobStatus.QUEUED
-                and self.created_at < now - timedelta(seconds=settings.JOB_QUEUE_TIMEOUT))
+                and self.queued_at < now - timedelta(seconds=settings.JOB_QUEUE_TIMEOUT))
 
     def requeue(self, reason: str) -> bool:
         """Back in the queue for another attempt after a retryable failure."""
@@ -370,7 +388,7 @@ class Job(models.Model):
     def wait(self) -> Job:
         """The job as it is once it ended, or after JOB_WAIT seconds, whichever comes first."""
         self.refresh_from_db()
-        if self.is_finished or settings.JOB_WAIT == 0:  # BLPOP's timeout 0 would wait forever
+        if not self.waits_for_worker or settings.JOB_WAIT == 0:  # BLPOP's 0 waits forever
             return self
         wakeup.wait_for(self.pk, settings.JOB_WAIT)
         self.refresh_from_db()
@@ -422,6 +440,10 @@ class Job(models.Model):
                 message = kind.describe(self, result)
             else:
                 message = self.get_kind_display()
+            approver = Approval.objects.filter(job=self, status=ApprovalStatus.APPROVED
+                                               ).values_list("decided_by_name", flat=True).first()
+            if approver:  # the second pair of eyes is on the job's own entries too
+                message = f"{message} (approved by {approver})"
             AuditEvent.objects.append([*entries, AuditEvent.objects.entry(
                 "job.finished", self, target_type=JobKind(self.kind).target_type,
                 target_name=self.target, profile=self.profile, job=self, outcome=status,
@@ -488,6 +510,12 @@ class Job(models.Model):
         return self.status in self.FINISHED
 
     @property
+    def waits_for_worker(self) -> bool:
+        """Queued or running: a worker will end it, and pages poll for that. A held job waits
+        for a person instead (streams.approvals)."""
+        return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    @property
     def action(self) -> str:
         """What this job does, as streams.policy names it: an apply with deletions confirmed
         deletes streams, which needs the deleting role."""
@@ -524,3 +552,35 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", "Awaiting approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Expired"
+
+
+class Approval(models.Model):
+    """A held job's way to run: on a profile that requires approval a change waits, as a job
+    whose kind and params say exactly what will run, for another member to approve it
+    (streams.approvals holds the flow and its audit entries)."""
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="approval")
+    status = models.CharField(max_length=16, choices=ApprovalStatus.choices,
+                              default=ApprovalStatus.PENDING, db_index=True)
+    expires_at = models.DateTimeField()
+    # The target stream's config as the requester saw it, or None: an approver is shown what
+    # changed since, and never lets a change run blind.
+    sighting = models.JSONField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    decided_by_name = models.CharField(max_length=150, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-job__created_at"]
+
+    def __str__(self) -> str:
+        return f"approval of job {self.job_id}: {self.status}"

@@ -45,6 +45,10 @@ class Profile(models.Model):
         help_text="Nothing on this broker is changed from the dashboard, by anyone: no stream, "
                   "consumer, message or definition. Reads, connection tests and recording "
                   "changes made outside go on.")
+    requires_approval = models.BooleanField(
+        "Changes need approval", default=False,
+        help_text="Every change (streams, consumers, messages, definitions, plans) waits until "
+                  "another operator or admin of the team approves it; nobody approves their own.")
     broker_kind = models.CharField(
         "broker kind", max_length=16, choices=BrokerKind.choices, default=BrokerKind.NATS
     )

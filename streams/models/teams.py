@@ -9,6 +9,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from streams.crypto import EncryptedTextField
+
 DEFAULT_TEAM = "Default"
 
 
@@ -32,6 +34,10 @@ class TeamQuerySet(models.QuerySet["Team"]):
 class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Where the team hears of changes waiting for approval and of decisions (streams.webhooks):
+    # a JSON POST signed with the secret.
+    webhook_url = models.URLField("Webhook URL", max_length=500, blank=True)
+    webhook_secret = EncryptedTextField("Webhook secret", blank=True)
 
     objects = TeamQuerySet.as_manager()
 
@@ -43,7 +49,10 @@ class Team(models.Model):
 
 
 def default_team() -> int:
-    return Team.objects.default().pk
+    """Profile.team's default. Migrations call it too, while the table may still lack later
+    columns: it reads the id alone."""
+    found = Team.objects.filter(name=DEFAULT_TEAM).values_list("pk", flat=True).first()
+    return found if found is not None else Team.objects.default().pk
 
 
 class Membership(models.Model):
@@ -79,3 +88,22 @@ class RefusalBurst(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name} from {self.ip}: {self.count}"
+
+
+class WebhookDelivery(models.Model):
+    """One event POSTed to a team's webhook, by a worker, retried until it is taken or
+    WEBHOOK_ATTEMPTS have failed; the team's page lists the latest."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=64)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.event} to {self.team}"

@@ -32,6 +32,7 @@ from streams.views.http import (
     check,
     follow_address,
     may,
+    missing,
     page_or_partial,
 )
 
@@ -280,7 +281,9 @@ def _earlier_config(event: AuditEvent) -> dict[str, Any] | None:
 @require_POST
 def audit_restore(request: HttpRequest, seq: int) -> HttpResponse:
     """A plan back to the stream's config before this entry's change, on its profile."""
-    event = get_object_or_404(AuditEvent.objects.seen_by(request.user), seq=seq)
+    event = AuditEvent.objects.seen_by(request.user).filter(seq=seq).first()
+    if event is None:
+        missing(request, "audit entry")
     context = _detail(event)
     if not context["restorable"]:
         raise Http404("this entry holds no earlier version of a stream on a profile")

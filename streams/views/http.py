@@ -72,7 +72,7 @@ def may(action: str, of: type[Plan] | type[Job] | None = None) -> Callable[[View
             row = None if of is None else of.objects.select_related("profile").filter(
                 pk=pk).first()
             if of is not None and row is None:
-                raise Http404(f"no such {of._meta.verbose_name}")
+                missing(request, of._meta.verbose_name)
             profile = visible_profile(request, pk if row is None else row.profile_id)
             check(request, action, profile)
             return view(request, profile if row is None else row, *args, **kwargs)
@@ -88,8 +88,17 @@ def visible_profile(request: HttpRequest, pk: int | None) -> Profile:
     connections do not show they exist."""
     profile = Profile.objects.select_related("team").filter(pk=pk).first()
     if profile is None or not policy.sees(request.user, profile):
-        raise Http404("no such connection")
+        missing(request, "connection")
     return profile
+
+
+def missing(request: HttpRequest, what: str) -> NoReturn:
+    """The 404 of something missing, or hidden from this user (another team's): a write to
+    it is a refusal on the record, as a 403 is (streams.refusals)."""
+    if request.method not in ("GET", "HEAD"):
+        refusals.record(audit.Context.from_request(request), request.path, "",
+                        f"no such {what} among the user's teams'")
+    raise Http404(f"no such {what}")
 
 
 def check(request: HttpRequest, action: str, profile: Profile) -> None:
@@ -147,7 +156,7 @@ def permission_denied(request: HtmxHttpRequest, exception: Exception) -> HttpRes
 
 def job_context(job: Job) -> dict[str, Any]:
     """What a job card shows: the job, and why it will be failed if it is overdue."""
-    return {"job": job, "stalled": "" if job.is_finished else job.stalled()}
+    return {"job": job, "stalled": job.stalled() if job.waits_for_worker else ""}
 
 
 def job_card(request: HtmxHttpRequest, job: Job) -> HttpResponse:

@@ -33,7 +33,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not request.htmx:
         return render(request, "streams/job_detail.html", context)
     response = render(request, "streams/job_detail.html#job_card", context)
-    if job.is_finished or context["stalled"]:
+    if not job.waits_for_worker or context["stalled"]:
         response.status_code = HttpResponseStopPolling.status_code
     if job.is_finished:
         response["HX-Trigger"] = JOB_FINISHED

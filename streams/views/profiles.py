@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, policy, profiles, system_streams
 from streams.forms.profiles import ProfileForm
-from streams.models import Job, JobKind, Profile, Role, Team
+from streams.models import Approval, ApprovalStatus, Job, JobKind, Profile, Role, Team
 from streams.views.http import HtmxHttpRequest, job_card, may, page_or_partial, refuse
 
 
@@ -25,7 +25,9 @@ def profile_detail(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     jobs = profile.jobs.select_related("actor")[:10]
     template = page_or_partial(request, "streams/profile_detail.html", "profile_body")
     return render(request, template, {
-        "profile": profile, "jobs": jobs, "capture": system_streams.CAPTURE_CONFIG})
+        "profile": profile, "jobs": jobs, "capture": system_streams.CAPTURE_CONFIG,
+        "waiting": Approval.objects.filter(job__profile=profile, status=ApprovalStatus.PENDING)
+        .select_related("job")})
 
 
 # The secrets a profile form posts never reach an error report, even with DEBUG on.

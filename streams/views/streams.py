@@ -144,7 +144,7 @@ def stream_list_refresh(request: HtmxHttpRequest, profile: Profile) -> HttpRespo
     if not request.htmx:
         return redirect("stream_list", pk=profile.pk)
     job = job.wait()
-    if not job.is_finished:  # the card polls; the table reloads when it ends
+    if job.waits_for_worker:  # the card polls; the table reloads when it ends
         return job_card(request, job)
     return render(request, "streams/stream_list.html#refreshed",
                   {**listing(profile, request.POST), "job": job})
@@ -176,7 +176,7 @@ def stream_adopt(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     if not request.htmx:
         return redirect("stream_list", pk=profile.pk)
     job = job.wait()
-    if not job.is_finished:
+    if job.waits_for_worker:
         return job_card(request, job)
     return render(request, "streams/stream_list.html#refreshed",
                   {**listing(profile, request.POST), "job": job})
@@ -245,7 +245,7 @@ def stream_refresh(request: HtmxHttpRequest, profile: Profile, name: str) -> Htt
         return redirect("stream_detail", pk=profile.pk, name=name)
     job = job.wait()
     stream = Stream.objects.filter(profile=profile, name=name).first()
-    if not job.is_finished or stream is None:  # still running, or gone: the card says which
+    if job.waits_for_worker or stream is None:  # still running, or gone: the card says which
         return job_card(request, job)
     return render(request, "streams/stream_detail.html#refreshed",
                   {**_detail(profile, stream), "job": job})

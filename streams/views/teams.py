@@ -3,15 +3,15 @@ admins do there: add a member, change a role, remove a member. Superusers found 
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, policy, teams
-from streams.forms.teams import MemberForm, RoleForm, TeamForm
+from streams.forms.teams import MemberForm, RoleForm, TeamForm, WebhookForm
 from streams.models import Membership, Role, Team
 from streams.teams import TeamChangeRefused
-from streams.views.http import refuse
+from streams.views.http import missing, refuse
 
 
 def team_list(request: HttpRequest) -> HttpResponse:
@@ -37,7 +37,7 @@ def _team(request: HttpRequest, pk: int) -> Team:
     """The team, or the 404 of a missing one for a user who is not in it."""
     team = policy.teams(request.user).filter(pk=pk).first()
     if team is None:
-        raise Http404("no such team")
+        missing(request, "team")
     return team
 
 
@@ -50,6 +50,9 @@ def _page(request: HttpRequest, team: Team, status: int = 200, **forms: object) 
         "manages": manages,
         "roles": Role.choices,
         "add_form": forms.get("add_form") or (MemberForm(team=team) if manages else None),
+        "webhook_form": forms.get("webhook_form") or (
+            WebhookForm(team=team, initial={"url": team.webhook_url}) if manages else None),
+        "deliveries": team.deliveries.all()[:10] if manages else [],
         "error": forms.get("error", ""),
     }, status=status)
 
@@ -106,4 +109,15 @@ def team_member_remove(request: HttpRequest, pk: int, member: int) -> HttpRespon
         teams.remove(membership, audit.Context.from_request(request))
     except TeamChangeRefused as refusal:
         return _page(request, team, status=409, error=str(refusal))
+    return redirect("team_detail", pk=team.pk)
+
+
+@require_POST
+def team_webhook(request: HttpRequest, pk: int) -> HttpResponse:
+    team = _managed(request, pk)
+    form = WebhookForm(request.POST, team=team)
+    if not form.is_valid():
+        return _page(request, team, status=400, webhook_form=form)
+    teams.set_webhook(team, form.cleaned_data["url"], form.cleaned_data["secret"],
+                      audit.Context.from_request(request))
     return redirect("team_detail", pk=team.pk)

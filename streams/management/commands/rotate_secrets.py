@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from streams import audit
-from streams.models import AuditEvent, Profile
+from streams.models import AuditEvent, Profile, Team
 
 
 class Command(BaseCommand):
@@ -23,8 +23,14 @@ class Command(BaseCommand):
                 # Reading decrypts with whichever key matches; saving encrypts with the first.
                 profile.save(update_fields=list(Profile.SECRET_FIELDS))
                 count += 1
+            teams = 0
+            for team in Team.objects.select_for_update().exclude(webhook_secret=""):
+                team.save(update_fields=["webhook_secret"])
+                teams += 1
             AuditEvent.objects.record("secrets.rotated", audit.Context(), target_type="profile",
                                       outcome="succeeded",
                                       actor_name=f"manage.py ({getpass.getuser()})",
-                                      message=f"re-encrypted the secrets of {count} profile(s)")
-        self.stdout.write(f"re-encrypted the secrets of {count} profile(s)")
+                                      message=f"re-encrypted the secrets of {count} profile(s) "
+                                              f"and {teams} team webhook(s)")
+        self.stdout.write(f"re-encrypted the secrets of {count} profile(s) and {teams} team "
+                          "webhook(s)")
