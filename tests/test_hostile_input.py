@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from streams import stream_json
@@ -26,21 +26,10 @@ from streams.forms.streams import PurgeForm, StreamForm
 from streams.forms.transfer import ImportForm
 from streams.models import Consumer, Job, JobKind, Plan, Profile, Stream, StreamDefinition, Team
 from tests.support.consumer_forms import SEED_CONSUMER
+from tests.support.hostile import FUZZ, NASTY, VALUES
 from tests.support.pages import field_errors
 from tests.support.stream_forms import SEED_FORM
 
-FUZZ = settings(max_examples=150, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])
-NASTY = ["²", "①", "٣", "-1", "-0", "0x10", "1e400", "nan", "inf", "9" * 5000, "\x00",
-         "a\x00b", "\u202e", "zero\u200bwidth", "1GB", "2m0s", "99999999999999999999ms",
-         "9223372036854775808", "18446744073709551616", " ", "nats://[::1:4222", "<script>"]
-VALUES = st.one_of(
-    st.sampled_from(NASTY),
-    st.text(max_size=40),
-    st.text(alphabet=st.characters(categories=["Nd", "No", "Cf", "Cc", "Zs", "Po"]),
-            max_size=8),
-    st.integers(min_value=-(2**70), max_value=2**70).map(str),
-)
 STREAM_FIELDS = [name for name in StreamForm.base_fields if name != "sealed"]
 HIDDEN = "a\u202eb"  # a right-to-left override inside a word
 NOT_A_CHOICE = "Select a valid choice."

@@ -13,6 +13,9 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import get_resolver, reverse
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from streams import audit
 from streams.models import (
@@ -31,6 +34,7 @@ from streams.models import (
     StreamDefinition,
     Team,
 )
+from tests.support.hostile import FUZZ, VALUES
 from tests.support.jobs import wait_for_job
 
 pytestmark = pytest.mark.django_db
@@ -370,3 +374,37 @@ def test_an_idle_session_is_logged_out(world: World, settings: Any) -> None:
     session.save()
     response = client.get(reverse("profile_list"))
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+# The team and approval endpoints, with what each reads from the request.
+TEAM_ENDPOINTS = {
+    "team_create": ["name"],
+    "team_member_add": ["username", "role"],
+    "team_member_role": ["role", "seen"],
+    "team_member_remove": [],
+    "team_webhook": ["url", "secret"],
+    "approval_decide": ["decision", "comment", "seen"],
+}
+
+
+@pytest.mark.parametrize("endpoint", list(TEAM_ENDPOINTS))
+@examples(FUZZ, max_examples=40)
+@given(data=st.data())
+def test_team_and_approval_posts_never_give_a_server_error(
+    world: World, endpoint: str, data: st.DataObject,
+) -> None:
+    team, profile = world.ours, world.profiles["approval"]
+    mine = Membership.objects.filter(team=team, user=world.users[VIEWER]).first()
+    args = {"team_create": [], "approval_decide": [profile.held.pk],
+            "team_member_role": [team.pk, mine.pk if mine else 0],
+            "team_member_remove": [team.pk, mine.pk if mine else 0]}.get(endpoint, [team.pk])
+    body = data.draw(st.fixed_dictionaries({}, optional={
+        name: st.one_of(VALUES, st.lists(VALUES, max_size=3))
+        for name in TEAM_ENDPOINTS[endpoint]}))
+    client = as_user(world, "superuser")
+    for htmx in ({}, {"HTTP_HX_REQUEST": "true"}):
+        response = client.post(reverse(endpoint, args=args), body, **htmx)
+        assert response.status_code < 500, (endpoint, body, response.status_code)
+    # Whatever was sent, the team keeps an admin and every role is one of the three.
+    assert Membership.objects.filter(team=team, role=ADMIN).exists()
+    assert set(Membership.objects.values_list("role", flat=True)) <= set(RANK)
