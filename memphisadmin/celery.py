@@ -38,7 +38,7 @@ class Housekeeping(bootsteps.StartStopStep):
         self.timers = [
             worker.timer.call_repeatedly(settings.WORKER_HEARTBEAT_INTERVAL, _chore, beat),
             worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
-                                         (Job.objects.reap_overdue,)),
+                                         (WorkerHeartbeat.objects.reap, worker.hostname)),
             worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,
                                          (Job.objects.forget_expired_messages,)),
             worker.timer.call_repeatedly(settings.JOB_REAP_INTERVAL, _chore,

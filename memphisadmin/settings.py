@@ -132,6 +132,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    "health_check",
     "streams",
     "axes",
 ]

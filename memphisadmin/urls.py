@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
+from streams.health import Healthz
 from streams.views import (
     accounts,
     approvals,
@@ -25,6 +27,7 @@ handler403 = http.permission_denied
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="profile_list"), name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("healthz", login_not_required(Healthz.as_view()), name="healthz"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", accounts.PasswordChange.as_view(), name="password_change"),
     path("password/changed/", accounts.PasswordChanged.as_view(), name="password_changed"),

@@ -32,6 +32,7 @@ from streams.models import (
     Stream,
     StreamDefinition,
     StreamSync,
+    WorkerHeartbeat,
 )
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ def targets() -> list[Watch]:
     """The profiles recording changes made outside. Asked again every few seconds, which is
     also when advisory ids too old to come back are forgotten."""
     close_old_connections()
+    WorkerHeartbeat.objects.note_alive(WorkerHeartbeat.LISTENER)  # for /healthz
     SeenAdvisory.objects.filter(seen_at__lt=timezone.now() - SEEN_FOR).delete()
     # A capture stream no longer kept is removed by its job: a later one starts afresh.
     CaptureMark.objects.exclude(profile__record_outside=True,

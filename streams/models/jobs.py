@@ -464,7 +464,7 @@ class Job(models.Model):
         if Job.objects.filter(profile_id=self.profile_id, status=JobStatus.RUNNING).exists():
             return (f"it waited {waited} behind another job on this connection, which is still "
                     "running (a connection runs one job at a time)")
-        last_seen = WorkerHeartbeat.objects.order_by("-seen_at").values_list(
+        last_seen = WorkerHeartbeat.objects.workers().order_by("-seen_at").values_list(
             "seen_at", flat=True).first()
         if last_seen and (now - last_seen).total_seconds() < 3 * settings.WORKER_HEARTBEAT_INTERVAL:
             return (f"no worker slot came free within {waited}: the workers were busy with "
@@ -537,16 +537,29 @@ class Job(models.Model):
 class WorkerHeartbeatQuerySet(models.QuerySet["WorkerHeartbeat"]):
     def note_alive(self, name: str) -> None:
         """A worker says it is alive (on a timer of its main process), so a job nobody picked
-        up can say whether any worker runs."""
+        up can say whether any worker runs; the listener says so as it reads its targets."""
         self.update_or_create(name=name[:255], defaults={"seen_at": timezone.now()})
+
+    def reap(self, name: str) -> int:
+        """The reaper's round on worker `name` (Job.objects.reap_overdue), noted for /healthz."""
+        reaped = Job.objects.reap_overdue()
+        self.filter(name=name[:255]).update(reaped_at=timezone.now())
+        return reaped
+
+    def workers(self) -> WorkerHeartbeatQuerySet:
+        return self.exclude(name=WorkerHeartbeat.LISTENER)
 
 
 class WorkerHeartbeat(models.Model):
-    """When each worker last said it was alive, so a job nobody picked up can be told apart:
-    no worker running, or every worker busy."""
+    """When each worker (by its Celery node name), and the advisory listener, last said it was
+    alive, and when each worker's reaper last ran: so a job nobody picked up can be told apart
+    (no worker running, or every worker busy), and /healthz can say what is down."""
+
+    LISTENER = "advisory listener"
 
     name = models.CharField(max_length=255, unique=True)
     seen_at = models.DateTimeField()
+    reaped_at = models.DateTimeField(null=True, blank=True)
 
     objects = WorkerHeartbeatQuerySet.as_manager()
 

@@ -23,11 +23,13 @@ class RedisServer(ServerProcess):
 
     @classmethod
     def start(
-        cls, workdir: Path, *, binary: str = "redis-server", timeout: float = 10.0
+        cls, workdir: Path, *, binary: str = "redis-server", timeout: float = 10.0,
+        port: int | None = None,
     ) -> RedisServer:
+        """On a free port, or on `port` (a server stopped earlier, started again)."""
         workdir = Path(workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port = port or free_port()
         server = cls(
             port=port,
             workdir=workdir,

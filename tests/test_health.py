@@ -1,0 +1,107 @@
+"""/healthz, without a login: 200 while the database, Redis, a worker, its reaper and (when a
+profile records changes made outside) the listener are up; 503 naming what is not, and 200
+again once it is back. Real Redis and a real worker, stopped and started again."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from streams.models import Profile, WorkerHeartbeat
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+from tests.support.worker import Worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def redis(tmp_path: Path, settings: Any) -> Iterator[RedisServer]:
+    server = RedisServer.start(tmp_path / "redis")
+    settings.REDIS_URL = server.url
+    yield server
+    server.stop()
+
+
+def health(client: Client) -> tuple[int, str]:
+    """Asked from a thread of its own, as gunicorn's are: the view is async, and a browser
+    test earlier in this process may have left an event loop running in this one."""
+    with ThreadPoolExecutor(1) as thread:
+        response = thread.submit(client.get, "/healthz", HTTP_ACCEPT="text/plain").result(30)
+    return response.status_code, response.content.decode()
+
+
+def test_healthz_follows_redis_and_the_workers(redis: RedisServer, tmp_path: Path) -> None:
+    client = Client()  # nobody logged in
+    worker = Worker(redis.url, tmp_path)
+    try:
+        status, body = wait_until(lambda: (lambda answer: answer if answer[0] == 200 else None)(
+            health(client)), 20, lambda: health(client)[1])
+        assert "Celery worker: OK" in body and "Reaper: OK" in body and "Database" in body
+        assert "redis://" not in body  # where, not how to get in
+
+        redis.stop()
+        status, body = health(client)
+        assert status == 503 and "Redis" in body and "Celery worker: OK" in body
+        redis = RedisServer.start(tmp_path / "redis", port=redis.port)
+        assert health(client)[0] == 200
+
+        worker.stop()  # every worker: their heartbeats then age past three rounds
+        WorkerHeartbeat.objects.update(seen_at=timezone.now() - timedelta(minutes=5),
+                                       reaped_at=timezone.now() - timedelta(minutes=5))
+        status, body = health(client)
+        assert status == 503
+        assert "no worker is running (last seen 300 s ago)" in body
+        assert "the reaper has not run" in body
+        worker = Worker(redis.url, tmp_path)
+        wait_until(lambda: health(client)[0] == 200, 20, lambda: health(client)[1])
+    finally:
+        worker.stop()
+        redis.stop()
+
+
+def test_healthz_asks_for_the_listener_only_when_a_profile_records_outside(
+    redis: RedisServer,
+) -> None:
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(name="celery@test", seen_at=now, reaped_at=now)
+    client = Client()
+    assert health(client)[0] == 200
+    Profile.objects.create(name="recorded", servers="nats://127.0.0.1:4222",
+                           record_outside=True)
+    status, body = health(client)
+    assert status == 503 and "the advisory listener is not running (last seen never)" in body
+    WorkerHeartbeat.objects.note_alive(WorkerHeartbeat.LISTENER)
+    assert health(client)[0] == 200
+
+
+def compose_healthcheck(address: str) -> list[str]:
+    """The web service's healthcheck command in docker-compose.yml, aimed at `address`."""
+    compose = (Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text()
+    line = next(line for line in compose.splitlines() if "8000/healthz" in line)
+    command = json.loads(line.split("test:", 1)[1])
+    assert command[0] == "CMD"
+    return [part.replace("127.0.0.1:8000", address) for part in command[1:]]
+
+
+def test_the_compose_healthcheck_passes_and_fails_with_healthz(
+    redis: RedisServer, live_server: Any,
+) -> None:
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(name="celery@test", seen_at=now, reaped_at=now)
+    command = compose_healthcheck(live_server.url.removeprefix("http://"))
+    command[0] = sys.executable  # the image's python, here the test's
+    assert subprocess.run(command, capture_output=True, timeout=10).returncode == 0
+    redis.stop()
+    failed = subprocess.run(command, capture_output=True, timeout=10)
+    assert failed.returncode == 1 and b"503" in failed.stderr
