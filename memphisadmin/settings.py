@@ -3,6 +3,7 @@ to start without a real secret key and encryption key."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import secrets
@@ -152,6 +153,7 @@ MIDDLEWARE = [
     "streams.middleware.VaryOnHtmxMiddleware",
     "streams.middleware.NotKeptMiddleware",
     "streams.middleware.RequestIdMiddleware",
+    "streams.logs.RequestLogMiddleware",
     "streams.middleware.ContentSecurityPolicyMiddleware",
     "streams.middleware.GoneMiddleware",
     # Turns a refused login into the lockout page; inside RequestIdMiddleware so that page
@@ -328,11 +330,18 @@ AUDIT_MESSAGE_READS = env_bool("AUDIT_MESSAGE_READS", False)
 # outside this often, and a profile waiting for its capture stream looks for it as often.
 ADVISORY_REREAD_INTERVAL = env_float("ADVISORY_REREAD_INTERVAL", 30.0, minimum=0.1)
 
+# "plain" lines, or "json": one object a line with a request's and a job's fields of their own.
+LOG_FORMAT = env_str("LOG_FORMAT", "plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
+if LOG_FORMAT == "json":  # Python's warnings too, as JSON lines rather than stray text
+    logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+                   "json": {"()": "streams.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # nats-py logs connection errors with tracebacks on its own; we report them on the job.
     # axes logs every login at INFO; its warnings (failures, lockouts) are kept.

@@ -429,6 +429,11 @@ class Job(models.Model):
             ):
                 return
             transaction.on_commit(partial(wakeup.notify, self.pk))  # a request may be waiting
+            took = (timezone.now() - self.started_at).total_seconds() if self.started_at else None
+            log.info("job %s (%s) on %s %s", self.pk, self.kind, self.profile_name, status,
+                     extra={"job": self.pk, "kind": self.kind, "profile": self.profile_name,
+                            "outcome": status,
+                            "duration_ms": round(took * 1000, 1) if took is not None else None})
             recorded = kind is not None and self.profile is not None  # a deleted profile: none
             entries = kind.record(self, result, error) if recorded else []
             if JobKind(self.kind).reads:  # what it found may be a change (made outside)
