@@ -227,6 +227,12 @@ EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_TIMEOUT = 5  # a mail server that does not answer does not hold a decision up for long
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "memphisadmin@localhost")
+# Prometheus metrics (/metrics, behind this bearer token; empty: off). Every process (gunicorn's
+# workers, Celery's pool) writes its samples under PROMETHEUS_MULTIPROC_DIR, set here before
+# prometheus-client is imported; one directory per deployment, emptied as it starts.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_DIR = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
 # A change on a profile that requires approval is dropped when nobody decides within this.
 APPROVAL_HOURS = env_int("APPROVAL_HOURS", 24, minimum=1)
 # A session left this long without a request is logged out (streams.middleware).

@@ -24,7 +24,7 @@ from django.shortcuts import render
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
-from streams import audit
+from streams import audit, metrics
 from streams.models import AuditEvent
 
 
@@ -101,6 +101,7 @@ def _record_denied(username: str, context: audit.Context) -> None:
 
 
 def _record_locked_out(username: str, context: audit.Context, failures: int) -> None:
+    metrics.LOCKOUTS.inc()
     minutes = lockout_minutes()
     address = context.ip or "an unknown address"
     AuditEvent.objects.record("login.locked_out", context, target_type="user",

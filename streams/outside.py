@@ -17,7 +17,7 @@ from django.db import IntegrityError, close_old_connections, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from streams import audit, definitions, stream_config, system_streams
+from streams import audit, definitions, metrics, stream_config, system_streams
 from streams.broker.advisories import API_AUDIT_SUBJECT, Gap, Mark, StreamChange, Watch
 from streams.broker.connection import Connection
 from streams.models import (
@@ -92,6 +92,7 @@ def record(profile_id: int, change: StreamChange, current: dict[str, Any] | None
             message=_message(change, actor, stored, current, drift),
         )
         _store_row(profile, change, actor, current, read_at, stored)
+    metrics.ADVISORIES.labels("recorded").inc()
     log.info("profile %r: %s %s %s by %s (advisory %s)", profile.name, ACTION, change.stream,
              change.action, actor, change.id)
     return True
@@ -112,6 +113,7 @@ def record_rejected(profile_id: int, count: int, reason: str) -> None:
         message=f"{count} advisories on {API_AUDIT_SUBJECT} not recorded since the previous "
                 f"such entry, the latest: {reason}. Servers send no malformed advisories: "
                 "check who may publish on $JS.EVENT.> in the account.")
+    metrics.ADVISORIES.labels("rejected").inc(count)
     log.warning("profile %r: %s advisories rejected, the latest: %s", profile.name, count,
                 reason)
 
@@ -153,6 +155,7 @@ def record_lost(profile_id: int, gap: Gap) -> bool:
             message=f"{what} changes made outside meanwhile are not in this log. Job "
                     f"#{reading.pk} reads every stream: each that now differs from its "
                     "definition is recorded, author unknown.")
+    metrics.ADVISORIES.labels("lost").inc(1 if gap.last is None else gap.last - gap.first + 1)
     log.warning("profile %r: advisories lost (%s to %s); job %s reads every stream",
                 profile.name, gap.first, gap.last or "the stream's deletion", reading.pk)
     return True

@@ -1,6 +1,7 @@
 """/healthz, without a login: 200 while the database, Redis, a worker, its reaper and (when a
 profile records changes made outside) the listener are up; 503 naming what is not, and 200
-again once it is back. Real Redis and a real worker, stopped and started again."""
+again once it is back. Real Redis and a real worker, stopped and started again. And /metrics,
+behind its token, counting what a real worker ran."""
 
 from __future__ import annotations
 
@@ -17,7 +18,16 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from streams.models import Profile, WorkerHeartbeat
+from streams import audit
+from streams.models import (
+    AuditChainHead,
+    Job,
+    JobKind,
+    JobStatus,
+    Profile,
+    WorkerHeartbeat,
+)
+from tests.support.jobs import wait_for_job
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 from tests.support.worker import Worker
@@ -105,3 +115,42 @@ def test_the_compose_healthcheck_passes_and_fails_with_healthz(
     redis.stop()
     failed = subprocess.run(command, capture_output=True, timeout=10)
     assert failed.returncode == 1 and b"503" in failed.stderr
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """A sample's value in Prometheus's text format (0 when absent)."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} " if labels else f"{name} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.usefixtures("celery_worker")
+def test_metrics_count_what_a_real_worker_ran(
+    settings: Any, make_profile: Any, nats_server: Any,
+) -> None:
+    client = Client()
+    settings.METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404  # off without a token
+    settings.METRICS_TOKEN = "scrape-token-0123456789"
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
+    auth = {"HTTP_AUTHORIZATION": "Bearer scrape-token-0123456789"}
+    before = client.get("/metrics", **auth).content.decode()
+
+    profile = make_profile(nats_server, name="counted")
+    job = Job.objects.submit(JobKind.TEST_CONNECTION, profile, audit.Context())
+    assert wait_for_job(job.pk).status == JobStatus.SUCCEEDED
+
+    after = client.get("/metrics", **auth).content.decode()
+    for name, labels in (("memphisadmin_jobs_total", {"kind": "test_connection",
+                                                      "outcome": "succeeded"}),
+                         ("memphisadmin_job_queue_wait_seconds_count",
+                          {"kind": "test_connection"}),  # observed in the worker's process
+                         ("memphisadmin_job_run_seconds_count", {"kind": "test_connection"}),
+                         ("memphisadmin_audit_entries_total", {"action": "job.finished"})):
+        assert sample(after, name, **labels) == sample(before, name, **labels) + 1, name
+    head = AuditChainHead.objects.get().seq
+    assert sample(after, "memphisadmin_audit_head_seq") == head
+    assert "scrape-token" not in after and nats_server.url not in after

@@ -89,10 +89,11 @@ ROUTES: dict[str, tuple[str, str, bool]] = {
     "approval_decide": ("post", OPERATOR, False),
 }
 # Routes about no one connection, each tested below on its own; and Django's.
-OTHER_ROUTES = {"home", "login", "logout", "healthz", "password_change", "password_changed",
-                "profile_list", "profile_create", "job_list", "job_detail", "audit_list",
-                "audit_export", "team_list", "team_create", "team_detail", "team_member_add",
-                "team_member_role", "team_member_remove", "team_webhook", "approval_list"}
+OTHER_ROUTES = {"home", "login", "logout", "healthz", "metrics", "password_change",
+                "password_changed", "profile_list", "profile_create", "job_list", "job_detail",
+                "audit_list", "audit_export", "team_list", "team_create", "team_detail",
+                "team_member_add", "team_member_role", "team_member_remove", "team_webhook",
+                "approval_list"}
 
 
 def test_every_route_has_a_row() -> None:

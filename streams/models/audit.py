@@ -5,6 +5,7 @@ rather than importing it."""
 from __future__ import annotations
 
 from datetime import UTC
+from functools import partial
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -12,7 +13,7 @@ from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from streams import policy, seal, sql
+from streams import metrics, policy, seal, sql
 from streams.models.profiles import Profile
 
 
@@ -103,6 +104,7 @@ class AuditQuerySet(models.QuerySet["AuditEvent"]):
             self._link(head, events)
             self._insert_entries(events)
             self._write_head(head)
+            transaction.on_commit(partial(_count, [event.action for event in events]))
 
     def _link(self, head: AuditChainHead, events: list[AuditEvent]) -> None:
         """Date, number and hash the entries after the head, and move the head past them."""
@@ -291,3 +293,8 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint at #{self.seq}"
+
+
+def _count(actions: list[str]) -> None:
+    for action in actions:
+        metrics.AUDIT_ENTRIES.labels(action).inc()

@@ -16,7 +16,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from streams import policy
+from streams import metrics, policy
 from streams.errors import OperationError
 from streams.jobs import wakeup
 from streams.models.audit import Acting, AuditEvent
@@ -242,7 +242,10 @@ class JobQuerySet(models.QuerySet["Job"]):
                 attempts=F("attempts") + 1,
             )
         if claimed:
-            return self.select_related("profile", "actor").get(pk=job_id)
+            job = self.select_related("profile", "actor").get(pk=job_id)
+            metrics.QUEUE_WAIT.labels(job.kind).observe(
+                max(0.0, (job.started_at - job.queued_at).total_seconds()))
+            return job
         if self.filter(pk=job_id, status=JobStatus.QUEUED).exists():
             raise ProfileBusy
         return None
@@ -282,6 +285,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         for job in queued:
             job.fail(OperationError(job._why_not_picked_up(now)), expected=JobStatus.QUEUED)
             reaped += 1
+        metrics.REAPED.inc(reaped)
         return reaped
 
     def forget_expired_messages(self) -> int:
@@ -430,6 +434,11 @@ class Job(models.Model):
                 return
             transaction.on_commit(partial(wakeup.notify, self.pk))  # a request may be waiting
             took = (timezone.now() - self.started_at).total_seconds() if self.started_at else None
+            metrics.JOBS.labels(self.kind, status).inc()
+            if took is not None:
+                metrics.RUN_TIME.labels(self.kind).observe(max(0.0, took))
+            if error and kind is not None:  # it reached the broker, which refused
+                metrics.BROKER_ERRORS.labels(str(error.err_code or 0)).inc()
             log.info("job %s (%s) on %s %s", self.pk, self.kind, self.profile_name, status,
                      extra={"job": self.pk, "kind": self.kind, "profile": self.profile_name,
                             "outcome": status,
