@@ -23,6 +23,7 @@ from streams.broker.connection import Connection
 from streams.models import (
     AuditEvent,
     CaptureMark,
+    Following,
     Job,
     JobKind,
     JobStatus,
@@ -51,14 +52,15 @@ def targets() -> list[Watch]:
     """The profiles recording changes made outside. Asked again every few seconds, which is
     also when advisory ids too old to come back are forgotten."""
     close_old_connections()
-    WorkerHeartbeat.objects.note_alive(WorkerHeartbeat.LISTENER)  # for /healthz
     SeenAdvisory.objects.filter(seen_at__lt=timezone.now() - SEEN_FOR).delete()
     # A capture stream no longer kept is removed by its job: a later one starts afresh.
     CaptureMark.objects.exclude(profile__record_outside=True,
                                 profile__keep_advisories=True).delete()
-    return [Watch(profile.pk, profile.name, Connection.from_profile(profile),
-                  profile.keeps_advisories)
-            for profile in Profile.objects.filter(record_outside=True)]
+    watches = [Watch(profile.pk, profile.name, Connection.from_profile(profile),
+                     profile.keeps_advisories)
+               for profile in Profile.objects.filter(record_outside=True)]
+    WorkerHeartbeat.objects.note_alive(WorkerHeartbeat.LISTENER)  # it read them (/healthz)
+    return watches
 
 
 def record(profile_id: int, change: StreamChange, current: dict[str, Any] | None,
@@ -96,6 +98,16 @@ def record(profile_id: int, change: StreamChange, current: dict[str, Any] | None
     log.info("profile %r: %s %s %s by %s (advisory %s)", profile.name, ACTION, change.stream,
              change.action, actor, change.id)
     return True
+
+
+def following(profile_id: int, since: datetime | None) -> None:
+    """The listener follows the profile's advisories since then (None: no longer), which its
+    page says."""
+    close_old_connections()
+    if since is None:
+        Following.objects.filter(profile_id=profile_id).delete()
+    elif Profile.objects.filter(pk=profile_id).exists():
+        Following.objects.update_or_create(profile_id=profile_id, defaults={"since": since})
 
 
 def record_rejected(profile_id: int, count: int, reason: str) -> None:

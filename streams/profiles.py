@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from streams import audit, system_streams
+from streams import audit, system_streams, wake
 from streams.models import AuditEvent, Job, JobKind, Profile
 
 
@@ -46,6 +46,7 @@ def save(profile: Profile, context: audit.Context, *, before: dict[str, Any] | N
         if profile.keeps_advisories != kept_before:  # the capture stream comes or goes
             Job.objects.submit(JobKind.ADVISORY_CAPTURE, profile, context,
                                target=system_streams.CAPTURE_STREAM)
+        transaction.on_commit(wake.tell_listener)  # what it follows may have changed
     return profile
 
 
@@ -55,3 +56,4 @@ def delete(profile: Profile, context: audit.Context) -> None:
                                   target_name=profile.name, outcome="succeeded",
                                   before=audit.profile_snapshot(profile))
         profile.delete()
+        transaction.on_commit(wake.tell_listener)

@@ -6,6 +6,7 @@ what an advisory says differs by version)."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from streams.models import (
     Profile,
     Stream,
     StreamDefinition,
+    WorkerHeartbeat,
 )
 from tests.support.jobs import wait_for_job
 from tests.support.listener import Listener
@@ -249,6 +251,37 @@ def test_the_dashboards_own_changes_are_not_recorded_twice(
     assert entry.before is None and entry.changes is None
     assert {e.action for e in AuditEvent.objects.filter(target_name="ours")} == {
         "job.requested", "job.finished", "stream.created", "stream.changed", "stream.deleted"}
+
+
+def test_switching_recording_on_takes_effect_at_once(
+    client_alice: Client, make_profile: Callable[..., Profile], server: NatsServer,
+    tmp_path: Path,
+) -> None:
+    """The listener re-reads its profiles every minute here; it is told of the switch."""
+    profile = make_profile(server, name="switched", auth_method="user_password",
+                           username="dash", password="dash-pass",
+                           last_server_version=server.version)
+    listener = Listener(tmp_path, ADVISORY_REREAD_INTERVAL="60")
+    try:
+        # Its first read of the profiles is over (it notes its heartbeat as it reads them).
+        wait_until(lambda: WorkerHeartbeat.objects.filter(name=WorkerHeartbeat.LISTENER)
+                   .exists(), 20, listener.log_tail)
+        before = audit.profile_snapshot(profile)
+        profile.record_outside = True
+        switched = time.monotonic()
+        profiles.save(profile, audit.Context(), before=before)
+        listener.wait_following("switched")
+        assert time.monotonic() - switched < 10  # told, not found by the minute's re-read
+        page = client_alice.get(reverse("profile_detail", args=[profile.pk])).content.decode()
+        assert "the listener has followed it since" in page
+        as_bob(server, "STREAM.CREATE.switched_on", {"name": "switched_on",
+                                                     "subjects": ["switched.on"]})
+        [entry] = wait_for_entries(1, listener)
+        assert entry.target_name == "switched_on"
+    finally:
+        listener.stop()
+    page = client_alice.get(reverse("profile_detail", args=[profile.pk])).content.decode()
+    assert "the listener is not following it" in page
 
 
 def drop_capture_stream(server: NatsServer) -> None:

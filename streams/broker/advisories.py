@@ -254,13 +254,20 @@ class Recorders:
     rejected: RejectRecorder
     mark: Callable[[int, Mark], object]
     read_mark: Callable[[int], Mark | None]
+    # Profile key, and since when its advisories are followed (None: no longer).
+    following: Callable[[int, datetime | None], object]
 
 
-def watch(recorders: Recorders, reread: float) -> None:
-    """Follow every profile `recorders.targets` names, asking it again every `reread` seconds,
-    until SIGINT or SIGTERM. The recorders run on one thread of their own, one at a time."""
+# Started with a function that wakes the listener: it reads its targets again at once.
+Waker = Callable[[Callable[[], None]], object]
+
+
+def watch(recorders: Recorders, reread: float, waker: Waker | None = None) -> None:
+    """Follow every profile `recorders.targets` names, asking it again every `reread` seconds
+    and whenever `waker` says so, until SIGINT or SIGTERM. The recorders run on one thread of
+    their own, one at a time."""
     with concurrent.futures.ThreadPoolExecutor(1, "memphisadmin-recorder") as recorder:
-        asyncio.run(_Listener(recorders, reread, recorder).run())
+        asyncio.run(_Listener(recorders, reread, recorder).run(waker))
 
 
 class _Counted:
@@ -290,6 +297,16 @@ class _Counted:
         return count
 
 
+async def _either(*events: asyncio.Event) -> None:
+    """Until one of the events is set."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
 class _Listener:
     def __init__(self, recorders: Recorders, reread: float,
                  recorder: concurrent.futures.Executor) -> None:
@@ -302,17 +319,20 @@ class _Listener:
         self.failures: dict[int, _Counted] = {}
         self.latest: dict[int, str] = {}  # the latest rejection's reason
 
-    async def run(self) -> None:
-        stop = asyncio.Event()
+    async def run(self, waker: Waker | None = None) -> None:
+        stop, woken = asyncio.Event(), asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if waker is not None:
+            waker(lambda: loop.call_soon_threadsafe(woken.set))
         log.info("advisory listener started")
         try:
             while not stop.is_set():
+                woken.clear()
                 await self._follow_targets()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.reread)
+                    await asyncio.wait_for(_either(stop, woken), self.reread)
         finally:
             for _, task in self.following.values():
                 task.cancel()
@@ -367,6 +387,10 @@ class _Listener:
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(nc.close(), 2.0)
+                # Not followed until connected again (or ever, when this stopped).
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._in_recorder(self.recorders.following,
+                                                           target.key, None))
             await asyncio.sleep(1.0)
 
     async def _read(self, target: Watch, nc: Client, where: str) -> None:
@@ -395,6 +419,7 @@ class _Listener:
         created = await self._report_lost(target, js, consumer.ack_floor.stream_seq, where)
         reader = await js.pull_subscribe_bind(DURABLE, CAPTURE_STREAM)
         log.info("%s: following the capture stream %s", where, CAPTURE_STREAM)
+        await self._in_recorder(self.recorders.following, target.key, datetime.now(UTC))
         quiet_since = time.monotonic()
         while True:
             try:
@@ -456,6 +481,7 @@ class _Listener:
         subscription = await nc.subscribe(API_AUDIT_SUBJECT)
         await nc.flush(timeout=5)  # the server knows of the subscription from here on
         log.info("%s: following the live advisories", where)
+        await self._in_recorder(self.recorders.following, target.key, datetime.now(UTC))
         quiet_since = looked_at = time.monotonic()
         while True:
             try:

@@ -32,7 +32,7 @@ from streams.models.jobs import (
     WorkerHeartbeat,
     WorkerHeartbeatQuerySet,
 )
-from streams.models.outside import CaptureMark, SeenAdvisory
+from streams.models.outside import CaptureMark, Following, SeenAdvisory
 from streams.models.plans import Plan, PlanQuerySet
 from streams.models.profiles import AuthMethod, BrokerKind, Profile, ProfileQuerySet
 from streams.models.streams import (
@@ -73,6 +73,7 @@ __all__ = [
     "Config",
     "Consumer",
     "ConsumerQuerySet",
+    "Following",
     "Job",
     "JobKind",
     "JobQuerySet",

@@ -37,3 +37,14 @@ class CaptureMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.profile_id}: {self.stream_created:%Y-%m-%d %H:%M:%S} #{self.seq}"
+
+
+class Following(models.Model):
+    """Since when the advisory listener follows a profile's advisories (no row: it does not),
+    which the profile's page says. A row of its own: profile saves never overwrite it."""
+
+    profile = models.OneToOneField(Profile, on_delete=models.CASCADE, related_name="following")
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} since {self.since:%Y-%m-%d %H:%M:%S}"

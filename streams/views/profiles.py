@@ -3,14 +3,29 @@ capture stream's check."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from streams import audit, policy, profiles, system_streams
 from streams.forms.profiles import ProfileForm
-from streams.models import Approval, ApprovalStatus, Job, JobKind, Profile, Role, Team
+from streams.models import (
+    Approval,
+    ApprovalStatus,
+    Following,
+    Job,
+    JobKind,
+    Profile,
+    Role,
+    Team,
+    WorkerHeartbeat,
+)
 from streams.views.http import HtmxHttpRequest, job_card, may, page_or_partial, refuse
 
 
@@ -27,7 +42,21 @@ def profile_detail(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
     return render(request, template, {
         "profile": profile, "jobs": jobs, "capture": system_streams.CAPTURE_CONFIG,
         "waiting": Approval.objects.filter(job__profile=profile, status=ApprovalStatus.PENDING)
-        .select_related("job")})
+        .select_related("job"),
+        **_listener(profile)})
+
+
+def _listener(profile: Profile) -> dict[str, Any]:
+    """Whether the advisory listener follows the profile, as far as its heartbeat says it
+    runs at all (a listener killed outright leaves its rows behind)."""
+    if not profile.record_outside:
+        return {}
+    seen = WorkerHeartbeat.objects.filter(
+        name=WorkerHeartbeat.LISTENER,
+        seen_at__gte=timezone.now() - timedelta(seconds=3 * settings.ADVISORY_REREAD_INTERVAL),
+    ).exists()
+    return {"listener_seen": seen,
+            "following": Following.objects.filter(profile=profile).first() if seen else None}
 
 
 # The secrets a profile form posts never reach an error report, even with DEBUG on.

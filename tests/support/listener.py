@@ -1,6 +1,6 @@
 """The advisory listener as production runs it: `./dev watch` (which docker-compose runs too)
 on the test database and the test Redis (it submits jobs), re-reading the profiles five times
-a second."""
+a second unless told otherwise."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.support.waiting import wait_until
 class Listener(ServerProcess):
     process_group = True
 
-    def __init__(self, workdir: Path, name: str = "listener") -> None:
+    def __init__(self, workdir: Path, name: str = "listener", **env: str) -> None:
         self.command = [str(ROOT / "dev"), "watch"]
         self.log_path = workdir / f"{name}.log"
         self.log_path.write_bytes(b"")  # what the waits below read must be this process's
@@ -28,6 +28,7 @@ class Listener(ServerProcess):
             "REDIS_URL": celery_app.conf.broker_url,  # the test Redis, once it runs
             "PYTHONUNBUFFERED": "1",
             "ADVISORY_REREAD_INTERVAL": "0.2",
+            **env,
         }
         self._launch(30, cwd=ROOT, env=environment)
 

@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from streams import outside
+from streams import outside, wake
 from streams.broker import advisories
 
 
@@ -17,4 +17,5 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         advisories.watch(advisories.Recorders(
             outside.targets, outside.record, outside.record_lost, outside.record_rejected,
-            outside.mark, outside.read_mark), settings.ADVISORY_REREAD_INTERVAL)
+            outside.mark, outside.read_mark, outside.following),
+            settings.ADVISORY_REREAD_INTERVAL, wake.listen)
