@@ -42,6 +42,8 @@ ACTION = "stream.changed_outside"
 LOST_ACTION = "advisories.lost"
 REJECTED_ACTION = "advisories.rejected"
 UNKNOWN_AUTHOR = "nats:unknown"
+# What nats-server gives as the user of a client that logged in with a token.
+HIDDEN_USER = "[REDACTED]"
 # Longer than the capture stream keeps an advisory, so none is delivered after its id is gone.
 SEEN_FOR = timedelta(days=8)
 # How far apart the broker's clock and ours may be when a job is matched to an advisory by time.
@@ -230,6 +232,9 @@ def _after(change: StreamChange, live: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _actor(author: dict[str, Any], identified: bool) -> str:
+    if author.get("user") == HIDDEN_USER:  # a token login: name the client instead
+        client = author.get("client_name") or f"an unnamed client at {author.get('host', '?')}"
+        return f"nats:{client} (user hidden by the server: a token login)"
     if author.get("user"):
         return f"nats:{author['user']}"
     who = "anonymous" if identified else "unknown user"

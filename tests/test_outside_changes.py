@@ -284,6 +284,37 @@ def test_switching_recording_on_takes_effect_at_once(
     assert "the listener is not following it" in page
 
 
+def test_a_token_clients_change_names_the_client_the_server_hides_the_user_of(
+    make_profile: Callable[..., Profile], tmp_path: Path,
+) -> None:
+    """With a token, nats-server says "[REDACTED]" for the user: the entry names the client
+    (its name, address and language) and says the user is hidden."""
+    server = NatsServer.start(tmp_path / "nats", config='authorization { token: "t0ken-4417" }')
+    listener = None
+    try:
+        profile = make_profile(server, name="tokens", auth_method="token", token="t0ken-4417",
+                               record_outside=True, last_server_version=server.version)
+        listener = Listener(tmp_path)
+        listener.wait_following(profile.name)
+        in_thread(_create_as_a_named_client(server.url.replace("nats://", "nats://t0ken-4417@")))
+        [entry] = wait_for_entries(1, listener)
+        assert entry.actor_name == ("nats:orders-service (user hidden by the server: a token "
+                                    "login)")
+        assert entry.ip == "127.0.0.1" and entry.user_agent.startswith("orders-service python3")
+        assert "REDACTED" not in entry.message and "t0ken-4417" not in str(entry.after)
+    finally:
+        if listener is not None:
+            listener.stop()
+        server.stop()
+
+
+async def _create_as_a_named_client(url: str) -> None:
+    nc = await nats.connect(url, name="orders-service")
+    await nc.request("$JS.API.STREAM.CREATE.by_token", json.dumps(
+        {"name": "by_token", "subjects": ["by.token"]}).encode(), timeout=5)
+    await nc.close()
+
+
 def drop_capture_stream(server: NatsServer) -> None:
     """Another test's capture stream holds that test's advisories: start without one."""
     api(server.url.replace("nats://", "nats://bob:bob-pass@"),
