@@ -7,10 +7,11 @@ also answers text/plain, JSON and OpenMetrics)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from health_check.base import HealthCheck
@@ -26,7 +27,14 @@ from streams.models import Profile, WorkerHeartbeat
 MISSED = 3
 
 
-def _since(at: Any) -> str:
+def _latest(rows: QuerySet[WorkerHeartbeat], field: str) -> datetime | None:
+    return rows.order_by(f"-{field}").values_list(field, flat=True).first()
+
+
+def _missed(at: datetime | None, interval: float) -> str:
+    """"" when `at` is within MISSED rounds of `interval` seconds, else how long ago it was."""
+    if at is not None and at >= timezone.now() - timedelta(seconds=MISSED * interval):
+        return ""
     return f"{(timezone.now() - at).total_seconds():.0f} s ago" if at else "never"
 
 
@@ -38,11 +46,9 @@ class Worker(HealthCheck):
         return "Celery worker"
 
     def run(self) -> None:
-        seen = WorkerHeartbeat.objects.workers().order_by("-seen_at").values_list(
-            "seen_at", flat=True).first()
-        if seen is None or seen < timezone.now() - timedelta(
-                seconds=MISSED * settings.WORKER_HEARTBEAT_INTERVAL):
-            raise ServiceUnavailable(f"no worker is running (last seen {_since(seen)})")
+        seen = _latest(WorkerHeartbeat.objects.workers(), "seen_at")
+        if late := _missed(seen, settings.WORKER_HEARTBEAT_INTERVAL):
+            raise ServiceUnavailable(f"no worker is running (last seen {late})")
 
 
 @dataclasses.dataclass
@@ -53,11 +59,9 @@ class Reaper(HealthCheck):
         return "Reaper"
 
     def run(self) -> None:
-        reaped = WorkerHeartbeat.objects.workers().order_by("-reaped_at").values_list(
-            "reaped_at", flat=True).first()
-        if reaped is None or reaped < timezone.now() - timedelta(
-                seconds=MISSED * settings.JOB_REAP_INTERVAL):
-            raise ServiceUnavailable(f"the reaper has not run (last round {_since(reaped)})")
+        reaped = _latest(WorkerHeartbeat.objects.workers(), "reaped_at")
+        if late := _missed(reaped, settings.JOB_REAP_INTERVAL):
+            raise ServiceUnavailable(f"the reaper has not run (last round {late})")
 
 
 @dataclasses.dataclass
@@ -71,12 +75,9 @@ class Listener(HealthCheck):
     def run(self) -> None:
         if not Profile.objects.filter(record_outside=True).exists():
             return
-        seen = WorkerHeartbeat.objects.filter(name=WorkerHeartbeat.LISTENER).values_list(
-            "seen_at", flat=True).first()
-        if seen is None or seen < timezone.now() - timedelta(
-                seconds=MISSED * settings.ADVISORY_REREAD_INTERVAL):
-            raise ServiceUnavailable(f"the advisory listener is not running (last seen "
-                                     f"{_since(seen)})")
+        seen = _latest(WorkerHeartbeat.objects.filter(name=WorkerHeartbeat.LISTENER), "seen_at")
+        if late := _missed(seen, settings.ADVISORY_REREAD_INTERVAL):
+            raise ServiceUnavailable(f"the advisory listener is not running (last seen {late})")
 
 
 class Healthz(HealthCheckView):
