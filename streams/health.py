@@ -10,6 +10,7 @@ import dataclasses
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -46,7 +47,7 @@ class Worker(HealthCheck):
         return "Celery worker"
 
     def run(self) -> None:
-        seen = _latest(WorkerHeartbeat.objects.workers(), "seen_at")
+        seen = _latest(WorkerHeartbeat.objects.of_this_deployment().workers(), "seen_at")
         if late := _missed(seen, settings.WORKER_HEARTBEAT_INTERVAL):
             raise ServiceUnavailable(f"no worker is running (last seen {late})")
 
@@ -59,7 +60,7 @@ class Reaper(HealthCheck):
         return "Reaper"
 
     def run(self) -> None:
-        reaped = _latest(WorkerHeartbeat.objects.workers(), "reaped_at")
+        reaped = _latest(WorkerHeartbeat.objects.of_this_deployment().workers(), "reaped_at")
         if late := _missed(reaped, settings.JOB_REAP_INTERVAL):
             raise ServiceUnavailable(f"the reaper has not run (last round {late})")
 
@@ -75,7 +76,8 @@ class Listener(HealthCheck):
     def run(self) -> None:
         if not Profile.objects.filter(record_outside=True).exists():
             return
-        seen = _latest(WorkerHeartbeat.objects.filter(name=WorkerHeartbeat.LISTENER), "seen_at")
+        seen = _latest(WorkerHeartbeat.objects.of_this_deployment().filter(
+            name=WorkerHeartbeat.LISTENER), "seen_at")
         if late := _missed(seen, settings.ADVISORY_REREAD_INTERVAL):
             raise ServiceUnavailable(f"the advisory listener is not running (last seen {late})")
 
@@ -83,8 +85,8 @@ class Listener(HealthCheck):
 class Healthz(HealthCheckView):
     checks = (
         Database,
-        (Redis, {"client_factory": lambda: RedisClient.from_url(
-            settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)}),
+        (Redis, {"client_factory": lambda: RedisClient.from_url(  # the queue's Redis
+            current_app.conf.broker_url, socket_connect_timeout=1, socket_timeout=1)}),
         Worker,
         Reaper,
         Listener,

@@ -18,6 +18,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from memphisadmin.celery import app as celery_app
 from streams import audit
 from streams.models import (
     AuditChainHead,
@@ -36,10 +37,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def redis(tmp_path: Path, settings: Any) -> Iterator[RedisServer]:
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of the test's own, as this deployment's queue: the health checks ask about it
+    and the processes serving it, not the suite's worker on the suite's Redis."""
     server = RedisServer.start(tmp_path / "redis")
-    settings.REDIS_URL = server.url
+    suites = celery_app.conf.broker_url
+    celery_app.conf.broker_url = server.url
     yield server
+    celery_app.conf.broker_url = suites
     server.stop()
 
 
@@ -84,7 +89,8 @@ def test_healthz_asks_for_the_listener_only_when_a_profile_records_outside(
     redis: RedisServer,
 ) -> None:
     now = timezone.now()
-    WorkerHeartbeat.objects.create(name="celery@test", seen_at=now, reaped_at=now)
+    WorkerHeartbeat.objects.create(name="celery@test", seen_at=now, reaped_at=now,
+                                   broker=WorkerHeartbeat.serving())
     client = Client()
     assert health(client)[0] == 200
     Profile.objects.create(name="recorded", servers="nats://127.0.0.1:4222",
@@ -108,7 +114,8 @@ def test_the_compose_healthcheck_passes_and_fails_with_healthz(
     redis: RedisServer, live_server: Any,
 ) -> None:
     now = timezone.now()
-    WorkerHeartbeat.objects.create(name="celery@test", seen_at=now, reaped_at=now)
+    WorkerHeartbeat.objects.create(name="celery@test", seen_at=now, reaped_at=now,
+                                   broker=WorkerHeartbeat.serving())
     command = compose_healthcheck(live_server.url.removeprefix("http://"))
     command[0] = sys.executable  # the image's python, here the test's
     assert subprocess.run(command, capture_output=True, timeout=10).returncode == 0

@@ -3,6 +3,7 @@ workers' heartbeats the reaper consults."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from functools import partial
@@ -551,8 +552,15 @@ class Job(models.Model):
 class WorkerHeartbeatQuerySet(models.QuerySet["WorkerHeartbeat"]):
     def note_alive(self, name: str) -> None:
         """A worker says it is alive (on a timer of its main process), so a job nobody picked
-        up can say whether any worker runs; the listener says so as it reads its targets."""
-        self.update_or_create(name=name[:255], defaults={"seen_at": timezone.now()})
+        up can say whether any worker runs; the listener says so as it reads its targets.
+        Each names the Redis it serves (WorkerHeartbeat.serving)."""
+        self.update_or_create(name=name[:255], defaults={
+            "seen_at": timezone.now(), "broker": WorkerHeartbeat.serving()})
+
+    def of_this_deployment(self) -> WorkerHeartbeatQuerySet:
+        """Those of the processes on the Redis this process uses: /healthz asks about its
+        own deployment's, not any worker another Redis feeds."""
+        return self.filter(broker=WorkerHeartbeat.serving())
 
     def reap(self, name: str) -> int:
         """The reaper's round on worker `name` (Job.objects.reap_overdue), noted for /healthz."""
@@ -574,6 +582,12 @@ class WorkerHeartbeat(models.Model):
     name = models.CharField(max_length=255, unique=True)
     seen_at = models.DateTimeField()
     reaped_at = models.DateTimeField(null=True, blank=True)
+    # A fingerprint of the Redis it serves (not its address, which may hold a password).
+    broker = models.CharField(max_length=16, blank=True)
+
+    @staticmethod
+    def serving() -> str:
+        return hashlib.sha256(current_app.conf.broker_url.encode()).hexdigest()[:16]
 
     objects = WorkerHeartbeatQuerySet.as_manager()
 
