@@ -68,11 +68,13 @@ def test_a_request_and_a_job_are_one_json_line_each_without_secrets(
 
 def test_the_worker_logs_json_lines_only(tmp_path: Path) -> None:
     redis = RedisServer.start(tmp_path / "redis")
-    worker = Worker(redis.url, tmp_path, LOG_FORMAT="json")
     try:
-        wait_until(lambda: "ready." in worker.log_text(), 30, worker.log_text)
-        lines = [line for line in worker.log_text().splitlines() if line.strip()]
-        assert lines and all(json.loads(line)["level"] for line in lines), lines[:5]
+        worker = Worker(redis.url, tmp_path, LOG_FORMAT="json")
+        try:
+            wait_until(lambda: "ready." in worker.log_text(), 30, worker.log_text)
+            lines = [line for line in worker.log_text().splitlines() if line.strip()]
+            assert lines and all(json.loads(line)["level"] for line in lines), lines[:5]
+        finally:
+            worker.stop()
     finally:
-        worker.stop()
-        redis.stop()
+        redis.stop()  # also when the worker did not start
