@@ -35,6 +35,10 @@ from tests.support.worker import Worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# A Celery node name of its own: the suite's worker on this host is celery@<host> too, and a
+# heartbeat is a node's (as in production, where each worker needs its own name).
+NODE = ("-n", "health@%h")
+
 
 @pytest.fixture
 def redis(tmp_path: Path) -> Iterator[RedisServer]:
@@ -58,7 +62,7 @@ def health(client: Client) -> tuple[int, str]:
 
 def test_healthz_follows_redis_and_the_workers(redis: RedisServer, tmp_path: Path) -> None:
     client = Client()  # nobody logged in
-    worker = Worker(redis.url, tmp_path)
+    worker = Worker(redis.url, tmp_path, *NODE)
     try:
         status, body = wait_until(lambda: (lambda answer: answer if answer[0] == 200 else None)(
             health(client)), 20, lambda: health(client)[1])
@@ -78,7 +82,7 @@ def test_healthz_follows_redis_and_the_workers(redis: RedisServer, tmp_path: Pat
         assert status == 503
         assert "no worker is running (last seen 300 s ago)" in body
         assert "the reaper has not run" in body
-        worker = Worker(redis.url, tmp_path)
+        worker = Worker(redis.url, tmp_path, *NODE)
         wait_until(lambda: health(client)[0] == 200, 20, lambda: health(client)[1])
     finally:
         worker.stop()
