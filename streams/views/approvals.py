@@ -9,6 +9,7 @@ from typing import Any
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from streams import approvals, audit, consumer_config, policy, stream_config
@@ -24,10 +25,11 @@ class DecisionForm(forms.Form):
 
 
 def approval_list(request: HttpRequest) -> HttpResponse:
-    approvals.expire_due()
     visible = Approval.objects.filter(job__in=Job.objects.seen_by(request.user)).select_related(
         "job", "job__profile", "job__profile__team")
-    pending = list(visible.filter(status=ApprovalStatus.PENDING))
+    # One past its time waits for the worker's housekeeping to expire it: no longer offered.
+    pending = list(visible.filter(status=ApprovalStatus.PENDING,
+                                  expires_at__gt=timezone.now()))
     return render(request, "streams/approval_list.html", {
         "to_decide": [a for a in pending
                       if policy.approval_refusal(request.user, a.job) is None],
