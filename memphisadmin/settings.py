@@ -335,6 +335,14 @@ AUDIT_MESSAGE_READS = env_bool("AUDIT_MESSAGE_READS", False)
 # The advisory listener (manage.py watch_advisories) reads which profiles record changes made
 # outside this often, and a profile waiting for its capture stream looks for it as often.
 ADVISORY_REREAD_INTERVAL = env_float("ADVISORY_REREAD_INTERVAL", 30.0, minimum=0.1)
+# The scheduler (manage.py schedule, one per deployment) checks each connection whose last
+# check is older than CHECK_INTERVAL seconds, and every SAMPLE_INTERVAL seconds the check also
+# lists its streams and samples their numbers (and the consumers' of at most
+# SAMPLE_CONSUMER_STREAMS streams) for the charts, kept SAMPLES_KEPT_HOURS.
+CHECK_INTERVAL = env_float("CHECK_INTERVAL", 30.0, minimum=1)
+SAMPLE_INTERVAL = env_float("SAMPLE_INTERVAL", 300.0, minimum=1)
+SAMPLE_CONSUMER_STREAMS = env_int("SAMPLE_CONSUMER_STREAMS", 200)
+SAMPLES_KEPT_HOURS = env_float("SAMPLES_KEPT_HOURS", 72.0, minimum=1)
 
 # "plain" lines, or "json": one object a line with a request's and a job's fields of their own.
 LOG_FORMAT = env_str("LOG_FORMAT", "plain")

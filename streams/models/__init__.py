@@ -5,6 +5,7 @@ plans):
 teams     who may see and change which connections: teams, members and their roles
 profiles  saved connections to brokers, which every other row belongs to
 audit     the append-only, hash-chained audit log, its sealed head and its checkpoints
+health    what the periodic connection checks found, and streams' numbers over time
 jobs      broker operations (the Job owns its life), their approvals on profiles that
           require one, and the workers' heartbeats
 streams   what the broker last said about streams and consumers; the team's definitions
@@ -20,6 +21,7 @@ from streams.models.audit import (
     AuditEvent,
     AuditQuerySet,
 )
+from streams.models.health import ConnectionHealth, ConsumerSample, StreamSample
 from streams.models.jobs import (
     Approval,
     ApprovalStatus,
@@ -71,8 +73,10 @@ __all__ = [
     "BrokerKind",
     "CaptureMark",
     "Config",
+    "ConnectionHealth",
     "Consumer",
     "ConsumerQuerySet",
+    "ConsumerSample",
     "Following",
     "Job",
     "JobKind",
@@ -92,6 +96,7 @@ __all__ = [
     "StreamDefinition",
     "StreamDefinitionQuerySet",
     "StreamQuerySet",
+    "StreamSample",
     "StreamStatus",
     "StreamSync",
     "Team",

@@ -49,11 +49,14 @@ class JobKind(models.TextChoices):
     CONSUMER_RESUME = "consumer_resume", "Resume consumer"
     STREAM_PLAN = "stream_plan", "Plan changes"
     STREAM_APPLY = "stream_apply", "Apply plan"
+    # The scheduler's periodic check of a connection (streams.checks): nobody asks for it.
+    CONNECTION_CHECK = "connection_check", "Check connection"
 
     @property
     def target_type(self) -> str:
         """What a job of this kind acts on, as its audit entries name it."""
-        return ("profile" if self in {JobKind.TEST_CONNECTION, JobKind.STREAM_LIST,
+        return ("profile" if self in {JobKind.TEST_CONNECTION, JobKind.CONNECTION_CHECK,
+                                      JobKind.STREAM_LIST,
                                       JobKind.STREAM_ADOPT, JobKind.STREAM_PLAN,
                                       JobKind.STREAM_APPLY} else "stream")
 
@@ -69,7 +72,7 @@ class JobKind(models.TextChoices):
         (who read which messages is recorded with settings.AUDIT_MESSAGE_READS). A connection
         test stays recorded: it is someone trying the profile's credentials."""
         return self in {JobKind.STREAM_LIST, JobKind.STREAM_INFO, JobKind.MESSAGE_LIST,
-                        JobKind.MESSAGE_GET, JobKind.MESSAGE_READ}
+                        JobKind.MESSAGE_GET, JobKind.MESSAGE_READ, JobKind.CONNECTION_CHECK}
 
     @property
     def stream_changes(self) -> frozenset[str]:
@@ -350,6 +353,8 @@ class Job(models.Model):
     error_field = models.CharField(max_length=64, blank=True)
     # How far a job of many parts has got while it runs: {"done": n, "total": m}.
     progress = models.JSONField(null=True, blank=True)
+    # Someone asked a job of many parts to stop: it stops where stopping is safe.
+    cancel_requested = models.BooleanField(default=False)
 
     objects = JobQuerySet.as_manager()
 
@@ -569,7 +574,7 @@ class WorkerHeartbeatQuerySet(models.QuerySet["WorkerHeartbeat"]):
         return reaped
 
     def workers(self) -> WorkerHeartbeatQuerySet:
-        return self.exclude(name=WorkerHeartbeat.LISTENER)
+        return self.exclude(name__in=(WorkerHeartbeat.LISTENER, WorkerHeartbeat.SCHEDULER))
 
 
 class WorkerHeartbeat(models.Model):
@@ -578,6 +583,7 @@ class WorkerHeartbeat(models.Model):
     (no worker running, or every worker busy), and /healthz can say what is down."""
 
     LISTENER = "advisory listener"
+    SCHEDULER = "scheduler"
 
     name = models.CharField(max_length=255, unique=True)
     seen_at = models.DateTimeField()
