@@ -28,6 +28,7 @@ class Listener(ServerProcess):
             "REDIS_URL": celery_app.conf.broker_url,  # the test Redis, once it runs
             "PYTHONUNBUFFERED": "1",
             "ADVISORY_REREAD_INTERVAL": "0.2",
+            "SINGLETON_TTL": "3",  # a listener killed is replaced in seconds
             **env,
         }
         self._launch(30, cwd=ROOT, env=environment)
@@ -37,7 +38,11 @@ class Listener(ServerProcess):
         return "advisory listener"
 
     def ready(self) -> bool:
-        return "advisory listener started" in self.log_text()
+        """Listening, or waiting for another listener's lock (streams.singleton)."""
+        text = self.log_text()
+        return "advisory listener started" in text or self.waiting_text in text
+
+    waiting_text = "another advisory listener holds the lock"
 
     def wait_following(self, profile: str, what: str = "live advisories", times: int = 1) -> None:
         """Until the listener has said `times` times that it follows the profile's `what`
