@@ -265,7 +265,7 @@ AXES_LOCKOUT_CALLABLE = "streams.lockout.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True  # logins and logouts are in the audit log already
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "profile_list"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
@@ -335,6 +335,9 @@ AUDIT_MESSAGE_READS = env_bool("AUDIT_MESSAGE_READS", False)
 # The advisory listener (manage.py watch_advisories) reads which profiles record changes made
 # outside this often, and a profile waiting for its capture stream looks for it as often.
 ADVISORY_REREAD_INTERVAL = env_float("ADVISORY_REREAD_INTERVAL", 30.0, minimum=0.1)
+# The listener and the scheduler hold a lock in Redis while they run, one of each per
+# deployment; one that died without letting go is replaced this many seconds later.
+SINGLETON_TTL = env_float("SINGLETON_TTL", 30.0, minimum=1)
 # The scheduler (manage.py schedule, one per deployment) checks each connection whose last
 # check is older than CHECK_INTERVAL seconds, and every SAMPLE_INTERVAL seconds the check also
 # lists its streams and samples their numbers (and the consumers' of at most

@@ -4,7 +4,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path, re_path
-from django.views.generic import RedirectView
 
 from streams.health import Healthz
 from streams.views import (
@@ -12,6 +11,7 @@ from streams.views import (
     approvals,
     audit,
     consumers,
+    home,
     http,
     jobs,
     messages,
@@ -26,7 +26,7 @@ from streams.views import (
 handler403 = http.permission_denied
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="profile_list"), name="home"),
+    path("", home.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("healthz", login_not_required(Healthz.as_view()), name="healthz"),
     path("metrics", metrics.metrics, name="metrics"),

@@ -1,8 +1,10 @@
 """/healthz: whether the dashboard's parts are up, for load balancers and docker-compose,
 without a login, a secret or a broker call: the database, Redis, a worker's heartbeat, its
-reaper's last round, and the advisory listener's heartbeat when a profile records changes made
-outside. 200 when all are, else 503 naming what is not (django-health-check's view, which
-also answers text/plain, JSON and OpenMetrics)."""
+reaper's last round, the scheduler's heartbeat when there is a connection to check, and the
+advisory listener's heartbeat when a profile records changes made outside. 200 when all are,
+else 503 naming what is not (django-health-check's view, which also answers text/plain, JSON
+and OpenMetrics). `late` answers docker-compose's healthchecks of the worker, the listener
+and the scheduler (manage.py alive)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from health_check.exceptions import ServiceUnavailable
 from health_check.views import HealthCheckView
 from redis.asyncio import Redis as RedisClient
 
+from streams import checks
 from streams.models import Profile, WorkerHeartbeat
 
 # A part is down when it missed this many of its rounds.
@@ -30,6 +33,13 @@ MISSED = 3
 
 def _latest(rows: QuerySet[WorkerHeartbeat], field: str) -> datetime | None:
     return rows.order_by(f"-{field}").values_list(field, flat=True).first()
+
+
+def late(name: str, interval: float) -> str:
+    """"" when the process `name` (a worker's node name, WorkerHeartbeat.LISTENER or
+    SCHEDULER) of this deployment said it was alive within MISSED rounds of `interval`."""
+    return _missed(_latest(WorkerHeartbeat.objects.of_this_deployment().filter(name=name),
+                           "seen_at"), interval)
 
 
 def _missed(at: datetime | None, interval: float) -> str:
@@ -76,10 +86,23 @@ class Listener(HealthCheck):
     def run(self) -> None:
         if not Profile.objects.filter(record_outside=True).exists():
             return
-        seen = _latest(WorkerHeartbeat.objects.of_this_deployment().filter(
-            name=WorkerHeartbeat.LISTENER), "seen_at")
-        if late := _missed(seen, settings.ADVISORY_REREAD_INTERVAL):
-            raise ServiceUnavailable(f"the advisory listener is not running (last seen {late})")
+        if ago := late(WorkerHeartbeat.LISTENER, settings.ADVISORY_REREAD_INTERVAL):
+            raise ServiceUnavailable(f"the advisory listener is not running (last seen {ago})")
+
+
+@dataclasses.dataclass
+class Scheduler(HealthCheck):
+    """With a connection to check, the scheduler ran a round within MISSED rounds."""
+
+    def __repr__(self) -> str:
+        return "Scheduler"
+
+    def run(self) -> None:
+        if not Profile.objects.exists():
+            return
+        if ago := late(WorkerHeartbeat.SCHEDULER, checks.TICK):
+            raise ServiceUnavailable(f"the scheduler is not running (last seen {ago}): "
+                                     "connections are not checked")
 
 
 class Healthz(HealthCheckView):
@@ -90,6 +113,7 @@ class Healthz(HealthCheckView):
         Worker,
         Reaper,
         Listener,
+        Scheduler,
     )
 
     async def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -89,7 +89,7 @@ def test_healthz_follows_redis_and_the_workers(redis: RedisServer, tmp_path: Pat
         redis.stop()
 
 
-def test_healthz_asks_for_the_listener_only_when_a_profile_records_outside(
+def test_healthz_asks_for_the_listener_and_the_scheduler_only_when_they_have_work(
     redis: RedisServer,
 ) -> None:
     now = timezone.now()
@@ -102,6 +102,9 @@ def test_healthz_asks_for_the_listener_only_when_a_profile_records_outside(
     status, body = health(client)
     assert status == 503 and "the advisory listener is not running (last seen never)" in body
     WorkerHeartbeat.objects.note_alive(WorkerHeartbeat.LISTENER)
+    status, body = health(client)  # a connection to check asks for the scheduler too
+    assert status == 503 and "the scheduler is not running (last seen never)" in body
+    WorkerHeartbeat.objects.note_alive(WorkerHeartbeat.SCHEDULER)
     assert health(client)[0] == 200
 
 

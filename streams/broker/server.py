@@ -23,7 +23,7 @@ def check_connection(conn: Connection, timeout: float) -> dict[str, Any]:
 
     async def report(nc: Client, js: JetStreamContext) -> dict[str, Any]:
         try:
-            return await _server_report(nc, js)
+            return await server_report(nc, js)
         except (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError):
             if conn.js_domain or conn.js_api_prefix:  # the usual cause: a mistyped domain
                 raise BrokerError(f"no JetStream answers at {api_prefix(conn)}: check the "
@@ -33,7 +33,8 @@ def check_connection(conn: Connection, timeout: float) -> dict[str, Any]:
     return run(conn, report, timeout, fresh=True)  # the point is to connect
 
 
-async def _server_report(nc: Client, js: JetStreamContext) -> dict[str, Any]:
+async def server_report(nc: Client, js: JetStreamContext) -> dict[str, Any]:
+    """Who the server is, and the account's JetStream usage and limits."""
     info = nc._server_info  # nats-py keeps the server's INFO only here
     started = time.perf_counter()
     await nc.flush(timeout=5)

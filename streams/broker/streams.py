@@ -46,28 +46,29 @@ async def info_or_none(nc: Client, conn: Connection, name: str) -> dict[str, Any
 
 
 def list_streams(conn: Connection) -> dict[str, Any]:
-    """Every stream, however many: STREAM.LIST pages of 256 until `total`. After the first
-    page the rest are requested at once, which is what makes a long listing quick."""
+    """Every stream, however many (see listing)."""
+    return with_facts(conn, lambda nc: listing(nc, conn))
 
-    async def operation(nc: Client) -> dict[str, Any]:
-        first = await request(nc, conn, "STREAM.LIST", {"offset": 0})
-        pages = [first] + list(await asyncio.gather(*(
-            request(nc, conn, "STREAM.LIST", {"offset": offset})
-            for offset in range(LIST_PAGE, first.get("total", 0), LIST_PAGE)
-        )))
-        streams: dict[str, dict[str, Any]] = {}
-        missing: set[str] = set()
-        offline: dict[str, str] = {}
-        for page in pages:
-            for info in page.get("streams") or []:
-                streams[info["config"]["name"]] = info
-            missing.update(page.get("missing") or [])
-            offline.update(page.get("offline") or {})
-        # A cluster lists a stream it could not reach both here (config only) and as missing.
-        return {"streams": list(streams.values()), "total": first.get("total", 0),
-                "missing": sorted(missing), "offline": offline}
 
-    return with_facts(conn, operation)
+async def listing(nc: Client, conn: Connection) -> dict[str, Any]:
+    """Every stream: STREAM.LIST pages of 256 until `total`. After the first page the rest
+    are requested at once, which is what makes a long listing quick."""
+    first = await request(nc, conn, "STREAM.LIST", {"offset": 0})
+    pages = [first] + list(await asyncio.gather(*(
+        request(nc, conn, "STREAM.LIST", {"offset": offset})
+        for offset in range(LIST_PAGE, first.get("total", 0), LIST_PAGE)
+    )))
+    streams: dict[str, dict[str, Any]] = {}
+    missing: set[str] = set()
+    offline: dict[str, str] = {}
+    for page in pages:
+        for info in page.get("streams") or []:
+            streams[info["config"]["name"]] = info
+        missing.update(page.get("missing") or [])
+        offline.update(page.get("offline") or {})
+    # A cluster lists a stream it could not reach both here (config only) and as missing.
+    return {"streams": list(streams.values()), "total": first.get("total", 0),
+            "missing": sorted(missing), "offline": offline}
 
 
 def stream_info(conn: Connection, name: str) -> dict[str, Any]:

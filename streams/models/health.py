@@ -90,3 +90,17 @@ class ConsumerSample(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["profile", "stream", "at"])]
+
+
+def stream_history(profile_id: int, stream: str) -> dict[str, Any]:
+    """A stream's samples (messages, bytes) and its consumers' (lag), oldest first, for the
+    charts on its page."""
+    rows = StreamSample.objects.filter(profile_id=profile_id, stream=stream).order_by("at")
+    samples = list(rows.values_list("at", "messages", "bytes"))
+    lag: dict[str, list[tuple[Any, int]]] = {}
+    for consumer, at, pending in (ConsumerSample.objects.filter(
+            profile_id=profile_id, stream=stream).order_by("consumer", "at")
+            .values_list("consumer", "at", "pending")):
+        lag.setdefault(consumer, []).append((at, pending))
+    return {"messages": [(at, messages) for at, messages, _ in samples],
+            "bytes": [(at, size) for at, _, size in samples], "lag": lag}

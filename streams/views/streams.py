@@ -27,6 +27,7 @@ from streams.models import (
     StreamStatus,
     StreamSync,
 )
+from streams.models.health import stream_history
 from streams.views.http import (
     HtmxHttpRequest,
     addressed_job,
@@ -213,6 +214,7 @@ def _detail(profile: Profile, stream: Stream) -> dict[str, Any]:
         "memphis": profile.broker_kind == BrokerKind.MEMPHIS and not stream.system_kind,
         "station": stream.name.replace("#", "."),  # Memphis turns a station's dots into #
         "definition": StreamDefinition.objects.filter(profile=profile, name=stream.name).first(),
+        "history": stream_history(profile.pk, stream.name),
         "drift": [(label, stream_config.format_value(key, defined),
                    stream_config.format_value(key, live))
                   for key, label, defined, live in definitions.labelled(stream.drift or {})],

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, PASSWORD, log_in
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, HOME, PASSWORD, log_in
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around
 # it are still plain synchronous calls.
@@ -36,6 +36,6 @@ def page(
     context.set_default_timeout(10_000)
     page = context.new_page()
     log_in(page, "browser", PASSWORD)
-    page.wait_for_url("**/profiles/")
+    page.wait_for_url(HOME)
     yield page
     context.close()

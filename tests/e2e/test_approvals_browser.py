@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from streams.models import Profile, Role, Team
-from tests.support.browser import log_in
+from tests.support.browser import HOME, log_in
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import api, create_raw, live_config
 from tests.support.teams import member
@@ -22,7 +22,7 @@ def as_user(browser: Browser, live_server: Any, username: str) -> Page:
     page = browser.new_context(base_url=live_server.url).new_page()
     page.set_default_timeout(10_000)
     log_in(page, username, "pass-word-1")
-    page.wait_for_url("**/profiles/")
+    page.wait_for_url(HOME)
     return page
 
 

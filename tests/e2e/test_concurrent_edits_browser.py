@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from streams.audit import Context
 from streams.models import Job, JobKind, JobStatus, Profile
-from tests.support.browser import log_in
+from tests.support.browser import HOME, log_in
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.raw_jetstream import api, create_raw, live_config
@@ -45,7 +45,7 @@ def test_a_stale_form_changes_only_what_its_user_changed_and_refuses_conflicts(
     bob.set_default_timeout(10_000)
     bob_page, bob_second_tab = bob.new_page(), bob.new_page()
     log_in(bob_page, "bob", "bob-pass-7731")
-    bob_page.wait_for_url("**/profiles/")
+    bob_page.wait_for_url(HOME)
     # Both open the form before either applies anything.
     open_edit(page, profile)
     open_edit(bob_page, profile)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
@@ -10,6 +12,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 PASSWORD = "browser-pass-4921"  # the `page` fixture's user, "browser"
+HOME = re.compile(r"^https?://[^/]+/$")  # where logging in lands: the overview
 
 
 def log_in(page: Page, username: str, password: str) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from streams.jobs.kinds.advisories import KeepAdvisories
 from streams.jobs.kinds.base import Kind, Result
-from streams.jobs.kinds.connection import TestConnection
+from streams.jobs.kinds.connection import CheckConnection, TestConnection
 from streams.jobs.kinds.consumers import (
     CreateConsumer,
     DeleteConsumer,
@@ -36,6 +36,6 @@ KINDS: dict[str, Kind] = {kind.kind: kind() for kind in (
     TestConnection, ListStreams, ReadStream, CreateStream, UpdateStream, DeleteStream,
     PurgeStream, AdoptStreams, BrowseMessages, ReadMessage, DownloadMessage, DeleteMessage,
     PublishMessage, KeepAdvisories, CreateConsumer, UpdateConsumer, DeleteConsumer, PauseConsumer,
-    ResumeConsumer, PlanChanges, ApplyPlan)}
+    ResumeConsumer, PlanChanges, ApplyPlan, CheckConnection)}
 
 __all__ = ["KINDS", "Kind", "Result"]
