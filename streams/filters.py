@@ -47,6 +47,13 @@ class JobFilter(ListFilter):
         self.filters["profile"].extra["widget"] = forms.Select(
             choices=[("", "any"), *((name, name) for name in names)])
 
+    def filter_queryset(self, queryset: QuerySet[Job]) -> QuerySet[Job]:
+        """The scheduler's connection checks (a few a minute a connection) are listed when
+        their kind is asked for, not among the jobs people asked for."""
+        if not self.form.cleaned_data.get("kind"):
+            queryset = queryset.exclude(kind=JobKind.CONNECTION_CHECK)
+        return super().filter_queryset(queryset)
+
 
 # The streams table's columns, each a sort (and its reverse, "-column").
 STREAM_COLUMNS = [

@@ -279,3 +279,18 @@ def _subprocess_env() -> dict[str, str]:
 
     return {**os.environ, "DATABASE_URL": subprocess_database_url(),
             "REDIS_URL": celery_app.conf.broker_url}
+
+
+def test_the_scheduler_s_checks_stay_out_of_the_job_lists_unless_asked_for(
+    admin_client: Client, profile: Profile,
+) -> None:
+    asked = Job.objects.create(kind=JobKind.STREAM_CREATE, profile=profile, target="asked",
+                               profile_name=profile.name, status=JobStatus.SUCCEEDED)
+    checked = Job.objects.create(kind=JobKind.CONNECTION_CHECK, profile=profile,
+                                 profile_name=profile.name, status=JobStatus.SUCCEEDED)
+    listed = admin_client.get("/jobs/").content.decode()
+    assert f"/jobs/{asked.pk}/" in listed and f"/jobs/{checked.pk}/" not in listed
+    listed = admin_client.get("/jobs/?kind=connection_check").content.decode()
+    assert f"/jobs/{checked.pk}/" in listed and f"/jobs/{asked.pk}/" not in listed
+    page = admin_client.get(f"/profiles/{profile.pk}/").content.decode()
+    assert f"/jobs/{asked.pk}/" in page and f"/jobs/{checked.pk}/" not in page

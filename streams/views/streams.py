@@ -18,6 +18,7 @@ from streams.filters import STREAM_COLUMNS, StreamFilter
 from streams.forms.streams import DeleteStreamForm, PurgeForm, StreamForm
 from streams.models import (
     BrokerKind,
+    ConnectionHealth,
     Job,
     JobKind,
     JobStatus,
@@ -66,7 +67,11 @@ def _changeable(stream: Stream, verb: str) -> str:
 
 
 def _cluster_size(profile: Profile) -> int:
-    """As the last job that talked to the server reported it (all of them do)."""
+    """As the last check, or else the last job that talked to the server, reported it."""
+    checked = ConnectionHealth.objects.filter(profile=profile).values_list(
+        "report__cluster_size", flat=True).first()
+    if checked:
+        return int(checked)
     results = profile.jobs.filter(status=JobStatus.SUCCEEDED).values_list("result", flat=True)
     for result in results[:20]:
         if result and "cluster_size" in result:
