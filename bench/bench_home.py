@@ -144,7 +144,8 @@ _thread = ThreadPoolExecutor(1)  # the async view, asked from a thread as gunico
 
 
 def _healthz(client: object) -> tuple[int, str]:
-    response = _thread.submit(client.get, "/healthz", secure=True, HTTP_ACCEPT="text/plain").result(30)
+    response = _thread.submit(client.get, "/healthz", secure=True,
+                              HTTP_ACCEPT="text/plain").result(30)
     return response.status_code, response.content.decode()
 
 

@@ -294,3 +294,18 @@ def test_the_scheduler_s_checks_stay_out_of_the_job_lists_unless_asked_for(
     assert f"/jobs/{checked.pk}/" in listed and f"/jobs/{asked.pk}/" not in listed
     page = admin_client.get(f"/profiles/{profile.pk}/").content.decode()
     assert f"/jobs/{asked.pk}/" in page and f"/jobs/{checked.pk}/" not in page
+
+
+def test_every_destructive_button_says_what_it_destroys(
+    admin_client: Client, profile: Profile,
+) -> None:
+    Stream.objects.create(profile=profile, name="ORDERS", messages=3, read_at=timezone.now(),
+                          info={"config": {"name": "ORDERS", "subjects": ["o.>"]}})
+    base = f"/profiles/{profile.pk}"
+    assert "Delete stream ORDERS and its 3 messages</button>" in admin_client.get(
+        f"{base}/stream/ORDERS/delete/").content.decode()
+    assert "Purge messages of ORDERS</button>" in admin_client.get(
+        f"{base}/stream/ORDERS/purge/").content.decode()
+    page = admin_client.get(f"{base}/delete/").content.decode()
+    assert f"Delete connection {profile.name}</button>" in page
+    assert "nothing on the broker changes" in page
