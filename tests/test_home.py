@@ -4,7 +4,6 @@ deployment. Real servers, a real Celery worker and a real `./dev schedule`."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from memphisadmin.celery import app as celery_app
 from streams import audit, checks
 from streams.models import (
     AuditEvent,
@@ -37,7 +37,8 @@ from streams.models import (
 )
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
-from tests.support.project import ROOT
+from tests.support.project import ROOT, dev_environment
+from tests.support.raw_jetstream import in_thread
 from tests.support.scheduler import Scheduler
 from tests.support.teams import logged_in, member
 from tests.support.waiting import wait_until
@@ -124,12 +125,12 @@ def test_a_check_samples_streams_and_consumers_for_the_stream_page_charts(
     admin_client: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
 ) -> None:
     profile = make_profile(own_server, name="charted")
-    asyncio.run(_fill(own_server.url, 10))
+    in_thread(_fill(own_server.url, 10))
     check(profile)
     page = admin_client.get(f"/profiles/{profile.pk}/stream/CHARTED/").content.decode()
     assert "Messages: one sample so far" in page
 
-    asyncio.run(_publish(own_server.url, 15))
+    in_thread(_publish(own_server.url, 15))
     check(profile, sample=False)  # a liveness check only: no sample
     assert StreamSample.objects.filter(stream="CHARTED").count() == 1
     check(profile)
@@ -258,7 +259,7 @@ def test_the_compose_healthchecks_of_the_worker_listener_and_scheduler(
     def alive(part: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "manage.py", "alive", part], cwd=ROOT,
                               capture_output=True, text=True, timeout=60,
-                              env=_subprocess_env())
+                              env=dev_environment(celery_app.conf.broker_url))
 
     assert alive("scheduler").returncode == 1
     WorkerHeartbeat.objects.note_alive(WorkerHeartbeat.SCHEDULER)
@@ -270,15 +271,6 @@ def test_the_compose_healthchecks_of_the_worker_listener_and_scheduler(
     WorkerHeartbeat.objects.update(seen_at=timezone.now() - timedelta(minutes=5))
     assert re.search(r"last seen 30\d s ago", alive("listener").stderr)
 
-
-def _subprocess_env() -> dict[str, str]:
-    import os
-
-    from memphisadmin.celery import app as celery_app
-    from tests.support.project import subprocess_database_url
-
-    return {**os.environ, "DATABASE_URL": subprocess_database_url(),
-            "REDIS_URL": celery_app.conf.broker_url}
 
 
 def test_the_scheduler_s_checks_stay_out_of_the_job_lists_unless_asked_for(

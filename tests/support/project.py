@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from django.conf import settings
@@ -15,3 +17,16 @@ def subprocess_database_url() -> str:
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     return f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def dev_environment(redis_url: str, **env: str) -> dict[str, str]:
+    """What a `./dev` process the tests start runs with: this virtualenv, the test database
+    and `redis_url`, unbuffered output; `env` on top."""
+    return {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "DATABASE_URL": subprocess_database_url(),
+        "REDIS_URL": redis_url,
+        "PYTHONUNBUFFERED": "1",
+        **env,
+    }

@@ -4,13 +4,11 @@ second unless told otherwise."""
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 from memphisadmin.celery import app as celery_app
 from tests.support.process import ServerProcess
-from tests.support.project import ROOT, subprocess_database_url
+from tests.support.project import ROOT, dev_environment
 
 
 class Scheduler(ServerProcess):
@@ -21,17 +19,11 @@ class Scheduler(ServerProcess):
         self.command = [str(ROOT / "dev"), "schedule"]
         self.log_path = workdir / f"{name}.log"
         self.log_path.write_bytes(b"")
-        environment = {
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-            "DATABASE_URL": subprocess_database_url(),
-            "REDIS_URL": celery_app.conf.broker_url,  # the test Redis, once it runs
-            "PYTHONUNBUFFERED": "1",
+        # On the test Redis, once it runs.
+        self._launch(30, cwd=ROOT, env=dev_environment(celery_app.conf.broker_url, **{
             "CHECK_INTERVAL": "1",
             "SINGLETON_TTL": "3",  # a scheduler killed is replaced in seconds
-            **env,
-        }
-        self._launch(30, cwd=ROOT, env=environment)
+            **env}))
 
     @property
     def label(self) -> str:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 from tests.support.process import ServerProcess
-from tests.support.project import ROOT, subprocess_database_url
+from tests.support.project import ROOT, dev_environment
 
 
 class Worker(ServerProcess):
@@ -23,16 +21,9 @@ class Worker(ServerProcess):
         self.command = [str(ROOT / "dev"), "worker", *args]
         self.log_path = workdir / "worker.log"
         self.log_path.write_bytes(b"")  # "ready." must be this worker's
-        environment = {
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": subprocess_database_url(),
-            "PYTHONUNBUFFERED": "1",
-            "JOB_REAP_INTERVAL": "1",  # overdue jobs are failed within a second, not 15
-            **env,
-        }
-        self._launch(30, cwd=ROOT, env=environment)
+        # Overdue jobs are failed within a second, not 15, unless the test says otherwise.
+        self._launch(30, cwd=ROOT, env=dev_environment(redis_url, **{
+            "JOB_REAP_INTERVAL": "1", **env}))
 
     @property
     def label(self) -> str:
