@@ -1,18 +1,19 @@
 """Audit log integrity: the hash chain, the append-only guards (model, admin, database), tamper
 detection by verify_audit, the sealed and guarded chain head, heads kept outside the database
-(--anchor, --expect-head), pruning with a checkpoint, and concurrent writers on the real SQLite
-file database."""
+(--anchor, --expect-head), pruning with a checkpoint, concurrent writers on the real SQLite
+file database, and the commands' progress on a terminal."""
 
 from __future__ import annotations
 
 import os
+import pty
 import re
 import stat
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from io import StringIO
 from pathlib import Path
@@ -470,6 +471,51 @@ def test_verify_audit_command_exits_non_zero_on_a_broken_chain() -> None:
     assert not AuditEvent.objects.exists()
     head = AuditChainHead.objects.get()  # an empty log's head, as migrate leaves it
     assert (head.seq, head.hash) == (0, audit.GENESIS) and audit.verify().ok
+
+
+def _manage(argv: list[str], **how: Any) -> subprocess.CompletedProcess[Any]:
+    """A manage.py command in a process of its own, on the test's database."""
+    return subprocess.run([sys.executable, "manage.py", *argv, "--skip-checks"], cwd=ROOT,
+                          env={**os.environ, "DATABASE_URL": subprocess_database_url()},
+                          timeout=60, **how)
+
+
+def _on_a_terminal(argv: list[str]) -> tuple[subprocess.CompletedProcess[Any], str]:
+    """The command with its stderr on a pseudo-terminal, as an operator's shell gives it: its
+    exit, and what the terminal showed."""
+    leader, follower = pty.openpty()
+    try:
+        run = _manage(argv, stdout=subprocess.PIPE, stderr=follower)
+    finally:
+        os.close(follower)
+    shown = b""
+    with suppress(OSError):  # EIO: the command's end is closed and all it wrote was read
+        while chunk := os.read(leader, 65536):
+            shown += chunk
+    os.close(leader)
+    return run, shown.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("command", "line"), [
+    (["verify_audit"], r"^\rverified 5,000 of 6,000 entries \(83%\), (about \d+ s|less than "
+                       r"a second) left\rverified 6,000 of 6,000 entries *\r *\r$"),
+    (["prune_audit", "--before", "2100-01-01"], r"^\rremoved 6,000 of 6,000 entries\r *\r$"),
+])
+def test_the_operations_commands_show_progress_on_a_terminal_only(
+    command: list[str], line: str,
+) -> None:
+    AuditEvent.objects.append([
+        AuditEvent.objects.entry("profile.changed", audit.Context(), target_type="profile",
+                                 target_name=f"orders-{n}", outcome="succeeded")
+        for n in range(6000)])
+    run, shown = _on_a_terminal(command)
+    assert run.returncode == 0, shown
+    assert re.search(line, shown), repr(shown)  # the line is rewritten, then cleared
+    assert run.stdout.startswith((b"audit chain intact", b"removed"))
+    # A cron job's log or a pipe: only what the command has to say.
+    quiet = _manage(command, capture_output=True, text=True)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
 
 
 @pytest.mark.django_db(transaction=True)

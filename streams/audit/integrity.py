@@ -9,7 +9,7 @@ sealed). The operations commands verify_audit and prune_audit call these."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,11 +52,18 @@ class Verification:
         return not self.problem
 
 
-def verify(chunk: int = 5000, reaches: Sequence[HeadRef] = ()) -> Verification:
+# Told (done, total) as long work goes on: a terminal's line (streams.progress.TerminalLine).
+Progress = Callable[[int, int], None]
+
+
+def verify(chunk: int = 5000, reaches: Sequence[HeadRef] = (),
+           progress: Progress | None = None) -> Verification:
     """Walk the chain from the latest checkpoint (or the start) to the head and report the first
     entry that was altered, inserted or removed, or a head that was altered or removed. Each of
     `reaches` (heads verified earlier, kept outside the database) must still be in the chain:
-    that is what shows a log cut short together with its head, or restored from an older copy."""
+    that is what shows a log cut short together with its head, or restored from an older copy.
+    `progress` hears how many entries were checked after each chunk, of those the head says
+    there are."""
     head = AuditChainHead.objects.filter(pk=1).first()
     if head is None:
         return Verification(0, None, None, None, "the chain head is missing: the log was wiped "
@@ -102,6 +109,8 @@ def verify(chunk: int = 5000, reaches: Sequence[HeadRef] = ()) -> Verification:
                                     f"{content['message']}", seq)
             expected_seq, expected_prev = seq + 1, stored_hash
             checked += 1
+        if progress is not None and rows:
+            progress(checked, head.seq - first_seq + 1)
         if len(rows) < chunk:
             break
         last_seen = rows[-1][0]
@@ -145,9 +154,11 @@ class Pruned:
     up_to_seq: int | None
 
 
-def prune(before: datetime, context: Context, actor_name: str = "") -> Pruned:
+def prune(before: datetime, context: Context, actor_name: str = "", chunk: int = 20_000,
+          progress: Progress | None = None) -> Pruned:
     """Remove the entries older than `before` (a prefix of the chain: everything ahead of the
-    oldest entry that is not older) and leave a signed checkpoint where they ended."""
+    oldest entry that is not older) and leave a signed checkpoint where they ended. They go
+    `chunk` at a time, in one transaction, and `progress` hears how many are gone after each."""
     with deletion_gate():
         AuditEvent.objects.lock_head()
         first_kept = (AuditEvent.objects.filter(at__gte=before).order_by("seq")
@@ -164,9 +175,16 @@ def prune(before: datetime, context: Context, actor_name: str = "") -> Pruned:
                 seq=seq, hash=last_hash, pruned_before=before, removed=removed,
                 mac=checkpoint_mac(seq, last_hash, before, removed),
             )
+            first = doomed.order_by("seq").values_list("seq", flat=True).first()
+            gone = 0
             with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
                 # The ORM refuses to delete entries; this statement is the one sanctioned way.
-                cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq <= %s", [seq])
+                for upper in range(first + chunk - 1, seq + chunk, chunk):
+                    cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq <= %s",
+                                   [min(upper, seq)])
+                    gone += cursor.rowcount
+                    if progress is not None:
+                        progress(gone, removed)
             pruned = Pruned(removed, seq)
         AuditEvent.objects.record("audit.pruned", context, target_type="audit",
                                   outcome="succeeded", actor_name=actor_name,

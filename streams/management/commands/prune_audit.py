@@ -9,6 +9,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from streams import audit
 from streams.audit.integrity import prune
+from streams.progress import TerminalLine
 
 
 def _moment(value: str) -> datetime:
@@ -32,7 +33,9 @@ class Command(BaseCommand):
                             help="remove entries written before this date (UTC unless given)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        pruned = prune(options["before"], audit.Context(), actor_name=audit.command_actor())
+        with TerminalLine(self.stderr, "removed") as line:
+            pruned = prune(options["before"], audit.Context(),
+                           actor_name=audit.command_actor(), progress=line)
         if pruned.up_to_seq is None:
             self.stdout.write("nothing to prune")
         else:

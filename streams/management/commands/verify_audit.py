@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from streams import audit
 from streams.audit.integrity import HeadRef, verify
 from streams.models import AuditEvent
+from streams.progress import TerminalLine
 
 
 def _head(value: str) -> HeadRef:
@@ -70,7 +71,8 @@ class Command(BaseCommand):
         earlier: list[HeadRef] = list(options["expect_head"])
         if anchor is not None and anchor.exists():
             earlier.append(_read_anchor(anchor))
-        result = verify(reaches=earlier)
+        with TerminalLine(self.stderr, "verified") as line:
+            result = verify(reaches=earlier, progress=line)
         span = (f"#{result.first_seq}–#{result.last_seq}" if result.last_seq is not None
                 else "no entries")
         head = result.head
