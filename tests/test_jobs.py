@@ -288,3 +288,27 @@ def test_the_web_process_never_imports_the_broker_client() -> None:
                             env={**os.environ, "DJANGO_SETTINGS_MODULE": "memphisadmin.settings"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def running_apply(profile: Profile, **fields: Any) -> Job:
+    """An apply someone asked for, as far as its row says: no worker takes it here."""
+    return Job.objects.create(kind=JobKind.STREAM_APPLY, profile=profile,
+                              profile_name=profile.name, target=profile.name,
+                              params={"plan": 1}, **fields)
+
+
+def test_a_running_jobs_card_counts_and_estimates_what_is_left(
+    client_alice: Client, make_profile: Callable[..., Profile],
+) -> None:
+    profile = make_profile("nats://127.0.0.1:1")
+    started = timezone.now() - timedelta(seconds=10)
+    job = running_apply(profile, status=JobStatus.RUNNING, started_at=started,
+                        progress={"done": 0, "total": 1000})
+    url = reverse("job_detail", args=[job.pk])
+    card = client_alice.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert '<progress max="1000" value="0"' in card
+    assert "0 of 1,000 · <span class=\"estimate\">estimating…</span>" in card
+    # A quarter in 10 s (and the moments since): three more quarters take 30.
+    Job.objects.filter(pk=job.pk).update(progress={"done": 250, "total": 1000})
+    card = client_alice.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert re.search(r"250 of 1,000 · <span class=\"estimate\">about 3\d s left", card), card

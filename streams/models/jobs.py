@@ -22,6 +22,7 @@ from streams.errors import OperationError
 from streams.jobs import wakeup
 from streams.models.audit import Acting, AuditEvent
 from streams.models.profiles import Profile
+from streams.progress import seconds_left, time_left
 
 log = logging.getLogger(__name__)
 
@@ -528,6 +529,15 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def estimate(self) -> str:
+        """How long a running job of many parts still needs at its pace so far, in words
+        ("about 40 s left", "estimating…" until it has a pace)."""
+        if not self.progress or self.started_at is None:
+            return time_left(None)
+        elapsed = (timezone.now() - self.started_at).total_seconds()
+        return time_left(seconds_left(self.progress["done"], self.progress["total"], elapsed))
 
     @property
     def waits_for_worker(self) -> bool:
