@@ -102,6 +102,7 @@ urlpatterns = [
     path("approvals/<int:pk>/decide/", approvals.approval_decide, name="approval_decide"),
     path("jobs/", jobs.job_list, name="job_list"),
     path("jobs/<int:pk>/", jobs.job_detail, name="job_detail"),
+    path("jobs/<int:pk>/cancel/", jobs.job_cancel, name="job_cancel"),
     path("audit/", audit.audit_list, name="audit_list"),
     path("audit/<int:seq>/", audit.audit_detail, name="audit_detail"),
     path("audit/<int:seq>/restore/", audit.audit_restore, name="audit_restore"),

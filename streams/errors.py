@@ -15,3 +15,8 @@ class OperationError(Exception):
         self.err_code = err_code
         self.retryable = retryable
         self.field = field  # the form field the error belongs on, if any
+
+
+class Stopped(OperationError):
+    """The job stopped midway because someone asked it to (Job.cancel): it ends failed, saying
+    what ran, and is no failure of the broker's."""

@@ -79,6 +79,10 @@ def refusal(user: Any, action: str, profile: Profile) -> str | None:
     rule = RULES[action]
     if rule.changes and profile.read_only:
         return f"{profile.name} is read-only: nothing on it is changed from here"
+    return _role_refusal(user, rule, profile)
+
+
+def _role_refusal(user: Any, rule: Rule, profile: Profile) -> str | None:
     if getattr(user, "is_superuser", False):
         return None
     held = role(user, profile)
@@ -101,6 +105,12 @@ def job_refusal(job: Any) -> str | None:
     if job.actor_id is None or job.profile is None:
         return None
     return refusal(job.actor, job.action, job.profile)
+
+
+def stop_refusal(user: Any, job: Any) -> str | None:
+    """Why `user` may not stop this job (Job.cancel): whoever may run it on its profile may
+    stop it, on a profile made read-only meanwhile too, since stopping changes nothing more."""
+    return _role_refusal(user, RULES[job.action], job.profile)
 
 
 def profiles(user: Any) -> QuerySet[Profile]:

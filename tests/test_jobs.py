@@ -312,3 +312,39 @@ def test_a_running_jobs_card_counts_and_estimates_what_is_left(
     Job.objects.filter(pk=job.pk).update(progress={"done": 250, "total": 1000})
     card = client_alice.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert re.search(r"250 of 1,000 · <span class=\"estimate\">about 3\d s left", card), card
+
+
+def test_a_queued_apply_stopped_never_runs_and_the_stop_is_audited(
+    client_alice: Client, make_profile: Callable[..., Profile], redis_server: RedisServer,
+) -> None:
+    profile = make_profile("nats://127.0.0.1:1")
+    job = running_apply(profile)  # queued: no worker here
+    card = client_alice.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "Stop before it starts" in card
+    response = client_alice.post(reverse("job_cancel", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and response["HX-Trigger"] == "job-finished"
+    job.refresh_from_db()
+    assert (job.status, job.error) == (JobStatus.FAILED,
+                                       "stopped before it started: nothing was changed")
+    assert "Stop before" not in response.content.decode()
+    entries = AuditEvent.objects.filter(job=job).order_by("seq")
+    assert [(e.action, e.outcome, e.actor_name) for e in entries] == [
+        ("job.cancel_requested", "requested", "alice"), ("job.finished", "failed", "")]
+    # Asked again, or once it ended: nothing more happens.
+    client_alice.post(reverse("job_cancel", args=[job.pk]), HTTP_HX_REQUEST="true")
+    assert AuditEvent.objects.filter(job=job).count() == 2
+
+
+def test_only_jobs_that_stop_safely_offer_stop(
+    client_alice: Client, make_profile: Callable[..., Profile], redis_server: RedisServer,
+) -> None:
+    profile = make_profile("nats://127.0.0.1:1")
+    job = Job.objects.create(kind=JobKind.STREAM_LIST, profile=profile,
+                             profile_name=profile.name, target=profile.name,
+                             status=JobStatus.RUNNING, started_at=timezone.now())
+    card = client_alice.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert reverse("job_cancel", args=[job.pk]) not in card
+    client_alice.post(reverse("job_cancel", args=[job.pk]))
+    job.refresh_from_db()
+    assert not job.cancel_requested and job.status == JobStatus.RUNNING
+    assert not AuditEvent.objects.filter(action="job.cancel_requested").exists()

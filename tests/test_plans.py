@@ -6,6 +6,7 @@ separate connections as `nats stream edit` would."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +33,7 @@ from streams.plans import steps as planning
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.plans import apply
-from tests.support.proxies import BusyProxy
+from tests.support.proxies import BusyProxy, PacedProxy
 from tests.support.raw_jetstream import api, create_raw, live_config, publish
 from tests.support.stream_forms import create_stream, refresh_list
 from tests.support.teams import logged_in, member
@@ -248,6 +249,61 @@ def test_apply_of_many_reports_every_outcome_and_its_progress(
     assert {outcome["outcome"] for outcome in plan.outcomes.values()} == {"created"}
     assert AuditEvent.objects.filter(job_id=job.pk, action="stream.created").count() == 300
     assert api(own_server.url, "STREAM.NAMES", {"offset": 0})["total"] == 300
+
+
+def test_a_stopped_apply_stops_between_streams_and_says_which_ran(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    """On a broker taking 20 ms a create (a slow disk, a long link) the apply's card shows how
+    far it got, with an estimate and a Stop that a viewer may not press and an operator may;
+    the creates under way finish, no other starts, and the job names what did not run."""
+    with PacedProxy(own_server.port, "$JS.API.STREAM.CREATE.", every=0.02) as proxy:
+        profile = make_profile(proxy.url, last_server_version=own_server.version)
+        StreamDefinition.objects.bulk_create(
+            StreamDefinition(profile=profile, name=f"slow_{n:03d}",
+                             config={"name": f"slow_{n:03d}", "subjects": [f"slow.{n}"]})
+            for n in range(200))
+        plan = plan_streams(client_alice, profile, "profile")
+        client_alice.post(reverse("plan_apply", args=[plan.pk]), HTTP_HX_REQUEST="true")
+        plan.refresh_from_db()
+        card_url = reverse("job_detail", args=[plan.apply_job_id])
+        stop_url = reverse("job_cancel", args=[plan.apply_job_id])
+        operator = logged_in(member(profile.team, "operator", "operator"))
+        viewer = logged_in(member(profile.team, "viewer", "viewer"))
+
+        def card_midway() -> str:
+            progress = Job.objects.get(pk=plan.apply_job_id).progress
+            if not progress or progress["done"] < 20:
+                return ""
+            return operator.get(card_url, HTTP_HX_REQUEST="true").content.decode()
+
+        card = wait_until(card_midway, 30, "the apply made no progress")
+        assert re.search(r'<progress max="200" value="\d+"', card), card
+        assert re.search(r"\d+ of 200 · <span class=\"estimate\">about \d+ s left", card), card
+        assert "Stop after the streams under way" in card
+        assert "Stop after" not in viewer.get(card_url, HTTP_HX_REQUEST="true").content.decode()
+        assert viewer.post(stop_url, HTTP_HX_REQUEST="true").status_code == 403
+        assert not Job.objects.get(pk=plan.apply_job_id).cancel_requested
+        stopping = operator.post(stop_url, HTTP_HX_REQUEST="true")
+        assert "Stopping: the streams under way finish" in stopping.content.decode()
+        job = wait_for_job(plan.apply_job_id, timeout=60)
+    plan.refresh_from_db()
+    ran = sorted(name for name, outcome in plan.outcomes.items()
+                 if outcome["outcome"] == "created")
+    not_run = sorted(name for name, outcome in plan.outcomes.items()
+                     if outcome["outcome"] == "not run")
+    assert len(ran) + len(not_run) == 200 and not_run, plan.outcomes
+    assert job.status == JobStatus.FAILED
+    assert job.error == (f"stopped on request after {len(ran)} of 200 streams ({len(ran)} "
+                         f"created); not run: {', '.join(not_run[:5])} and {len(not_run) - 5} "
+                         "more. Plan again to apply the rest."), job.error
+    assert sorted(api(own_server.url, "STREAM.NAMES", {"offset": 0})["streams"] or []) == ran
+    assert AuditEvent.objects.filter(job=job, action="stream.created").count() == len(ran)
+    stop = AuditEvent.objects.get(job=job, action="job.cancel_requested")
+    assert (stop.actor_name, stop.outcome) == ("operator", "requested")
+    assert AuditEvent.objects.get(job=job, action="job.finished").message == job.error
+    page = client_alice.get(reverse("plan_detail", args=[plan.pk])).content.decode()
+    assert page.count(">not run</span>") == len(not_run)
 
 
 def test_no_stream_is_deleted_without_the_typed_confirmation(

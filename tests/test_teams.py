@@ -87,6 +87,8 @@ ROUTES: dict[str, tuple[str, str, bool]] = {
     "audit_restore": ("post", OPERATOR, False),
     "approval_detail": ("get", VIEWER, False),
     "approval_decide": ("post", OPERATOR, False),
+    # Whoever may run the job may stop it; stopping changes nothing more, read-only or not.
+    "job_cancel": ("post", OPERATOR, False),
 }
 # Routes about no one connection, each tested below on its own; and Django's.
 OTHER_ROUTES = {"home", "login", "logout", "healthz", "metrics", "password_change",
@@ -158,6 +160,11 @@ class World:
             args = [profile.entry.seq]
         if route.startswith("approval_"):
             args = [profile.held.pk]
+        if route == "job_cancel":  # an apply someone else asked for, running
+            args = [Job.objects.create(kind=JobKind.STREAM_APPLY, profile=profile,
+                                       profile_name=profile.name, target=profile.name,
+                                       status=JobStatus.RUNNING,
+                                       params={"plan": profile.plan.pk}).pk]
         url = reverse(route, args=args)
         if route == "message_results":  # the user's own browse
             job = Job.objects.create(kind=JobKind.MESSAGE_LIST, profile=profile,

@@ -29,6 +29,7 @@ ACTIONS = (
     "audit.head_rebuilt", "team.created", "team.member_added", "team.role_changed",
     "team.member_removed", "user.password_changed", "approval.requested",
     "approval.approved", "approval.rejected", "approval.expired", "team.webhook_changed",
+    "job.cancel_requested",
 )
 # A job's own entries: what was asked and how the job ended. They fold under the entry that
 # says more (AuditFilter's `fold`): the change the job wrote (stream.changed, …), or its end.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -176,13 +177,15 @@ APPLY_CONCURRENCY = 64
 APPLY_ATTEMPTS = 6  # per stream, for answers that mean "later": 503s (10008, 10023), timeouts
 
 
-def apply_streams(conn: Connection, ops: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+def apply_streams(conn: Connection, ops: list[dict[str, Any]],
+                  stop: threading.Event | None = None) -> Iterator[list[dict[str, Any]]]:
     """Run many stream operations concurrently, each reconciled as its single-stream job is,
     and yield their outcomes in batches as they come, so the caller records them and shows
     progress while the rest run. An op is {"name", "op"} with "create" and its "config",
     "update" and its "changes" ({key: [planned from, to]}), or "delete"; an outcome is
     {"name", "op", "error", "err_code"} plus what the single-stream function answers. One
-    stream's failure is its own: the others go on."""
+    stream's failure is its own: the others go on. Once `stop` is set no other op starts:
+    those under way finish and are yielded, the rest have no outcome."""
 
     async def operation(nc: Client, js: JetStreamContext,
                         emit: Callable[[dict[str, Any]], None]) -> None:
@@ -191,6 +194,8 @@ def apply_streams(conn: Connection, ops: list[dict[str, Any]]) -> Iterator[list[
 
         async def one(op: dict[str, Any]) -> None:
             async with slots:
+                if stop is not None and stop.is_set():
+                    return
                 answer = await _with_backoff(lambda: _apply_op(nc, conn, op, existing))
                 emit({"name": op["name"], "op": op["op"], **answer})
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from streams import metrics, policy
-from streams.errors import OperationError
+from streams.errors import OperationError, Stopped
 from streams.jobs import wakeup
 from streams.models.audit import Acting, AuditEvent
 from streams.models.profiles import Profile
@@ -87,6 +87,13 @@ class JobKind(models.TextChoices):
                 JobKind.STREAM_APPLY: frozenset({"created", "updated", "deleted"}),
                 JobKind.ADVISORY_CAPTURE: frozenset({"created", "deleted"}),
                 }.get(self, frozenset())
+
+    @property
+    def stops_midway(self) -> bool:
+        """Whether a job of this kind may be stopped while it runs, because stopping leaves
+        nothing half done: an apply stops between streams (those under way finish, no other
+        starts) and records each stream's outcome as it comes."""
+        return self == JobKind.STREAM_APPLY
 
     @property
     def action(self) -> str:
@@ -387,6 +394,36 @@ class Job(models.Model):
             progress=self.progress,
             deadline=timezone.now() + timedelta(seconds=settings.JOB_RUN_TIMEOUT)))
 
+    def cancel(self, context: Acting) -> bool:
+        """Someone asked the job to stop (a kind that stops_midway; views ask streams.policy who
+        may): audited, then a queued job ends at once without running and a running one stops
+        where its kind safely can, once its worker sees `cancel_requested`. False when the job
+        had ended, cannot stop, or was asked already."""
+        with transaction.atomic():
+            asked = Job.objects.filter(
+                pk=self.pk, kind__in=[kind for kind in JobKind if kind.stops_midway],
+                status__in=(JobStatus.QUEUED, JobStatus.RUNNING), cancel_requested=False,
+            ).update(cancel_requested=True)
+            if not asked:
+                return False
+            self.cancel_requested = True
+            done = f" ({self.progress['done']:,} of {self.progress['total']:,} done)" if (
+                self.progress) else ""
+            AuditEvent.objects.record(
+                "job.cancel_requested", context, target_type=JobKind(self.kind).target_type,
+                target_name=self.target, profile=self.profile, job=self, outcome="requested",
+                message=f"{self.get_kind_display()}: asked to stop{done}")
+            # A worker that claimed it meanwhile finds the flag instead.
+            self.fail(Stopped(
+                f"stopped before attempt {self.attempts + 1}: what the earlier ones did stands"
+                if self.attempts else "stopped before it started: nothing was changed"),
+                expected=JobStatus.QUEUED)
+        return True
+
+    def cancel_asked(self) -> bool:
+        """Whether someone asked the running job to stop (read afresh: they asked elsewhere)."""
+        return Job.objects.filter(pk=self.pk, cancel_requested=True).exists()
+
     def enqueue(self) -> None:
         """Hand the job to a worker; fail it (in place too) when the queue is unreachable."""
         try:
@@ -444,7 +481,7 @@ class Job(models.Model):
             metrics.JOBS.labels(self.kind, status).inc()
             if took is not None:
                 metrics.RUN_TIME.labels(self.kind).observe(max(0.0, took))
-            if error and kind is not None:  # it reached the broker, which refused
+            if error and kind is not None and not isinstance(error, Stopped):  # broker refused
                 metrics.BROKER_ERRORS.labels(str(error.err_code or 0)).inc()
             log.info("job %s (%s) on %s %s", self.pk, self.kind, self.profile_name, status,
                      extra={"job": self.pk, "kind": self.kind, "profile": self.profile_name,
@@ -529,6 +566,13 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def stoppable(self) -> bool:
+        """Whether its card offers Stop: queued or running, of a kind that stops midway, and
+        not asked to already."""
+        return (JobKind(self.kind).stops_midway and self.waits_for_worker
+                and not self.cancel_requested)
 
     @property
     def estimate(self) -> str:

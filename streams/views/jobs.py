@@ -1,19 +1,24 @@
-"""Jobs: the list, and the job card a page polls until the job ends."""
+"""Jobs: the list, the job card a page polls until the job ends, and its Stop."""
 
 from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
+from streams import audit, policy
 from streams.filters import JobFilter
 from streams.models import Job
 from streams.views.http import (
     JOB_FINISHED,
     HtmxHttpRequest,
+    job_card,
     job_context,
+    may,
     page_or_partial,
+    refuse,
 )
 
 
@@ -40,3 +45,15 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+@require_POST
+@may("view", of=Job)
+def job_cancel(request: HtmxHttpRequest, job: Job) -> HttpResponse:
+    """Stop a running job where it safely can (an apply, between streams): whoever may run it
+    on its profile may stop it. Answers its card, which says it is stopping (or has ended)."""
+    if reason := policy.stop_refusal(request.user, job):
+        refuse(request, job.action, reason, job.profile)
+    job.cancel(audit.Context.from_request(request))
+    if not request.htmx:
+        return redirect("job_detail", pk=job.pk)
+    job.refresh_from_db()
+    return job_card(request, job)

@@ -1,5 +1,5 @@
 """TCP proxies on loopback in front of nats-server, for the faults a real network has: a reply
-that never arrives, a connection that goes silent."""
+that never arrives, a connection that goes silent, a busy or slow server."""
 
 from __future__ import annotations
 
@@ -189,3 +189,39 @@ class BusyProxy(LoopbackProxy):
                 writer.close()
 
         await asyncio.gather(from_client(), from_server(), return_exceptions=True)
+
+
+class PacedProxy(LoopbackProxy):
+    """Passes requests on `subject_prefix` to the server one per `every` seconds, as a broker
+    slowed by its disks or a long link answers them; the rest of the connection's traffic
+    waits behind them, as on one socket. `passed` counts those let through."""
+
+    def __init__(self, upstream_port: int, subject_prefix: str, every: float) -> None:
+        super().__init__(upstream_port)
+        self.prefix = subject_prefix.encode()
+        self.every = every
+        self.passed = 0
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(LOOPBACK, self.upstream_port)
+        await asyncio.gather(self._pump(reader, up_writer, paced=True),
+                             self._pump(up_reader, writer, paced=False),
+                             return_exceptions=True)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
+                    paced: bool) -> None:
+        """Whole protocol messages, so a pause never splits one."""
+        try:
+            while line := await reader.readline():
+                words = line.split()
+                payload = b""
+                if words and words[0].upper() in {b"PUB", b"HPUB", b"MSG", b"HMSG"}:
+                    payload = await reader.readexactly(int(words[-1]) + 2)
+                if (paced and words and words[0].upper() in {b"PUB", b"HPUB"}
+                        and words[1].startswith(self.prefix)):
+                    await asyncio.sleep(self.every)
+                    self.passed += 1
+                writer.write(line + payload)
+                await writer.drain()
+        finally:
+            writer.close()

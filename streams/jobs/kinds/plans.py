@@ -3,6 +3,7 @@ goes, for thousands of streams)."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.utils import timezone
 from streams import audit, definitions, stream_config
 from streams.broker import streams as broker_streams
 from streams.broker.connection import Connection
-from streams.errors import OperationError
+from streams.errors import OperationError, Stopped
 from streams.jobs.kinds.base import Kind, Result
 from streams.models import (
     AuditEvent,
@@ -73,7 +74,9 @@ class ApplyPlan(Kind):
     """Run a plan's steps concurrently on the broker and record each stream's outcome as it
     comes (its definition, its row, its audit entry, the plan and the job's progress), so a
     worker lost halfway leaves every change it made recorded, and a retried job goes on from
-    where it stopped. Deletions run only when the apply was confirmed."""
+    where it stopped. Deletions run only when the apply was confirmed. Asked to stop (Job.cancel)
+    it starts no other stream, lets those under way finish, and fails saying which ran, as an
+    interrupted `terraform apply` does: the plan marks the rest "not run"."""
 
     kind = JobKind.STREAM_APPLY
     done = "applied on the broker"
@@ -97,12 +100,23 @@ class ApplyPlan(Kind):
             ops = [op for op in ops if op["name"] not in adopted]
         done = len(todo) - len(ops)
         job.note_progress(done, len(todo))
-        for batch in broker_streams.apply_streams(conn, ops):
+        stop = threading.Event()
+        if job.cancel_asked():  # between its claim and now
+            stop.set()
+        for batch in broker_streams.apply_streams(conn, ops, stop):
             done += len(batch)
             with transaction.atomic():
                 self._record(job, plan, batch)
                 job.note_progress(done, len(todo))
+            if not stop.is_set() and job.cancel_asked():
+                stop.set()
+        not_run = [step["name"] for step in todo if step["name"] not in plan.outcomes]
+        if not_run:
+            plan.outcomes.update((name, NOT_RUN) for name in not_run)
+            Plan.objects.filter(pk=plan.pk).update(outcomes=plan.outcomes)
         tally = Counter(plan.outcomes[step["name"]]["outcome"] for step in todo)
+        if not_run:
+            raise Stopped(_stopped(tally, len(todo), not_run))
         return {"total": len(todo), **tally}
 
     def _record(self, job: Job, plan: Plan, batch: list[Result]) -> None:
@@ -139,6 +153,19 @@ class ApplyPlan(Kind):
     def describe(self, job: Job, result: Result) -> str:
         return ", ".join(f"{count} {outcome}" for outcome, count in result.items()
                          if outcome != "total") or "nothing to do"
+
+
+# A step an apply asked to stop never started.
+NOT_RUN = {"outcome": "not run", "message": "the apply was stopped before it", "err_code": None}
+
+
+def _stopped(tally: Counter[str], total: int, not_run: list[str]) -> str:
+    ran = ", ".join(f"{count:,} {outcome}" for outcome, count in tally.items()
+                    if outcome != NOT_RUN["outcome"])
+    names = ", ".join(not_run[:5]) + (f" and {len(not_run) - 5:,} more" if len(not_run) > 5
+                                      else "")
+    return (f"stopped on request after {total - len(not_run):,} of {total:,} streams"
+            f"{f' ({ran})' if ran else ''}; not run: {names}. Plan again to apply the rest.")
 
 
 def _op(plan: Plan, step: planning.Step) -> dict[str, Any]:
