@@ -301,3 +301,13 @@ def test_every_destructive_button_says_what_it_destroys(
     page = admin_client.get(f"{base}/delete/").content.decode()
     assert f"Delete connection {profile.name}</button>" in page
     assert "nothing on the broker changes" in page
+
+
+def test_empty_lists_say_what_to_do_next(admin_client: Client) -> None:
+    assert "add the broker you manage with New connection" in admin_client.get(
+        "/profiles/").content.decode()
+    assert "every broker operation" in admin_client.get("/jobs/").content.decode()
+    assert "No jobs match: clear the filters" in admin_client.get(
+        "/jobs/?status=failed").content.decode()
+    viewer = logged_in(member(Team.objects.create(name="ops"), "vic", Role.VIEWER))
+    assert "ask an admin of your team to add one" in viewer.get("/profiles/").content.decode()
