@@ -83,7 +83,7 @@ def test_connection_reports_server_and_account(
     assert job.result["account"]["limits"]["max_streams"] == -1
     assert job.result["rtt_ms"] > 0
     profile.refresh_from_db()
-    assert profile.last_check_ok is True
+    assert profile.health.ok is True and profile.health.report["version"] == nats_server.version
     assert profile.last_server_version == nats_server.version
     # The card, polled after the end, shows the version and tells htmx to stop polling.
     card = client_alice.get(reverse("job_detail", args=[job.pk]), HTTP_HX_REQUEST="true")
@@ -133,7 +133,7 @@ def test_wrong_credentials_fail_readably(
     assert job.error == "authorization violation: the server rejected the credentials"
     assert job.attempts == 1  # not retried: it would fail the same way
     profile.refresh_from_db()
-    assert profile.last_check_ok is False
+    assert profile.health.ok is False and "authorization violation" in profile.health.error
 
 
 def test_creds_file_connects_and_foreign_creds_fail(

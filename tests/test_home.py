@@ -15,6 +15,8 @@ from typing import Any
 
 import nats
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.utils import timezone
 
@@ -311,3 +313,26 @@ def test_empty_lists_say_what_to_do_next(admin_client: Client) -> None:
         "/jobs/?status=failed").content.decode()
     viewer = logged_in(member(Team.objects.create(name="ops"), "vic", Role.VIEWER))
     assert "ask an admin of your team to add one" in viewer.get("/profiles/").content.decode()
+
+
+def test_upgrading_keeps_each_profile_s_last_connection_test_as_its_health() -> None:
+    before = [("streams", "0022_health_checks")]
+    after = [("streams", "0023_check_outcome_in_health")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    team = old.get_model("streams", "Team").objects.create(name="Default")
+    tested = timezone.now() - timedelta(hours=2)
+    make = old.get_model("streams", "Profile").objects.create
+    up = make(name="up", servers="nats://127.0.0.1:1", team=team, last_check_at=tested,
+              last_check_ok=True, last_server_version="2.10.4")
+    down = make(name="down", servers="nats://127.0.0.1:1", team=team, last_check_at=tested,
+                last_check_ok=False, last_check_error="cannot reach 127.0.0.1:1")
+    make(name="never", servers="nats://127.0.0.1:1", team=team)
+    executor = MigrationExecutor(connection)
+    executor.migrate(after)
+    health = {h.profile_id: h for h in ConnectionHealth.objects.all()}
+    assert set(health) == {up.pk, down.pk}
+    assert health[up.pk].ok and health[up.pk].report == {"version": "2.10.4"}
+    assert not health[down.pk].ok and health[down.pk].error == "cannot reach 127.0.0.1:1"
+    assert health[up.pk].checked_at == tested

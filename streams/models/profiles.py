@@ -71,10 +71,9 @@ class Profile(models.Model):
     tls_client_key = EncryptedTextField("client key (PEM)", blank=True)
     tls_server_name = models.CharField("TLS server name", max_length=255, blank=True)
 
-    last_check_at = models.DateTimeField(null=True, blank=True)
-    last_check_ok = models.BooleanField(null=True)
+    # What the jobs last saw of the server, for the forms' version gates (the last check's
+    # outcome is the profile's ConnectionHealth).
     last_server_version = models.CharField(max_length=32, blank=True)
-    last_check_error = models.TextField(blank=True)
 
     record_outside = models.BooleanField(
         "Record changes made outside", default=False,

@@ -31,7 +31,7 @@ from streams.views.http import HtmxHttpRequest, job_card, may, page_or_partial, 
 
 def profile_list(request: HttpRequest) -> HttpResponse:
     return render(request, "streams/profile_list.html", {
-        "profiles": policy.profiles(request.user).select_related("team"),
+        "profiles": policy.profiles(request.user).select_related("team", "health"),
         "can_add": policy.adds_profiles(request.user)})
 
 

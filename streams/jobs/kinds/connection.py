@@ -37,13 +37,8 @@ class TestConnection(Kind):
 
     def record(self, job: Job, result: Result | None,
                error: OperationError | None) -> list[AuditEvent]:
-        Profile.objects.filter(pk=job.profile_id).update(
-            last_check_at=timezone.now(),
-            last_check_ok=error is None,
-            last_server_version=(result or {}).get("version", ""),
-            last_check_error=error.message if error else "",
-        )
         ConnectionHealth.objects.note(job.profile_id, result, error.message if error else "")
+        Profile.objects.note_version(job.profile, (result or {}).get("version"))
         return []
 
 
