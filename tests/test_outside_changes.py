@@ -32,6 +32,7 @@ from streams.models import (
     StreamDefinition,
     WorkerHeartbeat,
 )
+from tests.support import clients
 from tests.support.jobs import wait_for_job
 from tests.support.listener import Listener
 from tests.support.nats_server import NatsServer
@@ -282,6 +283,53 @@ def test_switching_recording_on_takes_effect_at_once(
         listener.stop()
     page = client_alice.get(reverse("profile_detail", args=[profile.pk])).content.decode()
     assert "the listener is not following it" in page
+
+
+@pytest.fixture(scope="module", params=["nats.js", "nats.go"])
+def other_client(request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> clients.OtherClient:
+    try:
+        if request.param == "nats.js":
+            return clients.nats_js()
+        return clients.nats_go(tmp_path_factory.mktemp("nats-go"))
+    except clients.Unavailable as missing:
+        pytest.skip(str(missing))  # in CI a skip fails the run (tests/conftest.py)
+
+
+def test_a_change_made_with_the_js_or_go_client_five_seconds_after_switching_on_is_recorded(
+    client_alice: Client, make_profile: Callable[..., Profile], server: NatsServer,
+    tmp_path: Path, other_client: clients.OtherClient,
+) -> None:
+    """Switched on in the profile form; the listener re-reads its profiles every minute here,
+    so only being told of the switch makes it follow in time."""
+    profile = make_profile(server, name="switched-by-form", auth_method="user_password",
+                           username="dash", password="dash-pass",
+                           last_server_version=server.version)
+    listener = Listener(tmp_path, ADVISORY_REREAD_INTERVAL="60")
+    try:
+        wait_until(lambda: WorkerHeartbeat.objects.filter(name=WorkerHeartbeat.LISTENER)
+                   .exists(), 20, listener.log_tail)  # its first read of the profiles is over
+        switched = time.monotonic()  # as the user presses Save
+        saved = client_alice.post(reverse("profile_edit", args=[profile.pk]), {
+            "name": profile.name, "broker_kind": "nats", "servers": server.url,
+            "connect_timeout": "2", "auth_method": "user_password", "username": "dash",
+            "loaded_at": profile.updated_at.isoformat(), "record_outside": "on"})
+        assert saved.status_code == 302, saved.content.decode()
+        time.sleep(max(0.0, switched + 5 - time.monotonic()))
+        stream = f"made_with_{other_client.lang.replace('.', '_')}"
+        other_client.create_stream(server.url, "bob", "bob-pass", stream, "inventory-service")
+
+        [entry] = wait_for_entries(1, listener)
+        assert (entry.target_name, entry.actor_name) == (stream, "nats:bob")
+        author = entry.after["advisory"]["author"]
+        assert (author["client_name"], author["lang"]) == ("inventory-service",
+                                                           other_client.lang)
+        assert entry.ip == "127.0.0.1"
+        assert entry.user_agent == f"inventory-service {other_client.lang} {author['version']}"
+        assert entry.message.startswith(
+            "created outside the dashboard by bob from 127.0.0.1 with 'inventory-service'")
+    finally:
+        listener.stop()
 
 
 def test_a_token_clients_change_names_the_client_the_server_hides_the_user_of(
