@@ -113,10 +113,10 @@ def test_the_profile_pages_recent_jobs_follow_a_job(page: Page, own_server: Nats
     profile = _profile(own_server, "current-profile")
     page.goto(f"/profiles/{profile.pk}/")
     jobs = page.locator("table:has(th:text-is('Took'))")
-    expect(jobs).to_contain_text("No jobs.")
+    expect(jobs).to_contain_text("No jobs yet")
     page.click("button:has-text('Test connection')")
     expect(page.locator("#test-result .job .badge")).to_have_text("Succeeded")
-    expect(jobs).not_to_contain_text("No jobs.")
+    expect(jobs).not_to_contain_text("No jobs yet")
     expect(jobs.locator("tr", has_text="Test connection")).to_contain_text("Succeeded")
 
 
