@@ -3,13 +3,9 @@ PostgreSQL server started here (a nested pytest session with DATABASE_URL pointi
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.support.postgres_server import PostgresServer
-from tests.support.project import ROOT
+from tests.support.postgres_server import pytest_on_postgresql
 
 ON_POSTGRES = [
     "tests/test_profiles.py", "tests/test_jobs.py", "tests/test_audit_integrity.py",
@@ -18,16 +14,4 @@ ON_POSTGRES = [
 
 
 def test_suite_passes_on_postgresql(tmp_path: Path) -> None:
-    server = PostgresServer.start()
-    try:
-        env = {**os.environ, "DATABASE_URL": server.url("memphisadmin")}
-        result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-             f"--basetemp={tmp_path / 'pytest'}", "-k", "not sqlite", *ON_POSTGRES],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-        )
-    finally:
-        server.stop()
-    summary = result.stdout.strip().splitlines()[-1]
-    assert result.returncode == 0, result.stdout[-4000:]
-    assert " passed" in summary and "skipped" not in summary, summary
+    pytest_on_postgresql(["-k", "not sqlite", *ON_POSTGRES], tmp_path / "pytest", timeout=900)

@@ -5,8 +5,10 @@ the conftest files, which only wire these helpers into pytest).
 - network: loopback ports and plain HTTP to monitoring endpoints
 - process: `ServerProcess`, the base of every process the tests start (start, ready, stop, kill,
   log tail)
-- nats_server, cluster, redis_server, postgres_server: the real servers
-- worker: a real Celery worker started with the production command
+- nats_server, cluster, redis_server, postgres_server: the real servers (and a pytest session
+  of its own on PostgreSQL)
+- worker: a real Celery worker started with the production command, and the jobs each worker
+  runs (celery inspect)
 - listener: the advisory listener started with the production command
 - tls, nats_auth: certificates, NKeys, JWTs and creds for the authentication tests
 - project: the repository root and the test database as the processes we start see it

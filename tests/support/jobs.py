@@ -24,9 +24,14 @@ def wait_for_job(job_id: int, timeout: float = 20.0) -> Job:
 
 def job_from(response: Any) -> Job:
     """The job whose card the response shows."""
-    match = re.search(r'id="job-(\d+)"', response.content.decode())
-    assert match, response.content.decode()[:2000]
-    return Job.objects.get(pk=int(match.group(1)))
+    return Job.objects.get(pk=job_id_in(response.content.decode()))
+
+
+def job_id_in(html: str) -> int:
+    """The id of the job whose card the page shows."""
+    match = re.search(r'id="job-(\d+)"', html)
+    assert match, html[:2000]
+    return int(match.group(1))
 
 
 def read_just_now(profile: Profile, kind: str = JobKind.STREAM_LIST, target: str = "") -> Job:

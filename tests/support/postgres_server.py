@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL cluster (Debian's binaries) on a loopback port, trust auth."""
+"""A throwaway PostgreSQL cluster (Debian's binaries) on a loopback port, trust auth, and a
+pytest session of its own run on one."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.network import LOOPBACK, free_port
 from tests.support.process import ServerProcess
+from tests.support.project import ROOT
 
 
 def _postgres_bin(tool: str) -> str:
@@ -84,3 +87,22 @@ class PostgresServer(ServerProcess):
             super().kill()
         finally:
             shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+def pytest_on_postgresql(args: list[str], basetemp: Path, timeout: float) -> None:
+    """Run pytest with `args` in a session of its own whose database is a throwaway PostgreSQL
+    server's (DATABASE_URL), as is that of every process its tests start; fail unless every
+    test it collects passes (none skipped)."""
+    server = PostgresServer.start()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+             f"--basetemp={basetemp}", *args],
+            cwd=ROOT, env={**os.environ, "DATABASE_URL": server.url("memphisadmin")},
+            capture_output=True, text=True, timeout=timeout,
+        )
+    finally:
+        server.stop()
+    summary = result.stdout.strip().splitlines()[-1]
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert " passed" in summary and "skipped" not in summary, summary

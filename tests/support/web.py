@@ -4,32 +4,25 @@ browser-less HTTP client for it."""
 from __future__ import annotations
 
 import http.cookiejar
-import os
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from tests.support.network import LOOPBACK, free_port, port_open
 from tests.support.process import ServerProcess
-from tests.support.project import ROOT, subprocess_database_url
+from tests.support.project import ROOT, dev_environment
 
 
 class Web(ServerProcess):
-    """One gunicorn worker on a free loopback port, its jobs queued on `redis_url`."""
+    """One gunicorn worker on a free loopback port, its jobs queued on `redis_url`; keyword
+    arguments go to its environment."""
 
-    def __init__(self, workdir: Path, redis_url: str) -> None:
+    def __init__(self, workdir: Path, redis_url: str, **env: str) -> None:
         self.port = free_port()
         self.command = [str(ROOT / "dev"), "web"]
         self.log_path = workdir / "web.log"
-        self._launch(20, cwd=ROOT, env={
-            **os.environ,
-            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-            "PORT": str(self.port),
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": subprocess_database_url(),
-            "WEB_WORKERS": "1",
-        })
+        self._launch(20, cwd=ROOT, env=dev_environment(redis_url, **{
+            "PORT": str(self.port), "WEB_WORKERS": "1", **env}))
 
     @property
     def label(self) -> str:

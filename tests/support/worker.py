@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from celery import Celery
+
+from streams.models import Job
 from tests.support.process import ServerProcess
 from tests.support.project import ROOT, dev_environment
 
@@ -31,3 +34,13 @@ class Worker(ServerProcess):
 
     def ready(self) -> bool:
         return "ready." in self.log_text()
+
+
+def running_jobs(redis_url: str) -> dict[str, list[int]]:
+    """The jobs each worker on `redis_url` is running now, by its node name, as `celery inspect
+    active` tells: each worker's main process answers, however busy its pool is."""
+    # An app of its own: the project's would publish the request on its own Redis.
+    control = Celery(broker=redis_url, set_as_current=False).control
+    replies = control.inspect(timeout=1).active() or {}
+    return {node: [task["args"][0] for task in tasks if task["name"] == Job.TASK]
+            for node, tasks in replies.items()}
