@@ -24,8 +24,10 @@ def run_job(self: Task, job_id: int) -> None:
     """A redelivered or duplicate task finds the job claimed or ended and does nothing."""
     try:
         job = Job.objects.claim(job_id)
-    except ProfileBusy:  # its turn comes when the profile's running job ends
-        raise self.retry(countdown=min(0.05 * 2 ** self.request.retries, 1.0)) from None
+    except ProfileBusy:
+        # It waits in the database, not here: a worker that died would take it along. The
+        # profile's running job hands it on when it stops (Job.objects.hand_on).
+        return
     if job is None:
         return
     if reason := policy.job_refusal(job):  # a role removed, or the profile made read-only

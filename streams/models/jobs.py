@@ -127,7 +127,8 @@ class JobStatus(models.TextChoices):
 
 
 class ProfileBusy(Exception):
-    """Another job of the same profile is running: this one waits its turn (see claim)."""
+    """Another job of the same profile is running: this one waits its turn, in the database
+    (see claim and hand_on)."""
 
 
 class Recording(Protocol):
@@ -237,7 +238,8 @@ class JobQuerySet(models.QuerySet["Job"]):
         profile's jobs run one at a time, so an unreachable or slow broker holds one worker slot
         rather than all of them, and two writes to one stream never overlap. None when someone
         else has the job or it has ended (a redelivered or duplicated task is a no-op);
-        ProfileBusy when it must wait its turn."""
+        ProfileBusy when it must wait its turn: the worker lets go of it, and the running job
+        hands it on when it stops (hand_on)."""
         now = timezone.now()
         running = self.filter(profile_id=OuterRef("profile_id"), status=JobStatus.RUNNING)
         with transaction.atomic(using=self.db):
@@ -261,6 +263,24 @@ class JobQuerySet(models.QuerySet["Job"]):
         if self.filter(pk=job_id, status=JobStatus.QUEUED).exists():
             raise ProfileBusy
         return None
+
+    def hand_on(self, profile_id: int | None, *, besides: int | None = None) -> None:
+        """A job of this profile stopped running (it ended, or went back to wait for another
+        attempt): hand the profile's longest-waiting job to a worker. A job that found its
+        profile busy was let go by its worker (claim): held there for a retry, it would be lost
+        with a worker that dies, and wait until the reaper failed it. Handed on twice, or
+        while its own task is still on its way, it is claimed once. `besides`: the job that
+        went back to wait, not handed on ahead of the others."""
+        if profile_id is None:
+            return
+        waiting = self.filter(profile_id=profile_id, status=JobStatus.QUEUED).exclude(
+            pk=besides).order_by("queued_at", "pk").values_list("pk", flat=True).first()
+        if waiting is None:
+            return
+        try:
+            current_app.send_task(Job.TASK, args=[waiting])
+        except OperationalError as exc:  # it waits for the profile's next job to end
+            log.warning("job %s not handed to a worker: %s", waiting, exc)
 
     def holding_messages(self) -> JobQuerySet:
         """Jobs whose result still holds messages they read (Job.MESSAGE_RESULTS)."""
@@ -381,10 +401,14 @@ class Job(models.Model):
                 and self.queued_at < now - timedelta(seconds=settings.JOB_QUEUE_TIMEOUT))
 
     def requeue(self, reason: str) -> bool:
-        """Back in the queue for another attempt after a retryable failure."""
-        return bool(Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(
-            status=JobStatus.QUEUED, error=f"attempt {self.attempts} failed: {reason}",
-            deadline=None))
+        """Back in the queue for another attempt after a retryable failure; meanwhile the
+        profile's next job may run."""
+        if not Job.objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(
+                status=JobStatus.QUEUED, error=f"attempt {self.attempts} failed: {reason}",
+                deadline=None):
+            return False
+        Job.objects.hand_on(self.profile_id, besides=self.pk)
+        return True
 
     def note_progress(self, done: int, total: int) -> bool:
         """How far a running job of many parts has got, for its card. Each step forward moves
@@ -477,6 +501,7 @@ class Job(models.Model):
             ):
                 return
             transaction.on_commit(partial(wakeup.notify, self.pk))  # a request may be waiting
+            transaction.on_commit(partial(Job.objects.hand_on, self.profile_id))  # next in line
             took = (timezone.now() - self.started_at).total_seconds() if self.started_at else None
             metrics.JOBS.labels(self.kind, status).inc()
             if took is not None:
