@@ -52,6 +52,7 @@ def save(profile: Profile, context: audit.Context, *, before: dict[str, Any] | N
 
 def delete(profile: Profile, context: audit.Context) -> None:
     with transaction.atomic():
+        Profile.objects.lock(profile.pk)  # before the chain's head, as a job's end takes them
         AuditEvent.objects.record("profile.deleted", context, target_type="profile",
                                   target_name=profile.name, outcome="succeeded",
                                   before=audit.profile_snapshot(profile))

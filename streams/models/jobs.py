@@ -240,14 +240,16 @@ class JobQuerySet(models.QuerySet["Job"]):
         else has the job or it has ended (a redelivered or duplicated task is a no-op);
         ProfileBusy when it must wait its turn: the worker lets go of it, and the running job
         hands it on when it stops (hand_on)."""
-        now = timezone.now()
         running = self.filter(profile_id=OuterRef("profile_id"), status=JobStatus.RUNNING)
         with transaction.atomic(using=self.db):
             if connections[self.db].features.has_select_for_update:
-                # PostgreSQL: one profile's claims take turns on its row, so that two of them
-                # never both see no running job. (SQLite's IMMEDIATE transactions take turns.)
+                # PostgreSQL: one profile's claims, and its jobs' ends (Job._end), take turns
+                # on its row, so that two claims never both see no running job. (SQLite's
+                # IMMEDIATE transactions take turns.)
                 list(Profile.objects.select_for_update(of=("self",)).filter(jobs=job_id)
                      .only("pk"))
+            # Dated once it has its turn: after the end of the job before it, never earlier.
+            now = timezone.now()
             claimed = self.filter(pk=job_id, status=JobStatus.QUEUED).exclude(
                 Exists(running)).update(
                 status=JobStatus.RUNNING,
@@ -424,6 +426,7 @@ class Job(models.Model):
         where its kind safely can, once its worker sees `cancel_requested`. False when the job
         had ended, cannot stop, or was asked already."""
         with transaction.atomic():
+            Profile.objects.lock(self.profile_id, no_key=True)  # before the head, as _end does
             asked = Job.objects.filter(
                 pk=self.pk, kind__in=[kind for kind in JobKind if kind.stops_midway],
                 status__in=(JobStatus.QUEUED, JobStatus.RUNNING), cancel_requested=False,
@@ -492,6 +495,10 @@ class Job(models.Model):
         """Nothing happens when the job is no longer `expected`: the reaper or a duplicate task
         ended it meanwhile."""
         with transaction.atomic():
+            # The profile's next claim waits for this end to commit, so the next job never
+            # starts before this one finished (claim). No key lock: the stream rows stored
+            # below, and by the listener meanwhile, only refer to the profile.
+            Profile.objects.lock(self.profile_id, no_key=True)
             if not self.close(
                 expected, status=status, finished_at=timezone.now(), params=self.public_params,
                 result=kind.summary(result) if kind and result is not None else result,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import models
+from django.db import connections, models
 
 from streams.crypto import EncryptedTextField
 from streams.models.teams import Team, default_team
@@ -24,6 +24,14 @@ class AuthMethod(models.TextChoices):
 
 
 class ProfileQuerySet(models.QuerySet["Profile"]):
+    def lock(self, pk: int | None, *, no_key: bool = False) -> None:
+        """Hold the profile's row until the transaction ends (PostgreSQL; SQLite's IMMEDIATE
+        transactions hold the whole database already). A transaction that takes the row and the
+        audit chain's head takes the row first, so that two never wait for each other. `no_key`
+        (FOR NO KEY UPDATE): rows that only refer to the profile may still be stored."""
+        if pk is not None and connections[self.db].features.has_select_for_update:
+            list(self.select_for_update(no_key=no_key).filter(pk=pk).only("pk"))
+
     def note_version(self, profile: Profile | None, version: str | None) -> None:
         """Jobs see the server's version: keep the forms' version gates current."""
         if version and profile is not None and profile.last_server_version != version:
