@@ -650,3 +650,23 @@ def test_subjects_left_out_are_the_streams_name_as_the_server_fills_in(
     plan.refresh_from_db()
     assert [(s["action"], s["changes"]) for s in plan.steps] == [("unchanged", {})]
     api(server.url, "STREAM.DELETE.plan_nosubj")
+
+
+def test_a_plan_page_read_as_its_job_ends_shows_the_steps_the_job_wrote(
+    db: Any, profile: Profile,
+) -> None:
+    """The page reads the plan's job before the plan: a plan row read before the job ended,
+    with the job read after, once left a page with no steps and a card that no longer polls."""
+    from streams.views.plans import _plan_context
+
+    job = Job.objects.create(kind=JobKind.STREAM_PLAN, profile=profile,
+                             profile_name=profile.name, status=JobStatus.RUNNING)
+    plan = Plan.objects.create(profile=profile, origin="definitions", desired={}, plan_job=job)
+    read_before_the_end = Plan.objects.get(pk=plan.pk)
+    step = {"name": "orders", "action": planning.CREATE, "config": {"name": "orders"},
+            "changes": {}, "refused": {}}
+    Plan.objects.filter(pk=plan.pk).update(steps=[step])  # the job's end, in one transaction
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    context = _plan_context(read_before_the_end)
+    assert context["plan_card"]["job"].is_finished
+    assert [row[0]["name"] for row in context["rows"]] == ["orders"]

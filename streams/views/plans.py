@@ -69,7 +69,7 @@ def stream_plan(request: HtmxHttpRequest, profile: Profile, name: str) -> HttpRe
 @may("view", of=Plan)
 def plan_detail(request: HtmxHttpRequest, plan: Plan) -> HttpResponse:
     return render(request, page_or_partial(request, "streams/plan_detail.html", "plan_body"),
-                  _plan_context(plan, _apply_form(plan)))
+                  _plan_context(plan))
 
 
 def _apply_form(plan: Plan, data: Any = None) -> ApplyForm:
@@ -77,7 +77,13 @@ def _apply_form(plan: Plan, data: Any = None) -> ApplyForm:
     return ApplyForm(data, deletes=deletes, profile_name=plan.profile.name)
 
 
-def _plan_context(plan: Plan, form: ApplyForm) -> dict[str, Any]:
+def _plan_context(plan: Plan, form: ApplyForm | None = None) -> dict[str, Any]:
+    # The jobs first, then what they write into the plan: a job read as ended has its steps
+    # and outcomes in, one read as running has a card that polls. The other way round, a job
+    # ending in between left a page with neither the steps nor a card that would bring them.
+    plan_card = job_context(plan.plan_job) if plan.plan_job else None
+    apply_card = job_context(plan.apply_job) if plan.apply_job else None
+    plan.refresh_from_db(fields=["steps", "outcomes"])
     planned = plan.steps or []
     return {
         "plan": plan,
@@ -87,9 +93,9 @@ def _plan_context(plan: Plan, form: ApplyForm) -> dict[str, Any]:
         "rows": [(step, planning.change_rows(step), plan.outcomes.get(step["name"]))
                  for step in planned
                  if step["action"] != planning.UNCHANGED or step["name"] in plan.outcomes],
-        "form": form,
-        "plan_card": job_context(plan.plan_job) if plan.plan_job else None,
-        "apply_card": job_context(plan.apply_job) if plan.apply_job else None,
+        "form": form or _apply_form(plan),  # built from the steps as just read
+        "plan_card": plan_card,
+        "apply_card": apply_card,
     }
 
 
