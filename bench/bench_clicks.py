@@ -42,6 +42,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from bench.harness import give_up, wait_for, within  # noqa: E402
+from tests.support.browser import HOME  # noqa: E402
 from tests.support.nats_server import NatsServer  # noqa: E402
 from tests.support.network import free_port, wait_for_port  # noqa: E402
 from tests.support.redis_server import RedisServer  # noqa: E402
@@ -195,7 +196,7 @@ def log_in(browser: Any, base: str) -> Any:
     page.fill("#id_username", "bench")
     page.fill("#id_password", PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url("**/profiles/")
+    page.wait_for_url(HOME)  # logging in lands on the overview
     return page
 
 
