@@ -25,6 +25,7 @@ from streams import audit, checks
 from streams.models import (
     AuditEvent,
     ConnectionHealth,
+    Consumer,
     ConsumerSample,
     Job,
     JobKind,
@@ -40,8 +41,9 @@ from streams.models import (
 from tests.support.jobs import wait_for_job
 from tests.support.nats_server import NatsServer
 from tests.support.project import ROOT, dev_environment
-from tests.support.raw_jetstream import in_thread
+from tests.support.raw_jetstream import api, in_thread
 from tests.support.scheduler import Scheduler
+from tests.support.stream_forms import refresh_list
 from tests.support.teams import logged_in, member
 from tests.support.waiting import wait_until
 
@@ -336,3 +338,16 @@ def test_upgrading_keeps_each_profile_s_last_connection_test_as_its_health() -> 
     assert health[up.pk].ok and health[up.pk].report == {"version": "2.10.4"}
     assert not health[down.pk].ok and health[down.pk].error == "cannot reach 127.0.0.1:1"
     assert health[up.pk].checked_at == tested
+
+
+def test_a_listing_drops_the_consumers_of_streams_gone_and_keeps_the_others(
+    client_alice: Client, make_profile: Callable[..., Profile], own_server: NatsServer,
+) -> None:
+    profile = make_profile(own_server, name="listed")
+    for name in ("kept", "dropped"):
+        api(own_server.url, f"STREAM.CREATE.{name}", {"name": name, "subjects": [name]})
+        Consumer.objects.create(profile=profile, stream_name=name, name="reader",
+                                read_at=timezone.now())
+    api(own_server.url, "STREAM.DELETE.dropped")
+    assert refresh_list(client_alice, profile).status == JobStatus.SUCCEEDED
+    assert list(Consumer.objects.values_list("stream_name", flat=True)) == ["kept"]

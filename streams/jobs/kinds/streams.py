@@ -44,11 +44,12 @@ class ListStreams(Kind):
         defined = StreamDefinition.objects.configs(job.profile_id)
         previous = Stream.objects.sync_states(job.profile_id)
         stored = {}
+        rows = Stream.objects.all()  # one queryset for thousands of rows, not one each
         for info in result["streams"]:
             name = info["config"]["name"]
-            stored[name] = Stream.objects.row(job.profile_id, info, now,
-                                              *unreadable.pop(name, (StreamStatus.OK, "")),
-                                              definition=defined.get(name))
+            stored[name] = rows.row(job.profile_id, info, now,
+                                    *unreadable.pop(name, (StreamStatus.OK, "")),
+                                    definition=defined.get(name))
         for name, (status, reason) in unreadable.items():  # known by name only
             stored[name] = Stream.objects.unreadable_row(
                 job.profile_id, name, status, reason, now,
@@ -58,8 +59,12 @@ class ListStreams(Kind):
         Stream.objects.store(list(stored.values()))
         # Streams that were neither in this listing nor defined are gone, with their consumers.
         Stream.objects.filter(profile_id=job.profile_id, read_at__lt=now).delete()
-        Consumer.objects.filter(profile_id=job.profile_id).exclude(
-            stream_name__in=list(stored)).delete()
+        # Named here rather than "not among the thousands listed": a NOT IN of every stream
+        # costs more than the listing's own rows.
+        consumers = Consumer.objects.filter(profile_id=job.profile_id)
+        gone = set(consumers.values_list("stream_name", flat=True).distinct()) - stored.keys()
+        if gone:
+            consumers.filter(stream_name__in=gone).delete()
         Profile.objects.note_version(job.profile, result.get("server_version"))
         return outside.noticed(job, previous, stored.values())
 
