@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Self
 
 from tests.support.network import LOOPBACK
@@ -106,13 +106,9 @@ class LostReplyProxy(LoopbackProxy):
                     keep: Callable[[list[bytes]], bool]) -> None:
         """Copy NATS protocol messages one by one; `keep` sees each control line's words."""
         try:
-            while line := await reader.readline():
-                words = line.split()
-                payload = b""
-                if words and words[0].upper() in {b"PUB", b"HPUB", b"MSG", b"HMSG"}:
-                    payload = await reader.readexactly(int(words[-1]) + 2)
+            async for words, message in _messages(reader):
                 if keep(words):
-                    writer.write(line + payload)
+                    writer.write(message)
                     await writer.drain()
         finally:
             writer.close()
@@ -212,16 +208,23 @@ class PacedProxy(LoopbackProxy):
                     paced: bool) -> None:
         """Whole protocol messages, so a pause never splits one."""
         try:
-            while line := await reader.readline():
-                words = line.split()
-                payload = b""
-                if words and words[0].upper() in {b"PUB", b"HPUB", b"MSG", b"HMSG"}:
-                    payload = await reader.readexactly(int(words[-1]) + 2)
+            async for words, message in _messages(reader):
                 if (paced and words and words[0].upper() in {b"PUB", b"HPUB"}
                         and words[1].startswith(self.prefix)):
                     await asyncio.sleep(self.every)
                     self.passed += 1
-                writer.write(line + payload)
+                writer.write(message)
                 await writer.drain()
         finally:
             writer.close()
+
+
+async def _messages(reader: asyncio.StreamReader) -> AsyncIterator[tuple[list[bytes], bytes]]:
+    """Whole NATS protocol messages as they come: a control line's words, and the line with
+    its payload (PUB, HPUB, MSG and HMSG carry one)."""
+    while line := await reader.readline():
+        words = line.split()
+        payload = b""
+        if words and words[0].upper() in {b"PUB", b"HPUB", b"MSG", b"HMSG"}:
+            payload = await reader.readexactly(int(words[-1]) + 2)
+        yield words, line + payload
