@@ -20,10 +20,6 @@ GOPATH = "/usr/share/gocode"  # where Debian's golang-*-dev packages put their s
 GO_NATS = Path(GOPATH, "src/github.com/nats-io/nats.go")
 
 
-class Unavailable(Exception):
-    """A tool the client needs is not installed here."""
-
-
 @dataclass(frozen=True)
 class OtherClient:
     lang: str  # the language the client tells the server, as advisories repeat it
@@ -41,7 +37,7 @@ def nats_js() -> OtherClient:
     than the lock file."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        raise Unavailable("needs node and npm: install the Debian packages nodejs and npm "
+        raise RuntimeError("needs node and npm: install the Debian packages nodejs and npm "
                           "(./dev test does)")
     lock = JS / "package-lock.json"
     installed = JS / "node_modules" / ".installed"  # written after npm ci succeeded
@@ -64,7 +60,7 @@ def nats_go(workdir: Path) -> OtherClient:
     Debian's nats.go (the Go module proxy may be out of reach)."""
     go = shutil.which("go")
     if go is None or not GO_NATS.is_dir():
-        raise Unavailable("needs Go and nats.go: install the Debian packages golang-go and "
+        raise RuntimeError("needs Go and nats.go: install the Debian packages golang-go and "
                           "golang-github-nats-io-go-nats-dev (./dev test does)")
     binary = workdir / "create_stream"
     env = {**os.environ, "GO111MODULE": "off", "GOPATH": GOPATH, "GOPROXY": "off",
