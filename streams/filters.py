@@ -48,10 +48,8 @@ class JobFilter(ListFilter):
             choices=[("", "any"), *((name, name) for name in names)])
 
     def filter_queryset(self, queryset: QuerySet[Job]) -> QuerySet[Job]:
-        """The scheduler's connection checks (a few a minute a connection) are listed when
-        their kind is asked for, not among the jobs people asked for."""
-        if not self.form.cleaned_data.get("kind"):
-            queryset = queryset.exclude(kind=JobKind.CONNECTION_CHECK)
+        if not self.form.cleaned_data.get("kind"):  # the scheduler's checks only when asked
+            queryset = queryset.asked()
         return super().filter_queryset(queryset)
 
 

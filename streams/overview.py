@@ -19,7 +19,6 @@ from streams.models import (
     AuditEvent,
     ConnectionHealth,
     Job,
-    JobKind,
     JobStatus,
     Profile,
     Stream,
@@ -112,7 +111,7 @@ def overview(user: Any) -> Overview:
               .values_list("profile_id", "sync").annotate(n=Count("pk")).order_by())
     for profile_id, sync, count in counts:
         connections[profile_id].streams[sync] = count
-    jobs = Job.objects.filter(profile__in=ids).exclude(kind=JobKind.CONNECTION_CHECK)
+    jobs = Job.objects.filter(profile__in=ids).asked()
     for profile_id, count in (
             jobs.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
             .values_list("profile_id").annotate(n=Count("pk")).order_by()):

@@ -152,6 +152,11 @@ class JobQuerySet(models.QuerySet["Job"]):
             return self
         return self.filter(Q(profile__in=policy.profiles(user)) | Q(actor=user))
 
+    def asked(self) -> JobQuerySet:
+        """The jobs people asked for: not the scheduler's connection checks (a few a minute a
+        connection), which are listed when their kind is asked for."""
+        return self.exclude(kind=JobKind.CONNECTION_CHECK)
+
     def submit(
         self, kind: str, profile: Profile, context: Acting, *, target: str = "",
         params: dict[str, Any] | None = None, audited: dict[str, Any] | None = None,

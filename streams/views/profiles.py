@@ -37,7 +37,7 @@ def profile_list(request: HttpRequest) -> HttpResponse:
 
 @may("view")
 def profile_detail(request: HtmxHttpRequest, profile: Profile) -> HttpResponse:
-    jobs = profile.jobs.exclude(kind=JobKind.CONNECTION_CHECK).select_related("actor")[:10]
+    jobs = profile.jobs.asked().select_related("actor")[:10]
     template = page_or_partial(request, "streams/profile_detail.html", "profile_body")
     return render(request, template, {
         "profile": profile, "jobs": jobs, "capture": system_streams.CAPTURE_CONFIG,
