@@ -4,16 +4,17 @@ queries, whatever the number of connections and streams."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, QuerySet
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from streams import checks, policy
+from streams import checks, health, policy
 from streams.definitions import StreamSync
 from streams.models import (
     AuditEvent,
@@ -41,6 +42,16 @@ class Usage:
     def percent(self) -> int | None:
         return None if not self.limit else min(100, round(100 * self.used / self.limit))
 
+    @property
+    def shown(self) -> str:
+        """The use as the card says it: "512.0 MB of 1.0 GB (50%)", "0 bytes"."""
+        def amount(value: int) -> str:
+            return filesizeformat(value) if self.size else str(value)
+
+        if not self.limit:
+            return amount(self.used)
+        return f"{amount(self.used)} of {amount(self.limit)} ({self.percent}%)"
+
 
 @dataclass
 class Connection:
@@ -64,7 +75,7 @@ class Connection:
     def report(self) -> dict[str, Any]:
         return (self.health.report if self.health else None) or {}
 
-    @property
+    @cached_property
     def usage(self) -> list[Usage]:
         account = self.report.get("account")
         if not account:
@@ -120,23 +131,14 @@ def overview(user: Any) -> Overview:
             jobs.filter(status=JobStatus.FAILED, finished_at__gte=timezone.now() - RECENT)
             .values_list("profile_id").annotate(n=Count("pk")).order_by()):
         connections[profile_id].failed = count
-    beats = _fresh_heartbeats()
+    listening = not health.late(WorkerHeartbeat.LISTENER, settings.ADVISORY_REREAD_INTERVAL)
     for connection in connections.values():
-        connection.listener = _listener(connection.profile, WorkerHeartbeat.LISTENER in beats)
+        connection.listener = _listener(connection.profile, listening)
     entries = list(AuditEvent.objects.seen_by(user).order_by("-seq")
                    .only("seq", "at", "actor_name", "action", "target_name", "profile_name",
                          "outcome")[:8])
-    return Overview(list(connections.values()), entries, WorkerHeartbeat.SCHEDULER in beats)
-
-
-def _fresh_heartbeats() -> set[str]:
-    now = timezone.now()
-    fresh = {WorkerHeartbeat.LISTENER: 3 * settings.ADVISORY_REREAD_INTERVAL,
-             WorkerHeartbeat.SCHEDULER: 3 * checks.TICK}
-    beats = defaultdict(lambda: None, WorkerHeartbeat.objects.of_this_deployment().filter(
-        name__in=list(fresh)).values_list("name", "seen_at"))
-    return {name for name, within in fresh.items()
-            if beats[name] is not None and beats[name] >= now - timedelta(seconds=within)}
+    return Overview(list(connections.values()), entries,
+                    not health.late(WorkerHeartbeat.SCHEDULER, checks.TICK))
 
 
 def _listener(profile: Profile, running: bool) -> str:

@@ -3,17 +3,15 @@ capture stream's check."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from streams import audit, policy, profiles, system_streams
+from streams import audit, health, policy, profiles, system_streams
 from streams.forms.profiles import ProfileForm
 from streams.models import (
     Approval,
@@ -51,10 +49,7 @@ def _listener(profile: Profile) -> dict[str, Any]:
     runs at all (a listener killed outright leaves its rows behind)."""
     if not profile.record_outside:
         return {}
-    seen = WorkerHeartbeat.objects.filter(
-        name=WorkerHeartbeat.LISTENER,
-        seen_at__gte=timezone.now() - timedelta(seconds=3 * settings.ADVISORY_REREAD_INTERVAL),
-    ).exists()
+    seen = not health.late(WorkerHeartbeat.LISTENER, settings.ADVISORY_REREAD_INTERVAL)
     return {"listener_seen": seen,
             "following": Following.objects.filter(profile=profile).first() if seen else None}
 
