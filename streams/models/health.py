@@ -22,6 +22,9 @@ class ConnectionHealthQuerySet(models.QuerySet["ConnectionHealth"]):
         now = timezone.now()
         fields: dict[str, Any] = {"checked_at": now, "ok": report is not None, "error": error}
         if report is not None:
+            if "leaders" not in report:  # counted from a listing: the last count stands
+                report = {**report, "leaders": self.filter(pk=profile_id).values_list(
+                    "report__leaders", flat=True).first()}
             fields.update(report=report, ok_at=now)
         if sampled:
             fields["sampled_at"] = now

@@ -60,9 +60,8 @@ class CheckConnection(ListStreams):
             ConnectionHealth.objects.note(job.profile_id, None, error.message if error else "")
             return []
         listing = result["listing"]
-        report = {**result["report"], "leaders": _leaders(listing) if listing else (
-            ConnectionHealth.objects.filter(pk=job.profile_id)
-            .values_list("report__leaders", flat=True).first())}
+        report = result["report"] if listing is None else {**result["report"],
+                                                           "leaders": _leaders(listing)}
         ConnectionHealth.objects.note(job.profile_id, report, sampled=listing is not None)
         Profile.objects.note_version(job.profile, result["report"]["version"])
         if listing is None:
